@@ -1,0 +1,1 @@
+"""Experiments and analysis built on the tabular kernels (``python -m analysis.<name>``)."""

@@ -1,0 +1,164 @@
+"""Crash-safe result files: atomic writes, CSVs with an embedded config line, run metadata.
+
+Every result file of :mod:`analysis` is written through :func:`atomic_write_bytes`: the
+bytes go to a temporary file in the destination's directory, are flushed to disk, and the
+temporary file is then renamed over the destination with :func:`os.replace` (atomic on
+POSIX within one file system). A crash at any point leaves either the old file or the new
+one, never a half-written file (at worst a stray ``.<name>.*.tmp`` next to it).
+
+Result CSVs start with one comment line ``# {compact JSON}`` holding the config that
+produced them (bsuite / Spinning Up practice: results are data with their config inside).
+Read them back with ``pd.read_csv(path, comment="#")`` or :func:`read_csv`, and get the
+config with :func:`read_header`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PACKAGE = "dream-metarl"
+"""Distribution name used for :func:`package_version`."""
+
+NA_REP = "NA"
+"""How missing values are written in every CSV (pandas reads it back as missing)."""
+
+
+def _default_file_mode() -> int:
+    """``0o666`` minus the process umask: the mode ``open(path, "w")`` would give."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _default_file_mode()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory + ``os.replace``).
+
+    ``durable=False`` skips the ``fsync``: the replace is still atomic for a crashed or
+    killed process, but after a power loss the file may be empty (fine for caches whose
+    reader validates them, such as the resume cells).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, _FILE_MODE)  # mkstemp creates 0600; use the usual mode
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def compact_json(obj: Any) -> str:
+    """One-line JSON with sorted keys and no spaces (a stable, diff-friendly header)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def csv_text(df: pd.DataFrame, header: dict[str, Any] | None) -> str:
+    """CSV text of ``df`` (no index, missing as ``NA``), preceded by ``# {header}`` if given."""
+    buf = io.StringIO()
+    if header is not None:
+        buf.write("# " + compact_json(header) + "\n")
+    df.to_csv(buf, index=False, na_rep=NA_REP, lineterminator="\n")
+    return buf.getvalue()
+
+
+def write_csv(
+    path: str | os.PathLike[str],
+    df: pd.DataFrame,
+    header: dict[str, Any] | None,
+    *,
+    durable: bool = True,
+) -> None:
+    """Atomically write ``df`` as CSV with the config comment line ``header``."""
+    atomic_write_bytes(path, csv_text(df, header).encode("utf-8"), durable=durable)
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The config stored in the ``# {json}`` first line of a result CSV (``None`` if absent)."""
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    if not first.startswith("# "):
+        return None
+    try:
+        value = json.loads(first[2:])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_csv(path: str | os.PathLike[str], dtype: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Read a result CSV written by :func:`write_csv` (the comment line is skipped)."""
+    return pd.read_csv(path, comment="#", dtype=dtype)
+
+
+def package_version() -> str | None:
+    """Installed version of the ``dream-metarl`` distribution, if it is installed."""
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_state(where: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` of the repository holding ``where``."""
+    cwd = Path(where) if where is not None else Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    dirty = None if commit is None or status is None else bool(status)
+    return {"commit": commit, "dirty": dirty}
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine facts that can change a run's speed or numbers."""
+    import numba
+    import numpy as np
+
+    git = git_state()
+    return {
+        "package": PACKAGE,
+        "package_version": package_version(),
+        "git_commit": git["commit"],
+        "git_dirty": git["dirty"],
+        "numba_version": numba.__version__,
+        "numba_threads": int(numba.get_num_threads()),
+        "numpy_version": np.__version__,
+        "pandas_version": pd.__version__,
+        "python_version": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
