@@ -153,7 +153,7 @@ from tabular.rng import (
 
 
 # ---------------------------------------------------------------------------- helpers
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _act(
     q: np.ndarray,
     row: int,
@@ -186,7 +186,7 @@ def _act(
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _row_max(q: np.ndarray, row: int) -> float:
     """``max_a q[row, a]``."""
     best = q[row, 0]
@@ -196,7 +196,7 @@ def _row_max(q: np.ndarray, row: int) -> float:
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _unique_best(q: np.ndarray, row: int, a: int) -> bool:
     """Whether ``a`` is the unique (strict) maximiser of ``q[row]``."""
     for b in range(q.shape[1]):
@@ -205,7 +205,7 @@ def _unique_best(q: np.ndarray, row: int, a: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _update(q: np.ndarray, n: np.ndarray, row: int, a: int, target: float) -> float:
     """Sample-mean update ``Q <- Q + (target - Q) / n``; returns the new value."""
     n[row, a] += 1
@@ -215,7 +215,7 @@ def _update(q: np.ndarray, n: np.ndarray, row: int, a: int, target: float) -> fl
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _exploit(
     q_task: np.ndarray,
     n_task: np.ndarray,
@@ -272,7 +272,7 @@ def _rl2_tables(A: int, H: int) -> tuple[np.ndarray, ...]:
     return q_exp, n_exp, q_task, n_task, solved, path_ok
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rl2_explore(
     q_exp: np.ndarray,
     n_exp: np.ndarray,
@@ -375,7 +375,7 @@ def _dream_tables(A: int, H: int) -> tuple[np.ndarray, ...]:
     return q_exp, n_exp, dec, dec_tau, two
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dream_explore(
     q_exp: np.ndarray,
     n_exp: np.ndarray,
