@@ -1,5 +1,6 @@
-"""Figure 3b-d: exploration Q-values, exploitation value of the informative trajectory and
-exploitation returns over training, for RL² and DREAM on the bandit (default A = 8, 3 seeds).
+"""Figure 3b-d: exploration Q-values, exploitation values and returns over training.
+
+RL² and DREAM on the bandit (default A = 8, 3 seeds, as in the paper).
 
 ``python -m analysis.training_traces [--A 8] [--H 1] [--seeds 3] [--epsilon 1] [--out DIR]``
 writes ``DIR/traces.csv`` (one row per method x seed x recorded trial, the columns of
@@ -27,9 +28,16 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm import tqdm
 
-from analysis._cli import OneLineParser, UsageError, parse_int, parse_float_list
-from analysis.io import atomic_write_bytes, atomic_write_text, compact_json, environment
-from analysis.io import read_csv, read_header, write_csv
+from analysis._cli import OneLineParser, UsageError, parse_float_list, parse_int
+from analysis.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    compact_json,
+    environment,
+    read_csv,
+    read_header,
+    write_csv,
+)
 from tabular.measures import check_cell, measure
 from tabular.traces import training_trace
 
@@ -121,7 +129,7 @@ def plot(df: pd.DataFrame, path: str | Path, header: dict | None = None) -> None
         (axes[3], "greedy_return", "(d) exploitation return (greedy, ε = 0)"),
     ):
         for method in METHODS:
-            for k, (seed, trace) in enumerate(df[df.method == method].groupby("seed")):
+            for k, (_, trace) in enumerate(df[df.method == method].groupby("seed")):
                 x = trace.trial.clip(lower=1)
                 label = f"{LABELS[method]}" if k == 0 else None
                 ax.plot(

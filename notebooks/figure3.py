@@ -26,7 +26,6 @@
 import os
 from pathlib import Path
 
-import pandas as pd
 from IPython.display import Image, display
 
 from analysis import sample_complexity, training_traces
@@ -62,7 +61,8 @@ display(Image(filename=str(OUT / "fig3a" / "figure3a.png")))
 # ## Figure 3b-d: values and returns over training (|A| = 8, 3 seeds)
 
 # %%
-assert training_traces.main(["--A", "8", "--seeds", "3", "--out", str(OUT / "fig3bcd"), "--quiet"]) == 0
+argv = ["--A", "8", "--seeds", "3", "--out", str(OUT / "fig3bcd"), "--quiet"]
+assert training_traces.main(argv) == 0
 traces = read_csv(OUT / "fig3bcd" / "traces.csv")
 assert training_traces.main(["--from-csv", str(OUT / "fig3bcd" / "traces.csv")]) == 0
 display(traces.groupby(["method", "seed"]).T_greedy.first().to_frame())
@@ -78,4 +78,4 @@ display(Image(filename=str(OUT / "fig3bcd" / "figure3bcd.png")))
 # %%
 pivot = per_seed.groupby(["method", "A"]).T_guaranteed.mean().unstack("method")
 pivot["rl2 / dream"] = pivot["rl2"] / pivot["dream"]
-pivot
+display(pivot)

@@ -52,6 +52,11 @@ happens), ``gamma = 1`` (episodes have fixed horizon ``H``), learning rate
 mean of its targets at the times they were computed (App. C.2 estimates every Q-value "as
 the sample mean"; here of stale bootstrapped targets). The update is
 ``Q <- Q + (target - Q) / n``, the same floating-point expression in the reference.
+The kernels choose an episode's ``H`` actions first and then apply its ``H`` updates in
+time order; this is the same as interleaving them, because states form a tree: step ``t``
+reads only its own node's row, which no earlier step of the episode updates, and the
+bootstrap target of step ``t`` reads the next node before step ``t + 1`` updates it (the
+reference interleaves, and the tests compare the two seed for seed).
 
 * RL²: exploration rewards are 0. The target at exploration step ``t < H - 1`` is
   ``max_a Q_exp(next node, a)``; at ``t = H - 1`` the next state is the exploitation
@@ -72,6 +77,7 @@ the sample mean"; here of stale bootstrapped targets). The update is
   action-independent constant ``-log q(mu | s_0) = log M`` so that the zero
   initialisation means the same here as in the per-trajectory form (0 = "as good as a
   fully informative trajectory"). Intermediate targets are ``max_a Q_exp(next node, a)``.
+  ``log`` is evaluated as ``math.log(n(tau, mu) / n(tau))`` in both kernel and reference.
 
 Measures (the definitions of :mod:`tabular.dream`; trials counted from 1)
 -------------------------------------------------------------------------
@@ -153,11 +159,15 @@ from tabular.rng import (
 
 
 # ---------------------------------------------------------------------------- helpers
+# The helpers are written out by hand (no nested helper calls in the per-step loops) and
+# inlined into the kernels (Numba ``inline="always"``): measured, each non-inlined Numba call
+# with array arguments cost about 10 ns here, more than the work it does.
 @njit(cache=True, inline="always")
-def _act(
+def _choose_sequence(
     q: np.ndarray,
-    row: int,
+    base: int,
     A: int,
+    H: int,
     epsilon: float,
     key: np.uint64,
     trial: int,
@@ -165,25 +175,93 @@ def _act(
     digit_slot: int,
     tie_slot: int,
 ) -> int:
-    """Epsilon-greedy action at ``q[row]`` with a uniform tie-break among exact maximisers."""
-    if draw(key, trial, eps_slot) < epsilon:
-        return draw_index(key, trial, digit_slot, A)
-    best = q[row, 0]
-    n_best = 1
-    for b in range(1, A):
-        v = q[row, b]
-        if v > best:
-            best = v
+    """Epsilon-greedy actions of one episode in the ``N_int``-row block at ``base``.
+
+    Step ``t`` uses the slots ``eps_slot + t``, ``digit_slot + t``, ``tie_slot + t``; ties are
+    broken uniformly among exact maximisers. Returns the sequence index. Choosing all the
+    actions before the episode's updates equals interleaving them: step ``t`` reads only
+    its own node's row, which no earlier step of the episode updates (tree states).
+    """
+    start = 0  # first node id of the current depth
+    place = 1  # A**t
+    seq = 0  # index of the prefix so far
+    for t in range(H):
+        row = base + start + seq
+        if draw(key, trial, eps_slot + t) < epsilon:
+            a = draw_index(key, trial, digit_slot + t, A)
+        else:
+            best = q[row, 0]
             n_best = 1
-        elif v == best:
-            n_best += 1
-    r = draw_index(key, trial, tie_slot, n_best)
-    for b in range(A):
-        if q[row, b] == best:
-            if r == 0:
-                return b
-            r -= 1
-    return -1
+            for b in range(1, A):
+                if q[row, b] > best:
+                    best = q[row, b]
+                    n_best = 1
+                elif q[row, b] == best:
+                    n_best += 1
+            r = draw_index(key, trial, tie_slot + t, n_best)
+            a = 0
+            while q[row, a] != best or r > 0:
+                if q[row, a] == best:
+                    r -= 1
+                a += 1
+        seq += a * place
+        start += place
+        place *= A
+    return seq
+
+
+@njit(cache=True, inline="always")
+def _backup(
+    q: np.ndarray, n: np.ndarray, base: int, A: int, H: int, seq: int, last_target: float
+) -> None:
+    """Online Q-learning updates of an episode's ``H`` transitions, in time order.
+
+    Step ``t < H-1`` bootstraps on ``max_a q(next node, a)``, read before the next node's own
+    update (it comes at step ``t + 1``); the last step's target is ``last_target``.
+    ``Q <- Q + (target - Q) / n``: the sample mean of the targets.
+    """
+    start = 0
+    place = 1
+    prefix = 0
+    rest = seq
+    for t in range(H):
+        a = rest % A
+        rest //= A
+        row = base + start + prefix
+        prefix += a * place
+        start += place
+        place *= A
+        if t < H - 1:
+            nxt = base + start + prefix
+            target = q[nxt, 0]
+            for b in range(1, A):
+                if q[nxt, b] > target:
+                    target = q[nxt, b]
+        else:
+            target = last_target
+        n[row, a] += 1
+        v = q[row, a]
+        q[row, a] = v + (target - v) / n[row, a]
+
+
+@njit(cache=True, inline="always")
+def _path_depth(seq: int, A: int, H: int) -> tuple[int, int]:
+    """Where ``seq`` leaves the a_star path: ``(L, row)``.
+
+    ``L`` = number of leading ``A-1`` actions of ``seq`` (at most ``H``); ``row`` = node id
+    of the a_star-path node at depth ``min(L, H-1)``.
+    """
+    start = 0
+    place = 1
+    rest = seq
+    L = 0
+    while L < H and rest % A == A - 1:
+        rest //= A
+        L += 1
+        if L < H:
+            start += place
+            place *= A
+    return L, start + place - 1
 
 
 @njit(cache=True, inline="always")
@@ -194,67 +272,6 @@ def _row_max(q: np.ndarray, row: int) -> float:
         if q[row, b] > best:
             best = q[row, b]
     return best
-
-
-@njit(cache=True, inline="always")
-def _unique_best(q: np.ndarray, row: int, a: int) -> bool:
-    """Whether ``a`` is the unique (strict) maximiser of ``q[row]``."""
-    for b in range(q.shape[1]):
-        if b != a and q[row, b] >= q[row, a]:
-            return False
-    return True
-
-
-@njit(cache=True, inline="always")
-def _update(q: np.ndarray, n: np.ndarray, row: int, a: int, target: float) -> float:
-    """Sample-mean update ``Q <- Q + (target - Q) / n``; returns the new value."""
-    n[row, a] += 1
-    v = q[row, a]
-    v = v + (target - v) / n[row, a]
-    q[row, a] = v
-    return v
-
-
-@njit(cache=True, inline="always")
-def _exploit(
-    q_task: np.ndarray,
-    n_task: np.ndarray,
-    base: int,
-    A: int,
-    H: int,
-    epsilon: float,
-    key: np.uint64,
-    trial: int,
-    mu: int,
-) -> int:
-    """One exploitation episode in the ``N_int``-row block at ``base``; returns its sequence."""
-    node = 0
-    start = 0
-    place = 1
-    seq = 0
-    for s in range(H):
-        a = _act(
-            q_task,
-            base + node,
-            A,
-            epsilon,
-            key,
-            trial,
-            SLOT_TASK_EPS + s,
-            SLOT_TASK_DIGIT + s,
-            SLOT_TASK_TIE + s,
-        )
-        seq += a * place
-        nxt = start + place + seq
-        if s < H - 1:
-            target = _row_max(q_task, base + nxt)
-        else:
-            target = 1.0 if seq == mu else 0.0
-        _update(q_task, n_task, base + node, a, target)
-        start += place
-        place *= A
-        node = nxt
-    return seq
 
 
 # ------------------------------------------------------------------------------- RL²
@@ -273,57 +290,29 @@ def _rl2_tables(A: int, H: int) -> tuple[np.ndarray, ...]:
 
 
 @njit(cache=True, inline="always")
-def _rl2_explore(
-    q_exp: np.ndarray,
-    n_exp: np.ndarray,
-    q_task: np.ndarray,
-    path_ok: np.ndarray,
-    A: int,
-    H: int,
-    epsilon: float,
-    key: np.uint64,
-    trial: int,
-    mu: int,
-) -> tuple[int, int, int]:
-    """One RL² exploration episode: ``(sequence, context, change in #optimal path nodes)``."""
-    K = A**H
-    n_int = (K - 1) // (A - 1)
-    node = 0
+def _rl2_path_update(q_exp: np.ndarray, path_ok: np.ndarray, A: int, H: int, seq: int) -> int:
+    """Re-check "``A-1`` is the unique argmax" at the path nodes that ``seq`` updated.
+
+    Returns the change in the number of path nodes where it holds.
+    """
+    d_ok = 0
     start = 0
     place = 1
-    seq = 0
-    ctx = 0
-    on_path = True
-    d_ok = 0
-    for s in range(H):
-        a = _act(
-            q_exp,
-            node,
-            A,
-            epsilon,
-            key,
-            trial,
-            SLOT_EXP_EPS + s,
-            SLOT_EXP_DIGIT + s,
-            SLOT_EXP_TIE + s,
-        )
-        seq += a * place
-        nxt = start + place + seq
-        if s < H - 1:
-            target = _row_max(q_exp, nxt)
-        else:
-            ctx = seq if seq != K - 1 else K - 1 + mu
-            target = _row_max(q_task, ctx * n_int)  # V_task(tau), before exploitation
-        _update(q_exp, n_exp, node, a, target)
-        if on_path:
-            ok = _unique_best(q_exp, node, A - 1)
-            d_ok += int(ok) - int(path_ok[s])
-            path_ok[s] = ok
-        on_path = on_path and a == A - 1
+    rest = seq
+    for t in range(H):
+        row = start + place - 1
+        ok = True
+        for b in range(A - 1):
+            if q_exp[row, b] >= q_exp[row, A - 1]:
+                ok = False
+        d_ok += int(ok) - int(path_ok[t])
+        path_ok[t] = ok
+        if rest % A != A - 1:  # left the path: deeper path nodes were not updated
+            break
+        rest //= A
         start += place
         place *= A
-        node = nxt
-    return seq, ctx, d_ok
+    return d_ok
 
 
 @njit(cache=True)
@@ -340,7 +329,7 @@ def rl2_per_step_seed(
     M = K
     n_int = (K - 1) // (A - 1)
     q_exp, n_exp, q_task, n_task, solved, path_ok = _rl2_tables(A, H)
-    n_ok = 0
+    n_ok = 0  # path nodes where A-1 is the unique argmax of Q_exp
     n_solved = 0
     last_not_optimal = 0
     t_event = -1
@@ -348,9 +337,18 @@ def rl2_per_step_seed(
     while t < max_trials:
         t += 1
         mu = draw_index(key, t, SLOT_MU, M)
-        seq, ctx, d_ok = _rl2_explore(q_exp, n_exp, q_task, path_ok, A, H, epsilon, key, t, mu)
-        n_ok += d_ok
-        seq_task = _exploit(q_task, n_task, ctx * n_int, A, H, epsilon, key, t, mu)
+        # exploration episode; its last target is V_task(tau) before this trial's exploitation
+        seq = _choose_sequence(
+            q_exp, 0, A, H, epsilon, key, t, SLOT_EXP_EPS, SLOT_EXP_DIGIT, SLOT_EXP_TIE
+        )
+        base = (seq if seq != K - 1 else K - 1 + mu) * n_int  # block of ctx(tau)
+        _backup(q_exp, n_exp, 0, A, H, seq, _row_max(q_task, base))
+        n_ok += _rl2_path_update(q_exp, path_ok, A, H, seq)
+        # exploitation episode in context ctx(tau); the last step pays 1 iff it is a_mu
+        seq_task = _choose_sequence(
+            q_task, base, A, H, epsilon, key, t, SLOT_TASK_EPS, SLOT_TASK_DIGIT, SLOT_TASK_TIE
+        )
+        _backup(q_task, n_task, base, A, H, seq_task, 1.0 if seq_task == mu else 0.0)
         if seq == K - 1 and seq_task == mu and not solved[mu]:
             solved[mu] = True
             n_solved += 1
@@ -375,60 +373,6 @@ def _dream_tables(A: int, H: int) -> tuple[np.ndarray, ...]:
     return q_exp, n_exp, dec, dec_tau, two
 
 
-@njit(cache=True, inline="always")
-def _dream_explore(
-    q_exp: np.ndarray,
-    n_exp: np.ndarray,
-    dec: np.ndarray,
-    dec_tau: np.ndarray,
-    A: int,
-    H: int,
-    epsilon: float,
-    key: np.uint64,
-    trial: int,
-    mu: int,
-) -> tuple[int, int]:
-    """One DREAM exploration episode: ``(sequence, change in #negative off-path entries)``."""
-    K = A**H
-    node = 0
-    start = 0
-    place = 1
-    seq = 0
-    on_path = True
-    d_neg = 0
-    for s in range(H):
-        a = _act(
-            q_exp,
-            node,
-            A,
-            epsilon,
-            key,
-            trial,
-            SLOT_EXP_EPS + s,
-            SLOT_EXP_DIGIT + s,
-            SLOT_EXP_TIE + s,
-        )
-        seq += a * place
-        nxt = start + place + seq
-        if s < H - 1:
-            target = _row_max(q_exp, nxt)
-        elif seq == K - 1:
-            target = 0.0  # log q̂(mu | (a_star, mu)) = log 1
-        else:
-            dec_tau[seq] += 1
-            dec[seq, mu] += 1
-            target = math.log(dec[seq, mu] / dec_tau[seq])
-        old = q_exp[node, a]
-        new = _update(q_exp, n_exp, node, a, target)
-        if on_path and a != A - 1 and old >= 0.0 and new < 0.0:
-            d_neg += 1
-        on_path = on_path and a == A - 1
-        start += place
-        place *= A
-        node = nxt
-    return seq, d_neg
-
-
 @njit(cache=True)
 def dream_per_step_seed(
     A: int, H: int, epsilon: float, key: np.uint64, max_trials: int
@@ -441,7 +385,7 @@ def dream_per_step_seed(
     K = A**H
     M = K
     q_exp, n_exp, dec, dec_tau, two = _dream_tables(A, H)
-    need = H * (A - 1)
+    need = H * (A - 1)  # off-path entries of the path nodes, all negative iff optimal
     n_neg = 0
     n_two = 0
     star_seen = False
@@ -452,13 +396,26 @@ def dream_per_step_seed(
     while t < max_trials:
         t += 1
         mu = draw_index(key, t, SLOT_MU, M)
-        seq, d_neg = _dream_explore(q_exp, n_exp, dec, dec_tau, A, H, epsilon, key, t, mu)
-        n_neg += d_neg
+        seq = _choose_sequence(
+            q_exp, 0, A, H, epsilon, key, t, SLOT_EXP_EPS, SLOT_EXP_DIGIT, SLOT_EXP_TIE
+        )
         if seq == K - 1:
             star_seen = True
-        elif not two[seq] and dec[seq, mu] < dec_tau[seq]:
-            two[seq] = True
-            n_two += 1
+            reward = 0.0  # log q̂(mu | (a_star, mu)) = log 1
+        else:
+            dec_tau[seq] += 1  # the decoder sees this trial's observation first
+            dec[seq, mu] += 1
+            reward = math.log(dec[seq, mu] / dec_tau[seq])
+            if not two[seq] and dec[seq, mu] < dec_tau[seq]:
+                two[seq] = True
+                n_two += 1
+        # the one off-path entry of a path node this episode can update: depth L, a_L != A-1
+        L, row = _path_depth(seq, A, H)
+        a_off = (seq // A**L) % A if L < H else A - 1
+        old = q_exp[row, a_off]
+        _backup(q_exp, n_exp, 0, A, H, seq, reward)
+        if L < H and old >= 0.0 and q_exp[row, a_off] < 0.0:
+            n_neg += 1
         if n_neg < need:
             last_not_optimal = t
         elif t_guaranteed < 0:
