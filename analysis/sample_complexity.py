@@ -102,8 +102,13 @@ SUMMARY_COLUMNS = (
     "z",
     "bound_form",
     "mean_over_bound",
+    "mean_with_capped",
 )
-"""Columns of ``summary.csv`` (one row per cell and measure)."""
+"""Columns of ``summary.csv`` (one row per cell and measure).
+
+``mean_with_capped`` averages the measure over every seed where it has a value, including
+the lower-bound ``T_greedy`` of capped seeds: a lower bound on the true mean whenever
+``n_capped > 0`` (it is the only statistic for per-step RL², whose seeds are all capped)."""
 
 SLOPE_COLUMNS = (
     "method",
@@ -491,6 +496,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         value_name="T",
     )
     values = long["T"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    long["T_with_capped"] = values.copy()
     values[(long["measure"] == "T_greedy").to_numpy() & long["capped"].to_numpy()] = np.nan
     long["T"] = values
     long["measure"] = pd.Categorical(long["measure"], categories=MEASURES, ordered=True)
@@ -499,6 +505,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         .agg(n="count", mean="mean", sd="std", median="median")
         .reset_index()
     )
+    with_capped = long.groupby([*CELL_KEYS, "measure"], observed=True, sort=True)["T_with_capped"]
+    out["mean_with_capped"] = with_capped.mean().to_numpy()
     out["measure"] = out["measure"].astype(str)
     capped = df.groupby(list(CELL_KEYS))["capped"].sum().rename("n_capped").reset_index()
     out = out.merge(capped, on=list(CELL_KEYS), how="left")

@@ -124,7 +124,8 @@ RL²: no certificate. *Claim:* for ``epsilon > 0`` no trial is ever guaranteed, 
 ``T_guaranteed = -1`` (infinite). *Proof.* Every ``Q_exp`` entry stays ``< 1`` forever: its
 first target is 0 (at depth ``t < H - 1`` the next node has never been visited; at depth
 ``H - 1`` the context ``ctx(tau)`` has never been exploited, since exploiting it requires
-having explored ``tau``), and it is a mean of targets in ``[0, 1]`` containing that 0. Take
+having explored ``tau``), and it is a mean of targets in ``[0, 1]`` containing that 0 (exact
+arithmetic; the tests check it on the floating-point reference). Take
 any history and an off-path action ``b != A - 1`` at the root. The continuation that
 repeatedly explores a fixed sequence ``a`` starting with ``b``, in a fixed problem ``m``, and
 exploits ``a_m`` has positive probability under epsilon-greedy with ``epsilon > 0``. Along it,
@@ -135,7 +136,9 @@ while ``Q_exp(root, A - 1) < 1`` is never updated. Eventually
 has a certificate because its targets are current: once every ``mu`` is solved,
 ``Q̂_exp(a_star) = 1`` exactly.) So the RL² kernel runs to ``max_trials`` and returns
 ``capped = 1``, ``T_guaranteed = -1``, ``T_greedy`` = 1 + the last non-optimal trial within
-the cap (only a lower bound), and ``T_event`` (or -1 if not reached).
+the cap (only a lower bound), and ``T_event`` (or -1 if not reached). Greedy optimality is
+tracked by re-checking, after each exploration episode, the path nodes it updated (the
+only rows of ``Q_exp`` that change).
 """
 
 from __future__ import annotations

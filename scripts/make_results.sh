@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Regenerate every curated file under results/ (raw runs go to runs/results/, ignored by git).
+# Usage: bash scripts/make_results.sh [--quick]   (--quick skips the H = 2 and per-step sweeps)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+RAW=runs/results
+mkdir -p "$RAW" results
+keep() {  # keep <raw dir> <results dir> <files...>
+  local src=$1 dst=$2; shift 2
+  mkdir -p "$dst"
+  for f in "$@"; do cp "$src/$f" "$dst/$f"; done
+}
+$PY -m analysis.sample_complexity --A 2..16 --H 1 --seeds 1000 --out $RAW/fig3a_h1 --quiet
+keep $RAW/fig3a_h1 results/fig3a_h1 figure3a.png summary.csv slopes.csv config.json
+$PY -m analysis.training_traces --A 8 --seeds 3 --out $RAW/fig3bcd --quiet
+keep $RAW/fig3bcd results/fig3bcd figure3bcd.png config.json
+$PY -m analysis.epsilon_study --A 8 --epsilon 1,0.75,0.5,0.25,0.1 --seeds 1000 --out $RAW/epsilon --quiet
+keep $RAW/epsilon results/epsilon epsilon.png summary.csv epsilon_monotonicity.csv config.json
+if [ "${1:-}" != "--quick" ]; then
+  $PY -m analysis.sample_complexity --A 2..8 --H 2 --seeds 1000 --out $RAW/fig3a_h2 --quiet
+  keep $RAW/fig3a_h2 results/fig3a_h2 figure3a.png summary.csv slopes.csv config.json
+  $PY -m analysis.sample_complexity --A 2..4 --H 1,2 --seeds 1000 --learner both \
+      --max-trials 200000 --out $RAW/learners --quiet
+  keep $RAW/learners results/learners figure3a.png summary.csv slopes.csv config.json
+  $PY benchmarks/bench_tabular.py
+  keep benchmarks/results results/benchmark bench_tabular.csv
+fi
+echo "results/ regenerated"
