@@ -1,7 +1,8 @@
 """Benchmark of the tabular Prop. 2 kernels (Fig. 3a sweep, per-seed kernels, reference).
 
-Run ``python benchmarks/bench_tabular.py`` (about a minute) or ``--quick`` (about 10 s).
-It is a script, not a test: it asserts nothing about speed, it measures and reports.
+Run ``python benchmarks/bench_tabular.py`` (about a minute) or ``--quick`` (about 10 s
+with a valid Numba cache). It is a script, not a test: it asserts nothing about speed, it
+measures and reports (exit status 1 only if a kernel's results disagree with another path).
 
 Sections (every timing uses :func:`time.perf_counter` and keeps the best of N repeats,
 because the machine is shared and noisy; trials are ``trials_run`` summed over seeds):
@@ -15,7 +16,7 @@ because the machine is shared and noisy; trials are ``trials_run`` summed over s
   same sweep through ``python -m analysis.sample_complexity`` in a subprocess (wall time
   including interpreter start, summary, figure and files). The issue's target is
   ``<= 10 s`` wall on 2 cores.
-* ``kernel``: trials per second of each per-trajectory kernel on a few cells, four ways in
+* ``kernel``: trials per second of each per-trajectory kernel on a few cells, five ways in
   one process: the jitted kernel called once per seed from Python, the parallel ``prange``
   batch (``tabular.measures._run_batch``, keys precomputed), :func:`measure` (keys,
   validation and DataFrame included), the kernel's ``.py_func`` (plain Python calling the
@@ -25,7 +26,15 @@ because the machine is shared and noisy; trials are ``trials_run`` summed over s
   their measures are checked against the kernel's (column ``check``).
 * ``per-step``: :func:`measure` with ``learner="per-step"`` for DREAM and RL² at ``A = 8``,
   ``H = 1`` with a fixed ``max_trials`` (RL²'s per-step learner has no certificate and
-  always runs to the cap), next to the per-trajectory batch on the same cell.
+  always runs to the cap), next to the per-trajectory :func:`measure` on the same seeds.
+
+Numba cache. Numba re-validates a cached function against its own source file only, so
+after an edit of ``per_step.py`` (or ``rl2.py``, ``dream.py``, ``acting.py``, ``rng.py``)
+``measure()`` keeps running the old kernels from ``measures._run_batch``'s cache.
+:func:`stale_kernel_sources` detects this from file times; with ``--cache auto`` (default)
+the run then uses a private, empty cache directory (``NUMBA_CACHE_DIR``, inherited by the
+CLI subprocesses), so the numbers are for the current code and the compile shows up in
+the warm-up row. ``--cache fresh`` forces that, ``--cache default`` never does it.
 
 Results go to ``benchmarks/results/bench_tabular.csv`` (written atomically: a temporary
 file in the same folder, then :func:`os.replace`), one row per timing, with the machine
@@ -57,6 +66,16 @@ RESULTS = ROOT / "benchmarks" / "results" / "bench_tabular.csv"
 SWEEP_A = tuple(range(2, 17))
 KERNEL_CELLS = ((4, 1), (8, 1), (3, 2))
 METHODS = ("rl2", "dream")
+_COMMON = ("acting", "bandit", "rng")
+CACHED_KERNELS = {
+    "measures._run_batch": (*_COMMON, "dream", "measures", "per_step", "rl2"),
+    "dream.dream_trajectory_seed": (*_COMMON, "dream"),
+    "rl2.rl2_trajectory_seed": (*_COMMON, "rl2"),
+    "per_step.dream_per_step_seed": (*_COMMON, "per_step"),
+    "per_step.rl2_per_step_seed": (*_COMMON, "per_step"),
+}
+"""Cached entry points (``__pycache__/<module>.<function>-<line>.py311.nbi``) and the
+``tabular`` modules whose code Numba compiles into each of them."""
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -182,6 +201,30 @@ def load() -> str:
         return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         return "n/a"
+
+
+def stale_kernel_sources(package: Path | None = None) -> list[str]:
+    """Kernel sources newer than the Numba cache of a kernel that compiles them in.
+
+    Numba invalidates a cached function only when *its own* file changes, not when a
+    function it calls (and compiles into itself) changes: after editing ``per_step.py``,
+    ``measure()`` keeps running the old per-step code from ``measures._run_batch``'s cache
+    until ``measures.py`` changes or the cache is deleted. Returns the sources newer than
+    the newest cache index of a kernel that depends on them (``[]`` if none, or no cache).
+    """
+    package = package or ROOT / "tabular"
+    newest: dict[str, float] = {}
+    for index in (package / "__pycache__").glob("*.nbi"):
+        function = index.name.split("-")[0]
+        if function in CACHED_KERNELS:
+            newest[function] = max(newest.get(function, 0.0), index.stat().st_mtime)
+    stale = set()
+    for function, stamp in newest.items():
+        for name in CACHED_KERNELS[function]:
+            source = package / f"{name}.py"
+            if source.is_file() and source.stat().st_mtime > stamp:
+                stale.add(f"{name}.py")
+    return sorted(stale)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -688,10 +731,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also time a cold compile in a fresh process (default: on unless --quick)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="CSV path")
+    parser.add_argument(
+        "--cache",
+        choices=("auto", "fresh", "default"),
+        default="auto",
+        help="Numba cache: the package's own ('default'), a private empty one for this run "
+        "('fresh': the warm-up compiles), or 'fresh' only if the package's is stale (auto)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.cold is not None:
         plan = Plan(**{**plan.__dict__, "cold": args.cold})
+
+    stale = stale_kernel_sources()
+    cache_note = "package cache"
+    fresh_dir = None
+    if args.cache == "fresh" or (args.cache == "auto" and stale):
+        if "numba" in sys.modules:
+            raise RuntimeError("--cache fresh must be set up before numba is imported")
+        # inherited by the CLI subprocesses, which then reuse what the warm-up compiled
+        fresh_dir = tempfile.TemporaryDirectory(prefix="bench_numba_cache_")
+        os.environ["NUMBA_CACHE_DIR"] = fresh_dir.name
+        cache_note = "private fresh cache (warm-up includes the compile)"
+    if stale:
+        print(
+            f"warning: the Numba cache in tabular/__pycache__ is older than {', '.join(stale)}; "
+            "measure() would run stale kernels from it (Numba does not track callees). "
+            f"Using: {cache_note}."
+        )
 
     load_start = load()
     started = dt.datetime.now(dt.UTC)
@@ -714,6 +781,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_start": load_start,
         "load_end": load_end,
         "total_s": f"{total:.1f}",
+        "numba_cache": cache_note,
+        "stale_sources": " ".join(stale),
     }
     print()
     print(format_table(rows))
@@ -729,8 +798,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({info['numba_threading_layer']}), dream-metarl {info['package_version']}"
     )
     print(f"load average: {load_start} at start, {load_end} at end; total {total:.1f} s")
+    print(f"numba cache: {cache_note}" + (f" (stale: {' '.join(stale)})" if stale else ""))
     atomic_write_text(args.out, to_csv(rows, info))
     print(f"wrote {args.out}")
+    if fresh_dir is not None:
+        fresh_dir.cleanup()
     bad = [r for r in rows if r.check and ("DIFFERS" in r.check or r.check.startswith("rc="))]
     return 1 if bad else 0
 

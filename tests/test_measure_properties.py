@@ -118,6 +118,51 @@ def test_per_step_relations(cell, epsilon, first, n):
             assert 1 <= row.T_event <= PER_STEP_RL2_CAP, row
 
 
+# --------------------------------------------------- measure() vs the kernels it runs
+
+
+def _kernel(method: str, learner: str):
+    if learner == "per-trajectory":
+        return KERNELS[method]
+    from tabular import per_step
+
+    return per_step.rl2_per_step_seed if method == "rl2" else per_step.dream_per_step_seed
+
+
+@settings(deadline=None, max_examples=30)
+@given(
+    cell=cells,
+    epsilon=epsilons,
+    first=first_seeds,
+    n=st.integers(1, 4),
+    learner=st.sampled_from(["per-trajectory", "per-step"]),
+)
+def test_measure_rows_equal_direct_kernel_calls(cell, epsilon, first, n, learner):
+    """``measure()`` (the cached ``prange`` batch) returns what each kernel returns.
+
+    Numba's cache of ``measures._run_batch`` is not invalidated when a kernel it compiles
+    in changes (only ``measures.py`` is checked), so a stale cache would show up here as
+    soon as the kernels' results change.
+    """
+    if learner == "per-step" and not per_step_available():
+        pytest.skip("tabular.per_step is not available")
+    A, H = cell
+    seeds = _seeds(first, n)
+    for method in ("rl2", "dream"):
+        cap = {"rl2": 200_000, "dream": DREAM_CAP}[method]
+        if (method, learner) == ("rl2", "per-step"):
+            cap = PER_STEP_RL2_CAP
+        frame = measure(method, A, H, epsilon, seeds, learner=learner, max_trials=cap)
+        kernel = _kernel(method, learner)
+        for row, seed in zip(frame.itertuples(), seeds, strict=True):
+            direct = tuple(int(v) for v in kernel(A, H, epsilon, derive_key(seed, A, H), cap))
+            got = tuple(
+                -1 if pd.isna(v) else int(v)
+                for v in (row.T_greedy, row.T_event, row.T_guaranteed, row.trials_run, row.capped)
+            )
+            assert got == direct, (method, learner, seed)
+
+
 # ------------------------------------------------------------ kernels vs reference
 
 

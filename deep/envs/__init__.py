@@ -1,0 +1,23 @@
+"""Meta-RL benchmarks of DREAM (Sec. 6, App. B.1): the problem-family interface and the envs.
+
+``make(name, **config)`` returns a :class:`MetaProblemFamily`; names: "vanilla_bus",
+"distracting_bus", "map". Reference values (optimal, no-exploration, PEARL-UB returns) are in
+:mod:`deep.envs.reference_values`.
+"""
+
+from deep.envs import city
+from deep.envs.city import BatchedCityEnv, CityConfig, CityEnv, CityFamily
+from deep.envs.problem import NO_GOAL, MetaProblemFamily, Trial, make, registered_names
+
+__all__ = [
+    "NO_GOAL",
+    "BatchedCityEnv",
+    "CityConfig",
+    "CityEnv",
+    "CityFamily",
+    "MetaProblemFamily",
+    "Trial",
+    "city",
+    "make",
+    "registered_names",
+]
