@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -250,8 +251,40 @@ class _BeliefPlanner:
     def __init__(self, model: _Model, goal: int) -> None:
         self.m = model
         self.goal_cell = model.goal_cells[goal]
-        self.memo: dict[tuple[int, int, tuple[int, ...]], float] = {}
+        self.memo: dict[tuple[int, int, int], float] = {}
         self.bfs_cache: dict[tuple[int, tuple[tuple[int, int], ...]], np.ndarray] = {}
+        self.belief_id: dict[tuple[int, ...], int] = {}
+        self.beliefs: list[tuple[int, ...]] = []
+        # per belief id: (known routes, undetermined bus cells (column, cell))
+        self.info: list[tuple[tuple[tuple[int, int], ...], list[tuple[int, int]]]] = []
+        self.outcome_cache: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
+
+    def _intern(self, belief: tuple[int, ...]) -> int:
+        if belief in self.belief_id:
+            return self.belief_id[belief]
+        m = self.m
+        dests = m.ride[np.array(belief)][:, m.bus_cells]  # (|B|, bus cells)
+        determined = (dests == dests[0]).all(axis=0)
+        known = tuple((int(c), int(d)) for c, d, k in zip(m.bus_cells, dests[0], determined,
+                                                           strict=True) if k)
+        self.belief_id[belief] = len(self.beliefs)
+        self.beliefs.append(belief)
+        self.info.append((known, [(int(j), int(m.bus_cells[j]))
+                                  for j in np.flatnonzero(~determined)]))
+        return self.belief_id[belief]
+
+    def _outcomes(self, b: int, j: int) -> list[tuple[int, int, float]]:
+        """(destination, posterior id, probability) of riding bus column j in belief b."""
+        if (b, j) not in self.outcome_cache:
+            belief = self.beliefs[b]
+            dests = self.m.ride[np.array(belief), self.m.bus_cells[j]]
+            groups: dict[int, list[int]] = {}
+            for mu, dest in zip(belief, dests.tolist(), strict=True):
+                groups.setdefault(dest, []).append(mu)
+            self.outcome_cache[(b, j)] = [
+                (dest, self._intern(tuple(g)), len(g) / len(belief)) for dest, g in groups.items()
+            ]
+        return self.outcome_cache[(b, j)]
 
     def _dist(self, src: int, known: tuple[tuple[int, int], ...]) -> np.ndarray:
         key = (src, known)
@@ -274,37 +307,36 @@ class _BeliefPlanner:
         return self.bfs_cache[key]
 
     def value(self, t: int, pos: int, belief: tuple[int, ...]) -> float:
-        """Optimal expected return of the remaining H − t steps."""
-        key = (t, pos, belief)
+        """Optimal expected return of the remaining H − t steps with belief ``belief``."""
+        return self._value(t, pos, self._intern(belief))
+
+    def _value(self, t: int, pos: int, b: int) -> float:
+        key = (t, pos, b)
         if key in self.memo:
             return self.memo[key]
         m, horizon = self.m, self.m.horizon
-        dests = m.ride[np.array(belief)][:, m.bus_cells]  # (|B|, bus cells)
-        determined = (dests == dests[0]).all(axis=0)
-        known = tuple((int(c), int(d)) for c, d, k in zip(m.bus_cells, dests[0], determined,
-                                                           strict=True) if k)
+        known, undetermined = self.info[b]
         dist = self._dist(pos, known)
         best = STEP * (horizon - t)  # never reach the goal
         d_goal = dist[self.goal_cell]
         if t + d_goal <= horizon:
             best = max(best, GOAL_R + STEP * (d_goal - 1))
-        for j in np.flatnonzero(~determined):
-            d = dist[m.bus_cells[j]]
+        for j, cell in undetermined:
+            d = dist[cell]
             if t + d + 1 > horizon:
                 continue
             v = STEP * d
-            outcomes, counts = np.unique(dests[:, j], return_counts=True)
-            for dest, cnt in zip(outcomes.tolist(), counts.tolist(), strict=True):
-                sub = tuple(b for b, x in zip(belief, dests[:, j], strict=True) if x == dest)
+            for dest, sub, prob in self._outcomes(b, j):
                 if dest == self.goal_cell:
-                    future = GOAL_R
+                    v += prob * GOAL_R
                 else:
-                    future = STEP + self.value(int(t + d + 1), dest, sub)
-                v += cnt / len(belief) * future
+                    v += prob * (STEP + self._value(int(t + d + 1), dest, sub))
             best = max(best, v)
+        belief = self.beliefs[b]
         if m.map_cell >= 0 and len(belief) > 1 and t + dist[m.map_cell] <= horizon:
             d = dist[m.map_cell]
-            v = STEP * d + np.mean([self.value(int(t + d), m.map_cell, (b,)) for b in belief])
+            v = STEP * d + float(np.mean([self.value(int(t + d), m.map_cell, (mu,))
+                                          for mu in belief]))
             best = max(best, v)
         self.memo[key] = float(best)
         return float(best)
