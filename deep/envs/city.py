@@ -69,7 +69,15 @@ N_INV = 5  # none or one of 4 ingredients (always none in the city)
 PAPER_ACTIONS = ("up", "down", "left", "right", "ride_bus", "pick_up", "drop")
 # Official action set and order (authors' GridEnv).
 OFFICIAL_ACTIONS = (
-    "left", "up", "right", "down", "noop", "ride_bus", "end_episode", "pick_up", "drop",
+    "left",
+    "up",
+    "right",
+    "down",
+    "noop",
+    "ride_bus",
+    "end_episode",
+    "pick_up",
+    "drop",
 )
 MOVES = {"up": (0, 1), "down": (0, -1), "left": (-1, 0), "right": (1, 0)}
 STEP_REWARD = -0.1
@@ -181,9 +189,7 @@ class CityFamily(MetaProblemFamily):
         ``env.unwrapped`` is the :class:`CityEnv`.
         """
         self.problem_ids(split)  # validates the split name
-        return gym.make(
-            self.gym_id, config=self.config, render_mode=render_mode, split=split
-        )
+        return gym.make(self.gym_id, config=self.config, render_mode=render_mode, split=split)
 
     def make_batched(self, num_envs: int) -> BatchedCityEnv:
         """Batched NumPy env with ``num_envs`` independent episodes."""
@@ -494,9 +500,7 @@ class BatchedCityEnv:
         self.done[idx] = False
         return self._obs()
 
-    def step(
-        self, actions: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Step every env; return ``(obs, reward, terminated, truncated)`` arrays."""
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
@@ -515,9 +519,7 @@ class BatchedCityEnv:
                 f"env {int(np.flatnonzero(self.done)[0])} has ended; reset it before stepping"
             )
         ride = actions == self._ride_action
-        self.pos = np.where(
-            ride, self._ride[self.problem, self.pos], self._move[self.pos, actions]
-        )
+        self.pos = np.where(ride, self._ride[self.problem, self.pos], self._move[self.pos, actions])
         self.t += 1
         has_goal = self.goal != NO_GOAL
         at_goal = has_goal & (self.pos == self._goal_cell[self.goal])

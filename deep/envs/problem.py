@@ -118,9 +118,7 @@ class MetaProblemFamily(abc.ABC):
         goals = tuple(self.sample_goal(rng) for _ in range(n_exploit)) if self.n_goals else ()
         return Trial(problem=problem, goals=goals)
 
-    def trials(
-        self, seed: int, split: str = "train", n_exploit: int = 1
-    ) -> Iterator[Trial]:
+    def trials(self, seed: int, split: str = "train", n_exploit: int = 1) -> Iterator[Trial]:
         """Endless stream of trials, fully determined by ``seed`` (different seeds differ)."""
         rng = np.random.default_rng(seed)
         while True:

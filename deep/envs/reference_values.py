@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,8 +81,11 @@ class _Model:
             dist[:, g, cell] = 0.0
         mu_idx = np.arange(n_mu)[:, None, None]
         while True:
-            nd = dist[mu_idx[..., None], np.arange(len(GOALS))[None, :, None, None],
-                      self.next_cell[:, None, :, :]]  # (μ, g, cell, a)
+            nd = dist[
+                mu_idx[..., None],
+                np.arange(len(GOALS))[None, :, None, None],
+                self.next_cell[:, None, :, :],
+            ]  # (μ, g, cell, a)
             new = np.minimum(dist, 1.0 + nd.min(axis=-1))
             if np.array_equal(new, dist):
                 return dist
@@ -93,9 +95,11 @@ class _Model:
     def policy(self) -> np.ndarray:
         """π*(μ, g)(cell): the lowest-index action on a shortest path to the goal: (μ, g, cell)."""
         n_mu = len(self.ride)
-        nd = self.dist_to_goal[np.arange(n_mu)[:, None, None, None],
-                               np.arange(len(GOALS))[None, :, None, None],
-                               self.next_cell[:, None, :, :]]
+        nd = self.dist_to_goal[
+            np.arange(n_mu)[:, None, None, None],
+            np.arange(len(GOALS))[None, :, None, None],
+            self.next_cell[:, None, :, :],
+        ]
         return nd.argmin(axis=-1)
 
     def rollout(
@@ -212,8 +216,9 @@ class _ThompsonSampling:
             if s in belief2:
                 future = self._rec(explore, goal, t + 1, nxt, b2, s)
             else:
-                future = float(np.mean([self._rec(explore, goal, t + 1, nxt, b2, s2)
-                                        for s2 in belief2]))
+                future = float(
+                    np.mean([self._rec(explore, goal, t + 1, nxt, b2, s2) for s2 in belief2])
+                )
             total += prob * (future + (0.0 if explore else STEP))
         self.memo[key] = total
         return total
@@ -222,27 +227,38 @@ class _ThompsonSampling:
         """Expected TS exploitation return from the start with posterior b."""
         if b not in self.w_memo:
             belief = self.beliefs[b]
-            self.w_memo[b] = float(np.mean([
-                self._rec(False, g, 0, self.m.start, b, s)
-                for g in range(len(GOALS)) for s in belief
-            ]))
+            self.w_memo[b] = float(
+                np.mean(
+                    [
+                        self._rec(False, g, 0, self.m.start, b, s)
+                        for g in range(len(GOALS))
+                        for s in belief
+                    ]
+                )
+            )
         return self.w_memo[b]
 
     def value(self) -> float:
         """PEARL-UB: exploration sample s and goal g' uniform, then exploitation."""
         prior = self.beliefs[self.prior]
-        return float(np.mean([
-            self._rec(True, g, 0, self.m.start, self.prior, s)
-            for g in range(len(GOALS)) for s in prior
-        ]))
+        return float(
+            np.mean(
+                [
+                    self._rec(True, g, 0, self.m.start, self.prior, s)
+                    for g in range(len(GOALS))
+                    for s in prior
+                ]
+            )
+        )
 
 
 def no_exploration_value(name: str, variant: str = "paper", split: str = "test") -> float:
     """Exact optimal exploitation return without exploration information (see module doc)."""
     m = _model(name, variant)
     problems = tuple(int(p) for p in m.family.problem_ids(split))
-    return float(np.mean([_BeliefPlanner(m, g).value(0, m.start, problems)
-                          for g in range(len(GOALS))]))
+    return float(
+        np.mean([_BeliefPlanner(m, g).value(0, m.start, problems) for g in range(len(GOALS))])
+    )
 
 
 class _BeliefPlanner:
@@ -252,12 +268,17 @@ class _BeliefPlanner:
         self.m = model
         self.goal_cell = model.goal_cells[goal]
         self.memo: dict[tuple[int, int, int], float] = {}
-        self.bfs_cache: dict[tuple[int, tuple[tuple[int, int], ...]], np.ndarray] = {}
+        self.bfs_cache: dict[tuple[int, int], list[float]] = {}
+        self.moves = [sorted(set(row) - {c}) for c, row in enumerate(model.move.tolist())]
         self.belief_id: dict[tuple[int, ...], int] = {}
         self.beliefs: list[tuple[int, ...]] = []
         # per belief id: (known routes, undetermined bus cells (column, cell))
-        self.info: list[tuple[tuple[tuple[int, int], ...], list[tuple[int, int]]]] = []
+        self.info: list[tuple[int, list[tuple[int, int]]]] = []
+        self.known_id: dict[tuple[tuple[int, int], ...], int] = {}
+        self.knowns: list[tuple[tuple[int, int], ...]] = []
         self.outcome_cache: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
+        # Fewest steps from each cell to the goal in any problem: bounds every option.
+        self.min_steps = model.dist_to_goal[:, goal, :].min(axis=0).tolist()
 
     def _intern(self, belief: tuple[int, ...]) -> int:
         if belief in self.belief_id:
@@ -265,12 +286,18 @@ class _BeliefPlanner:
         m = self.m
         dests = m.ride[np.array(belief)][:, m.bus_cells]  # (|B|, bus cells)
         determined = (dests == dests[0]).all(axis=0)
-        known = tuple((int(c), int(d)) for c, d, k in zip(m.bus_cells, dests[0], determined,
-                                                           strict=True) if k)
+        known = tuple(
+            (int(c), int(d)) for c, d, k in zip(m.bus_cells, dests[0], determined, strict=True) if k
+        )
         self.belief_id[belief] = len(self.beliefs)
         self.beliefs.append(belief)
-        self.info.append((known, [(int(j), int(m.bus_cells[j]))
-                                  for j in np.flatnonzero(~determined)]))
+        if known not in self.known_id:
+            self.known_id[known] = len(self.knowns)
+            self.knowns.append(known)
+        kid = self.known_id[known]
+        self.info.append(
+            (kid, [(int(j), int(m.bus_cells[j])) for j in np.flatnonzero(~determined)])
+        )
         return self.belief_id[belief]
 
     def _outcomes(self, b: int, j: int) -> list[tuple[int, int, float]]:
@@ -286,22 +313,24 @@ class _BeliefPlanner:
             ]
         return self.outcome_cache[(b, j)]
 
-    def _dist(self, src: int, known: tuple[tuple[int, int], ...]) -> np.ndarray:
-        key = (src, known)
+    def _dist(self, src: int, kid: int) -> list[float]:
+        """BFS distances from ``src`` using moves and the buses the belief determines."""
+        key = (src, kid)
         if key not in self.bfs_cache:
-            m = self.m
-            rides = dict(known)
-            dist = np.full(m.n_cells, np.inf)
+            rides = dict(self.knowns[kid])
+            dist = [np.inf] * self.m.n_cells
             dist[src] = 0
             frontier = [src]
             while frontier:
                 nxt = []
                 for c in frontier:
-                    succ = [*m.move[c].tolist(), rides.get(c, c)]
-                    for s in succ:
-                        if dist[s] == np.inf:
-                            dist[s] = dist[c] + 1
-                            nxt.append(s)
+                    succ = self.moves[c]
+                    if c in rides:
+                        succ = [*succ, rides[c]]
+                    for x in succ:
+                        if dist[x] == np.inf:
+                            dist[x] = dist[c] + 1
+                            nxt.append(x)
                 frontier = nxt
             self.bfs_cache[key] = dist
         return self.bfs_cache[key]
@@ -315,18 +344,28 @@ class _BeliefPlanner:
         if key in self.memo:
             return self.memo[key]
         m, horizon = self.m, self.m.horizon
-        known, undetermined = self.info[b]
-        dist = self._dist(pos, known)
+        kid, undetermined = self.info[b]
+        dist = self._dist(pos, kid)
         best = STEP * (horizon - t)  # never reach the goal
         d_goal = dist[self.goal_cell]
         if t + d_goal <= horizon:
             best = max(best, GOAL_R + STEP * (d_goal - 1))
+        options = []
         for j, cell in undetermined:
             d = dist[cell]
             if t + d + 1 > horizon:
                 continue
+            outcomes = self._outcomes(b, j)
+            # Upper bound: after the ride, the goal is reached as fast as in any problem.
+            bound = STEP * d + sum(
+                p * (STEP + GOAL_R + STEP * (self.min_steps[c] - 1)) for c, _, p in outcomes
+            )
+            options.append((bound, d, outcomes))
+        for bound, d, outcomes in sorted(options, key=lambda o: -o[0]):
+            if bound <= best:
+                break
             v = STEP * d
-            for dest, sub, prob in self._outcomes(b, j):
+            for dest, sub, prob in outcomes:
                 if dest == self.goal_cell:
                     v += prob * GOAL_R
                 else:
@@ -335,8 +374,9 @@ class _BeliefPlanner:
         belief = self.beliefs[b]
         if m.map_cell >= 0 and len(belief) > 1 and t + dist[m.map_cell] <= horizon:
             d = dist[m.map_cell]
-            v = STEP * d + float(np.mean([self.value(int(t + d), m.map_cell, (mu,))
-                                          for mu in belief]))
+            v = STEP * d + float(
+                np.mean([self.value(int(t + d), m.map_cell, (mu,)) for mu in belief])
+            )
             best = max(best, v)
         self.memo[key] = float(best)
         return float(best)
@@ -352,13 +392,24 @@ def scripted_exploration(name: str, variant: str = "paper") -> list[int]:
     if name == "map":
         seq = ["right", "right", "right", "down"]
     else:
-        seq = ["up", "ride_bus", "ride_bus", "right", "down", "ride_bus", "ride_bus",
-               "left", "left", "ride_bus"]
+        seq = [
+            "up",
+            "ride_bus",
+            "ride_bus",
+            "right",
+            "down",
+            "ride_bus",
+            "ride_bus",
+            "left",
+            "left",
+            "ride_bus",
+        ]
     return [actions.index(a) for a in seq]
 
 
-def reveals_all(name: str, problem: int, exploration_trajectory: Sequence[int],
-                variant: str = "paper") -> bool:
+def reveals_all(
+    name: str, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
+) -> bool:
     """Whether the exploration reveals all task-relevant information of ``problem``.
 
     ``exploration_trajectory`` is the exploration episode's action sequence (the envs are

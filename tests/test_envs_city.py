@@ -1,0 +1,247 @@
+"""The DREAM bus city grid worlds (deep/envs): env contract, batched == single, reference values."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from deep.envs import NO_GOAL, make, registered_names
+from deep.envs import reference_values as rv
+from deep.envs.city import GOALS, CityConfig
+
+NAMES = ("vanilla_bus", "distracting_bus", "map")
+VARIANTS = ("paper", "official")
+CASES = [(n, v) for n in NAMES for v in VARIANTS]
+IDS = [f"{n}-{v}" for n, v in CASES]
+
+
+def test_registry_names():
+    assert set(NAMES) <= set(registered_names())
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES, ids=IDS)
+@pytest.mark.parametrize("render_mode", [None, "rgb_array"])
+def test_check_env_no_warnings(name, variant, render_mode):
+    env = make(name, variant=variant).make_env(render_mode=render_mode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES, ids=IDS)
+def test_seeded_rollout_is_deterministic(name, variant):
+    def rollout(seed):
+        env = make(name, variant=variant).make_env()
+        env.action_space.seed(seed)
+        out = []
+        obs, info = env.reset(seed=seed)
+        out.append((obs.tolist(), info["problem"], info["goal"]))
+        for _ in range(60):
+            obs, r, term, trunc, info = env.step(env.action_space.sample())
+            out.append((obs.tolist(), r, term, trunc))
+            if term or trunc:
+                obs, info = env.reset()
+                out.append((obs.tolist(), info["problem"], info["goal"]))
+        return out
+
+    assert rollout(3) == rollout(3)
+    assert rollout(3) != rollout(4)
+
+
+def test_problem_split_sizes():
+    fam = make("distracting_bus")
+    assert fam.n_problems == 576
+    train, test = fam.problem_ids("train"), fam.problem_ids("test")
+    assert len(train) == 24 and len(test) == 552  # App. B.1: 552 held out
+    assert set(train % 24) == set(range(24)) and set(train // 24) == set(range(24))
+    off = make("distracting_bus", variant="official")
+    assert off.problem_ids("train").tolist() == list(range(0, 576, 11))
+    assert len(off.problem_ids("test")) == 523
+    for name in ("vanilla_bus", "map"):
+        fam = make(name)
+        assert fam.problem_ids("train").tolist() == fam.problem_ids("test").tolist()
+        assert fam.problem_ids("all").tolist() == list(range(24))
+
+
+def test_seed_changes_task_stream_and_same_seed_repeats():
+    fam = make("distracting_bus")
+
+    def first(seed, n=20):
+        stream = fam.trials(seed, "test", n_exploit=2)
+        return [next(stream) for _ in range(n)]
+
+    a, b, c = first(0), first(0), first(1)
+    assert a == b and a != c
+    assert all(t.problem in set(fam.problem_ids("test").tolist()) for t in a)
+    assert all(len(t.goals) == 2 and all(0 <= g < 4 for g in t.goals) for t in a)
+
+
+def test_bad_inputs_raise_one_line_value_errors():
+    cases = [
+        lambda: make("no_such_env"),
+        lambda: make("map", variant="fancy"),
+        lambda: make("map", colour="red"),
+        lambda: make("map").problem_ids("valid"),
+        lambda: make("map").make_batched(0),
+        lambda: make("map").sample_trial(np.random.default_rng(0), n_exploit=0),
+        lambda: make("map").make_env().reset(options={"problem": 24}),
+        lambda: make("distracting_bus").make_env().reset(options={"problem": -1}),
+        lambda: make("map").make_env().reset(options={"goal": 4}),
+        lambda: make("map").make_batched(2).reset([0, 99], 0),
+    ]
+    for case in cases:
+        with pytest.raises(ValueError) as err:
+            case()
+        assert "\n" not in str(err.value) and "allowed" in str(err.value)
+    env = make("map").make_env().unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action 7 is outside"):
+        env.step(7)
+    batch = make("map", variant="official").make_batched(3)
+    batch.reset([0, 1, 2], 0)
+    with pytest.raises(ValueError, match="action 9 is outside"):
+        batch.step(np.array([0, 9, 1]))
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES, ids=IDS)
+def test_batched_matches_single_step_for_step(name, variant):
+    fam = make(name, variant=variant)
+    n, n_steps = 64, 300
+    rng = np.random.default_rng(7)
+    singles = [fam.make_env().unwrapped for _ in range(n)]
+    batch = fam.make_batched(n)
+    n_actions = singles[0].action_space.n
+
+    def draw():
+        problem = int(rng.integers(fam.n_problems))
+        goal = int(rng.integers(-1, len(GOALS)))  # -1: exploration episode (no goal)
+        return problem, goal
+
+    tasks = [draw() for _ in range(n)]
+    obs_b = batch.reset(np.array([p for p, _ in tasks]), np.array([g for _, g in tasks]))
+    obs_s = [
+        env.reset(options={"problem": p, "goal": None if g == NO_GOAL else g})[0]
+        for env, (p, g) in zip(singles, tasks, strict=True)
+    ]
+    np.testing.assert_array_equal(obs_b, np.stack(obs_s))
+    ends = 0
+    for _ in range(n_steps):
+        # bias towards ride_bus so that teleports happen often
+        actions = rng.integers(n_actions, size=n)
+        ride = fam.config.actions.index("ride_bus")
+        actions[rng.random(n) < 0.3] = ride
+        obs_b, rew_b, term_b, trunc_b = batch.step(actions)
+        for i, env in enumerate(singles):
+            o, r, te, tr, _ = env.step(int(actions[i]))
+            np.testing.assert_array_equal(obs_b[i], o)
+            assert (rew_b[i], term_b[i], trunc_b[i]) == pytest.approx((r, te, tr))
+        done = term_b | trunc_b
+        ends += int(done.sum())
+        if done.any():
+            new = [draw() for _ in range(int(done.sum()))]
+            batch.reset(np.array([p for p, _ in new]), np.array([g for _, g in new]), mask=done)
+            for i, (p, g) in zip(np.flatnonzero(done), new, strict=True):
+                o, _ = singles[i].reset(options={"problem": p, "goal": None if g < 0 else g})
+                np.testing.assert_array_equal(batch._obs()[i], o)
+    assert ends > n  # many episode ends (goal, horizon and, for official, end_episode)
+
+
+def test_optimal_trajectory_returns_0_8_and_map_reveals_mu():
+    env = make("map").make_env().unwrapped
+    # problem 0 = identity permutation: stop (4,5) goes to (0,1), next to goal 0 = (0,0)
+    env.reset(options={"problem": 0, "goal": 0})
+    rewards = [env.step(a)[1] for a in (0, 4)]  # up to (4,5), ride to (0,1)
+    obs, r, term, trunc, _ = env.step(1)  # down to (0,0)
+    assert env.pos == (0, 0) and term and not trunc
+    assert sum(rewards) + r == pytest.approx(0.8)
+    env.reset(options={"problem": 17, "goal": None})
+    for _ in range(3):
+        env.step(3)  # right
+    obs = env.step(1)[0]  # down to the map (7, 3)
+    assert obs[2 + 2] == 1 and obs[-1] == 17  # object "map" and the value μ
+    official = make("map", variant="official").make_env().unwrapped
+    official.reset(options={"problem": 17, "goal": 2})
+    for a in (2, 2, 2, 3):
+        obs = official.step(a)[0]
+    assert obs.tolist() == [7, 3, 0, 18, 8, 0]
+
+
+def test_official_end_episode_penalty():
+    env = make("vanilla_bus", variant="official").make_env().unwrapped
+    env.reset(options={"problem": 0, "goal": 1})
+    env.step(4)  # noop
+    _, r, term, _, _ = env.step(6)  # end_episode at step 2: -0.1 - 0.1 * 18
+    assert term and r == pytest.approx(-1.9)
+
+
+def test_render_rgb_frame():
+    env = make("distracting_bus").make_env(render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    env.step(0)
+    assert not np.array_equal(frame, env.render())  # the agent moved
+    assert make("map").make_env().unwrapped.render() is None
+
+
+def test_gym_make_ids():
+    env = gym.make("deep/DistractingBus-v0", config=CityConfig("distracting", "official"))
+    assert env.action_space.n == 9
+    env.close()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_optimal_exploitation_is_0_8(name):
+    for variant in VARIANTS:
+        v = rv.optimal_values(name, variant)
+        np.testing.assert_allclose(v, 0.8)  # the paper's stated optimum, every μ and goal
+
+
+@pytest.mark.parametrize(
+    ("name", "split"), [("vanilla_bus", "test"), ("map", "test"), ("distracting_bus", "train")]
+)
+def test_reference_values_are_consistent(name, split):
+    row = rv.reference_table(name, "paper", split).iloc[0]
+    assert row["optimal"] == pytest.approx(0.8)
+    assert row["optimal_after_exploration"] == pytest.approx(0.8)
+    assert row["no_exploration"] <= row["pearl_ub"] + 1e-12
+    assert row["pearl_ub"] <= row["optimal_after_exploration"] + 1e-12
+    if name != "distracting_bus":
+        # walking straight to the goal (8 steps) is optimal without information
+        assert row["no_exploration"] == pytest.approx(0.3)
+        assert row["pearl_ub"] == pytest.approx(0.7)  # hand computation in docs/benchmarks.md
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_reference_values_distracting_test_split(variant):
+    row = rv.reference_table("distracting_bus", variant, "test").iloc[0]
+    assert row["optimal_after_exploration"] == pytest.approx(0.8)
+    assert row["no_exploration"] == pytest.approx(0.3, abs=0.01)  # walking, see the docs
+    assert row["no_exploration"] <= row["pearl_ub"] <= row["optimal_after_exploration"] + 1e-12
+
+
+def test_reveals_all_oracle():
+    script = rv.scripted_exploration("distracting_bus")
+    assert all(rv.reveals_all("distracting_bus", mu, script) for mu in range(0, 576, 7))
+    assert not rv.reveals_all("distracting_bus", 5, script[:6])  # 2 buses ridden only
+    assert not rv.reveals_all("distracting_bus", 5, [])
+    # riding gray buses tells nothing about the colored ones
+    gray_only = [1, 2, 4]  # down, left to (3,3), ride gray
+    assert not rv.reveals_all("distracting_bus", 5, gray_only)
+    assert rv.reveals_all("map", 9, rv.scripted_exploration("map"))
+    assert rv.reveals_all("map", 9, rv.scripted_exploration("vanilla_bus"))
+    assert not rv.reveals_all("map", 9, rv.scripted_exploration("map")[:3])
+
+
+def test_pearl_ub_is_below_optimal_and_no_exploration_is_a_lower_bound_on_ts_without_info():
+    # Thompson sampling that skips the exploration episode can't beat the no-exploration optimum
+    model = rv._model("vanilla_bus", "paper")
+    ts = rv._ThompsonSampling(model, tuple(range(24)))
+    ts_no_info = ts._w(ts.prior)
+    assert ts_no_info <= rv.no_exploration_value("vanilla_bus", "paper", "test") + 1e-12
