@@ -323,7 +323,7 @@ class CityEnv(gym.Env):
         """Advance one step."""
         if not self.action_space.contains(action):
             raise ValueError(
-                f"action {action!r} is outside the action space; "
+                f"action {action} is outside the action space; "
                 f"allowed: integers 0..{self.action_space.n - 1}"
             )
         if self._done:

@@ -58,6 +58,8 @@ class MetaProblemFamily(abc.ABC):
     name: str
     n_problems: int
     n_goals: int
+    uniform_goals: bool = True
+    """Whether p(g | μ) is uniform over all goals for every μ (False: see goal_probabilities)."""
 
     @abc.abstractmethod
     def _split_ids(self, split: str) -> np.ndarray:
@@ -104,18 +106,30 @@ class MetaProblemFamily(abc.ABC):
         """Draw μ uniformly from ``split``."""
         return int(rng.choice(self.problem_ids(split)))
 
-    def sample_goal(self, rng: np.random.Generator) -> int:
-        """Draw one goal uniformly (``NO_GOAL`` for goal-free families)."""
-        return int(rng.integers(self.n_goals)) if self.n_goals > 0 else NO_GOAL
+    def goal_probabilities(self, problem: int) -> np.ndarray:
+        """p(g | μ) over the ``n_goals`` goals: uniform unless a family says otherwise."""
+        self.check_problem(problem)
+        return np.full(self.n_goals, 1.0 / self.n_goals) if self.n_goals else np.zeros(0)
+
+    def sample_goal(self, rng: np.random.Generator, problem: int | None = None) -> int:
+        """Draw one goal of problem μ from :meth:`goal_probabilities` (``NO_GOAL`` if none).
+
+        Families whose goals do not depend on μ accept ``problem=None``.
+        """
+        if self.n_goals == 0:
+            return NO_GOAL
+        if problem is None or self.uniform_goals:
+            return int(rng.integers(self.n_goals))
+        return int(rng.choice(self.n_goals, p=self.goal_probabilities(problem)))
 
     def sample_trial(
         self, rng: np.random.Generator, split: str = "train", n_exploit: int = 1
     ) -> Trial:
-        """Draw a problem from ``split`` and ``n_exploit`` exploitation goals."""
+        """Draw a problem from ``split`` and ``n_exploit`` exploitation goals of it."""
         if not (isinstance(n_exploit, int) and n_exploit >= 1):
             raise ValueError(f"n_exploit={n_exploit!r} is invalid; allowed: integers >= 1")
         problem = self.sample_problem(rng, split)
-        goals = tuple(self.sample_goal(rng) for _ in range(n_exploit)) if self.n_goals else ()
+        goals = tuple(self.sample_goal(rng, problem) for _ in range(n_exploit) if self.n_goals)
         return Trial(problem=problem, goals=goals)
 
     def trials(self, seed: int, split: str = "train", n_exploit: int = 1) -> Iterator[Trial]:

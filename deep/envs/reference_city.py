@@ -1,0 +1,463 @@
+"""Exact reference returns of the bus cities, by planning on the known model (DREAM Sec. 6.1).
+
+All returns are *exploitation-episode* returns (what the paper's curves show), averaged
+uniformly over the problems μ of a split and over the 4 goals. The envs are deterministic, so
+everything below is an exact enumeration, with no sampling:
+
+* ``optimal``: V*(μ), the optimal return knowing μ: breadth-first search over the grid with the
+  buses as extra edges; reaching the goal in d steps returns 1 − 0.1(d − 1).
+* ``optimal_after_exploration``: the best return after the best exploration episode. It is at
+  most the mean of V*; it equals it when a scripted exploration (ride 3 colored buses; or read
+  the map) reveals μ's colored permutation for every μ, which :func:`reveals_all` checks.
+* ``no_exploration``: the best exploitation policy that does not know μ, i.e. the optimal
+  policy of the POMDP whose belief starts uniform over the split. Exact dynamic programming over
+  (time, cell, set of problems still consistent with what was seen). Moves do not depend on μ,
+  so the belief only changes when riding a bus whose destination is still uncertain or when
+  reading the map; between such events the optimal route is a shortest path in the graph of
+  the buses whose destination the belief already determines.
+* ``pearl_ub``: Thompson sampling with the true posterior and the optimal problem-specific
+  policies (the paper's PEARL-UB). Exploration episode: sample μ' from the prior (uniform over
+  the split) and a goal g' uniformly (the episode has no goal), follow π*(μ', g') until g' is
+  reached or time runs out. The posterior is the set of problems in the split that give the
+  same observations. Exploitation: sample μ'' from the posterior and follow π*(μ'', g) in the
+  true problem. Ties in π* go to the lowest action index.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from deep.envs.city import GOALS, START, BatchedCityEnv, CityFamily
+from deep.envs.problem import NO_GOAL, make
+
+__all__ = [
+    "exploitation_returns",
+    "no_exploration_value",
+    "optimal_values",
+    "pearl_ub_value",
+    "reference_table",
+    "reveals_all",
+    "scripted_exploration",
+]
+
+STEP, GOAL_R = -0.1, 1.0
+
+
+class _Model:
+    """Transition tables of one family, shared by the planners below."""
+
+    def __init__(self, family: CityFamily) -> None:
+        self.family = family
+        self.horizon = family.config.horizon
+        env = BatchedCityEnv(family.config, 1)
+        self.ride = env._ride  # (n_problems, cells)
+        self.move = env._move  # (cells, actions)
+        self.ride_action = env._ride_action
+        self.n_cells = self.move.shape[0]
+        self.bus_cells = np.flatnonzero(env._is_bus)
+        self.map_cell = env._map_cell
+        self.start = env._cell(START)
+        self.goal_cells = [env._cell(g) for g in GOALS]
+        # next_cell[μ, c, a]
+        nxt = np.broadcast_to(self.move, (len(self.ride), *self.move.shape)).copy()
+        nxt[:, :, self.ride_action] = self.ride
+        self.next_cell = nxt
+
+    def return_for(self, steps: np.ndarray) -> np.ndarray:
+        """Episode return when the goal is reached after ``steps`` steps (inf: never)."""
+        steps = np.asarray(steps, dtype=float)
+        return np.where(steps <= self.horizon, GOAL_R + STEP * (steps - 1), STEP * self.horizon)
+
+    @functools.cached_property
+    def dist_to_goal(self) -> np.ndarray:
+        """Shortest number of steps from each cell to each goal, per problem: (μ, g, cell)."""
+        n_mu = len(self.ride)
+        dist = np.full((n_mu, len(GOALS), self.n_cells), np.inf)
+        for g, cell in enumerate(self.goal_cells):
+            dist[:, g, cell] = 0.0
+        mu_idx = np.arange(n_mu)[:, None, None]
+        while True:
+            nd = dist[
+                mu_idx[..., None],
+                np.arange(len(GOALS))[None, :, None, None],
+                self.next_cell[:, None, :, :],
+            ]  # (μ, g, cell, a)
+            new = np.minimum(dist, 1.0 + nd.min(axis=-1))
+            if np.array_equal(new, dist):
+                return dist
+            dist = new
+
+    @functools.cached_property
+    def policy(self) -> np.ndarray:
+        """π*(μ, g)(cell): the lowest-index action on a shortest path to the goal: (μ, g, cell)."""
+        n_mu = len(self.ride)
+        nd = self.dist_to_goal[
+            np.arange(n_mu)[:, None, None, None],
+            np.arange(len(GOALS))[None, :, None, None],
+            self.next_cell[:, None, :, :],
+        ]
+        return nd.argmin(axis=-1)
+
+    def rollout(
+        self, true_mu: np.ndarray, policy_mu: int, goal: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Follow π*(policy_mu, goal) in each true problem; return cells (n, H+1) and steps.
+
+        Cells after the goal is reached are −1; ``steps`` is inf where the goal is not reached.
+        """
+        n = len(true_mu)
+        cells = np.full((n, self.horizon + 1), -1, dtype=np.int64)
+        pos = np.full(n, self.start)
+        cells[:, 0] = pos
+        steps = np.full(n, np.inf)
+        active = np.ones(n, dtype=bool)
+        pol = self.policy[policy_mu, goal]
+        for t in range(1, self.horizon + 1):
+            a = pol[pos]
+            pos = np.where(active, self.next_cell[true_mu, pos, a], pos)
+            cells[active, t] = pos[active]
+            reached = active & (pos == self.goal_cells[goal])
+            steps[reached] = t
+            active &= ~reached
+        return cells, steps
+
+
+@functools.cache
+def _model(name: str, variant: str) -> _Model:
+    family = make(name, variant=variant)
+    assert isinstance(family, CityFamily)
+    return _Model(family)
+
+
+def optimal_values(name: str, variant: str = "paper") -> np.ndarray:
+    """V*(μ, g) for every problem ID of the family: array (n_problems, n_goals)."""
+    m = _model(name, variant)
+    return m.return_for(m.dist_to_goal[:, :, m.start])
+
+
+def exploitation_returns(name: str, variant: str, problems: np.ndarray) -> np.ndarray:
+    """R[μ, μ'', g]: return of π*(μ'', g) run in the true problem μ, for μ, μ'' in ``problems``."""
+    m = _model(name, variant)
+    out = np.empty((len(problems), len(problems), len(GOALS)))
+    for j, mu2 in enumerate(problems):
+        for g in range(len(GOALS)):
+            out[:, j, g] = m.return_for(m.rollout(problems, int(mu2), g)[1])
+    return out
+
+
+def pearl_ub_value(name: str, variant: str = "paper", split: str = "test") -> float:
+    """Exact expected exploitation return of Thompson sampling (PEARL-UB), see module doc."""
+    m = _model(name, variant)
+    ts = _ThompsonSampling(m, tuple(int(p) for p in m.family.problem_ids(split)))
+    return ts.value()
+
+
+class _ThompsonSampling:
+    """Exact expectation of committed Thompson sampling over (t, cell, posterior, sample).
+
+    The true μ is uniform over the posterior B given the history and independent of the
+    agent's current sample s ∈ B, so values can be taken in expectation over μ ∈ B.
+    The sample is kept while it stays consistent and redrawn uniformly from the new
+    posterior as soon as an observation rules it out.
+    """
+
+    def __init__(self, model: _Model, problems: tuple[int, ...]) -> None:
+        self.m = model
+        self.beliefs: list[tuple[int, ...]] = []
+        self.belief_id: dict[tuple[int, ...], int] = {}
+        self.prior = self._intern(problems)
+        self.split_cache: dict[tuple[int, int, int], list[tuple[int, int, float]]] = {}
+        self.memo: dict[tuple[int, int, int, int, int, int], float] = {}
+        self.w_memo: dict[int, float] = {}
+
+    def _intern(self, belief: tuple[int, ...]) -> int:
+        if belief not in self.belief_id:
+            self.belief_id[belief] = len(self.beliefs)
+            self.beliefs.append(belief)
+        return self.belief_id[belief]
+
+    def _split(self, pos: int, a: int, b: int) -> list[tuple[int, int, float]]:
+        """Outcomes (next cell, posterior id, probability) of action a in belief b."""
+        key = (pos, a, b)
+        if key not in self.split_cache:
+            belief = self.beliefs[b]
+            m = self.m
+            nxt = m.next_cell[np.array(belief), pos, a]
+            groups: dict[tuple[int, int], list[int]] = {}
+            for mu, c in zip(belief, nxt.tolist(), strict=True):
+                tag = mu if c == m.map_cell else -1  # the map shows μ
+                groups.setdefault((c, tag), []).append(mu)
+            self.split_cache[key] = [
+                (c, self._intern(tuple(g)), len(g) / len(belief)) for (c, _), g in groups.items()
+            ]
+        return self.split_cache[key]
+
+    def _rec(self, explore: bool, goal: int, t: int, pos: int, b: int, s: int) -> float:
+        """Explore: expected final W; exploit: expected remaining return."""
+        m = self.m
+        if explore and (t == m.horizon or pos == m.goal_cells[goal]):
+            return self._w(b)
+        if t == m.horizon:
+            return 0.0
+        key = (int(explore), goal, t, pos, b, s)
+        if key in self.memo:
+            return self.memo[key]
+        a = int(m.policy[s, goal, pos])
+        total = 0.0
+        for nxt, b2, prob in self._split(pos, a, b):
+            if not explore and nxt == m.goal_cells[goal]:
+                total += prob * GOAL_R
+                continue
+            belief2 = self.beliefs[b2]
+            if s in belief2:
+                future = self._rec(explore, goal, t + 1, nxt, b2, s)
+            else:
+                future = float(
+                    np.mean([self._rec(explore, goal, t + 1, nxt, b2, s2) for s2 in belief2])
+                )
+            total += prob * (future + (0.0 if explore else STEP))
+        self.memo[key] = total
+        return total
+
+    def _w(self, b: int) -> float:
+        """Expected TS exploitation return from the start with posterior b."""
+        if b not in self.w_memo:
+            belief = self.beliefs[b]
+            self.w_memo[b] = float(
+                np.mean(
+                    [
+                        self._rec(False, g, 0, self.m.start, b, s)
+                        for g in range(len(GOALS))
+                        for s in belief
+                    ]
+                )
+            )
+        return self.w_memo[b]
+
+    def value(self) -> float:
+        """PEARL-UB: exploration sample s and goal g' uniform, then exploitation."""
+        prior = self.beliefs[self.prior]
+        return float(
+            np.mean(
+                [
+                    self._rec(True, g, 0, self.m.start, self.prior, s)
+                    for g in range(len(GOALS))
+                    for s in prior
+                ]
+            )
+        )
+
+
+def no_exploration_value(name: str, variant: str = "paper", split: str = "test") -> float:
+    """Exact optimal exploitation return without exploration information (see module doc)."""
+    m = _model(name, variant)
+    problems = tuple(int(p) for p in m.family.problem_ids(split))
+    return float(
+        np.mean([_BeliefPlanner(m, g).value(0, m.start, problems) for g in range(len(GOALS))])
+    )
+
+
+class _BeliefPlanner:
+    """Dynamic programming over (t, cell, consistent problems) for one goal."""
+
+    def __init__(self, model: _Model, goal: int) -> None:
+        self.m = model
+        self.goal_cell = model.goal_cells[goal]
+        self.memo: dict[tuple[int, int, int], float] = {}
+        self.bfs_cache: dict[tuple[int, int], list[float]] = {}
+        self.moves = [sorted(set(row) - {c}) for c, row in enumerate(model.move.tolist())]
+        self.belief_id: dict[tuple[int, ...], int] = {}
+        self.beliefs: list[tuple[int, ...]] = []
+        # per belief id: (known routes, undetermined bus cells (column, cell))
+        self.info: list[tuple[int, list[tuple[int, int]]]] = []
+        self.known_id: dict[tuple[tuple[int, int], ...], int] = {}
+        self.knowns: list[tuple[tuple[int, int], ...]] = []
+        self.outcome_cache: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
+        # Fewest steps from each cell to the goal in any problem: bounds every option.
+        self.min_steps = model.dist_to_goal[:, goal, :].min(axis=0).tolist()
+
+    def _intern(self, belief: tuple[int, ...]) -> int:
+        if belief in self.belief_id:
+            return self.belief_id[belief]
+        m = self.m
+        dests = m.ride[np.array(belief)][:, m.bus_cells]  # (|B|, bus cells)
+        determined = (dests == dests[0]).all(axis=0)
+        known = tuple(
+            (int(c), int(d)) for c, d, k in zip(m.bus_cells, dests[0], determined, strict=True) if k
+        )
+        self.belief_id[belief] = len(self.beliefs)
+        self.beliefs.append(belief)
+        if known not in self.known_id:
+            self.known_id[known] = len(self.knowns)
+            self.knowns.append(known)
+        kid = self.known_id[known]
+        self.info.append(
+            (kid, [(int(j), int(m.bus_cells[j])) for j in np.flatnonzero(~determined)])
+        )
+        return self.belief_id[belief]
+
+    def _outcomes(self, b: int, j: int) -> list[tuple[int, int, float]]:
+        """(destination, posterior id, probability) of riding bus column j in belief b."""
+        if (b, j) not in self.outcome_cache:
+            belief = self.beliefs[b]
+            dests = self.m.ride[np.array(belief), self.m.bus_cells[j]]
+            groups: dict[int, list[int]] = {}
+            for mu, dest in zip(belief, dests.tolist(), strict=True):
+                groups.setdefault(dest, []).append(mu)
+            self.outcome_cache[(b, j)] = [
+                (dest, self._intern(tuple(g)), len(g) / len(belief)) for dest, g in groups.items()
+            ]
+        return self.outcome_cache[(b, j)]
+
+    def _dist(self, src: int, kid: int) -> list[float]:
+        """BFS distances from ``src`` using moves and the buses the belief determines."""
+        key = (src, kid)
+        if key not in self.bfs_cache:
+            rides = dict(self.knowns[kid])
+            dist = [np.inf] * self.m.n_cells
+            dist[src] = 0
+            frontier = [src]
+            while frontier:
+                nxt = []
+                for c in frontier:
+                    succ = self.moves[c]
+                    if c in rides:
+                        succ = [*succ, rides[c]]
+                    for x in succ:
+                        if dist[x] == np.inf:
+                            dist[x] = dist[c] + 1
+                            nxt.append(x)
+                frontier = nxt
+            self.bfs_cache[key] = dist
+        return self.bfs_cache[key]
+
+    def value(self, t: int, pos: int, belief: tuple[int, ...]) -> float:
+        """Optimal expected return of the remaining H − t steps with belief ``belief``."""
+        return self._value(t, pos, self._intern(belief))
+
+    def _value(self, t: int, pos: int, b: int) -> float:
+        key = (t, pos, b)
+        if key in self.memo:
+            return self.memo[key]
+        m, horizon = self.m, self.m.horizon
+        kid, undetermined = self.info[b]
+        dist = self._dist(pos, kid)
+        best = STEP * (horizon - t)  # never reach the goal
+        d_goal = dist[self.goal_cell]
+        if t + d_goal <= horizon:
+            best = max(best, GOAL_R + STEP * (d_goal - 1))
+        options = []
+        for j, cell in undetermined:
+            d = dist[cell]
+            if t + d + 1 > horizon:
+                continue
+            outcomes = self._outcomes(b, j)
+            # Upper bound: after the ride, the goal is reached as fast as in any problem.
+            bound = STEP * d + sum(
+                p * (STEP + GOAL_R + STEP * (self.min_steps[c] - 1)) for c, _, p in outcomes
+            )
+            options.append((bound, d, outcomes))
+        for bound, d, outcomes in sorted(options, key=lambda o: -o[0]):
+            if bound <= best:
+                break
+            v = STEP * d
+            for dest, sub, prob in outcomes:
+                if dest == self.goal_cell:
+                    v += prob * GOAL_R
+                else:
+                    v += prob * (STEP + self._value(int(t + d + 1), dest, sub))
+            best = max(best, v)
+        belief = self.beliefs[b]
+        if m.map_cell >= 0 and len(belief) > 1 and t + dist[m.map_cell] <= horizon:
+            d = dist[m.map_cell]
+            v = STEP * d + float(
+                np.mean([self.value(int(t + d), m.map_cell, (mu,)) for mu in belief])
+            )
+            best = max(best, v)
+        self.memo[key] = float(best)
+        return float(best)
+
+
+def scripted_exploration(name: str, variant: str = "paper") -> list[int]:
+    """An exploration action sequence that reveals μ's colored permutation (see reveals_all).
+
+    Bus: ride the colored buses at (4,5), (5,4), (3,4) and back (the 4th is implied); map:
+    walk to the map at (7, 3).
+    """
+    actions = make(name, variant=variant).config.actions  # type: ignore[attr-defined]
+    if name == "map":
+        seq = ["right", "right", "right", "down"]
+    else:
+        seq = [
+            "up",
+            "ride_bus",
+            "ride_bus",
+            "right",
+            "down",
+            "ride_bus",
+            "ride_bus",
+            "left",
+            "left",
+            "ride_bus",
+        ]
+    return [actions.index(a) for a in seq]
+
+
+def reveals_all(
+    name: str, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
+) -> bool:
+    """Whether the exploration reveals all task-relevant information of ``problem``.
+
+    ``exploration_trajectory`` is the exploration episode's action sequence (the envs are
+    deterministic, so it fixes the observations). The task-relevant information is the colored
+    bus permutation ``μ % 24``; it is revealed when every problem ID of the family that would
+    have produced the same observations has the same colored permutation (so riding 3 colored
+    buses, or reading the map, suffices; gray buses are irrelevant). Actions after the episode
+    ends are ignored.
+    """
+    family = make(name, variant=variant)
+    problem = family.check_problem(problem)
+    env = family.make_batched(family.n_problems)
+    obs = [env.reset(np.arange(family.n_problems), NO_GOAL)]
+    for a in exploration_trajectory:
+        if env.done.any():
+            break
+        obs.append(env.step(np.full(family.n_problems, a, dtype=np.int64))[0])
+    seq = np.stack(obs, axis=1).reshape(family.n_problems, -1)
+    consistent = np.flatnonzero((seq == seq[problem]).all(axis=1))
+    return bool(np.all(consistent % 24 == problem % 24))
+
+
+@functools.cache
+def reference_table(name: str, variant: str = "paper", split: str = "test") -> pd.DataFrame:
+    """One-row table of the reference exploitation returns of a benchmark (see module doc)."""
+    m = _model(name, variant)
+    problems = m.family.problem_ids(split)
+    v_star = optimal_values(name, variant)[problems]
+    script = scripted_exploration(name, variant)
+    all_revealed = all(reveals_all(name, int(p), script, variant) for p in problems)
+    row = {
+        "benchmark": name,
+        "variant": variant,
+        "split": split,
+        "n_problems": len(problems),
+        "optimal": float(v_star.mean()),
+        "optimal_after_exploration": float(v_star.mean()) if all_revealed else np.nan,
+        "pearl_ub": pearl_ub_value(name, variant, split),
+        "no_exploration": no_exploration_value(name, variant, split),
+    }
+    return pd.DataFrame([row])
+
+
+def all_reference_tables() -> pd.DataFrame:
+    """Every city benchmark x variant x split (about 30 s on one core)."""
+    rows = []
+    for name in ("vanilla_bus", "distracting_bus", "map"):
+        for variant in ("paper", "official"):
+            splits = ("train", "test") if name == "distracting_bus" else ("all",)
+            rows += [reference_table(name, variant, split) for split in splits]
+    return pd.concat(rows, ignore_index=True)

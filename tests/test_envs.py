@@ -1,0 +1,152 @@
+"""The contract every grid-world benchmark keeps: Gymnasium's env checker, seeded determinism,
+batched == single step for step, one-line errors and rendering (deep/envs, issue 3)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from deep.envs import NO_GOAL, make, registered_names
+
+GRID_CASES = [
+    ("vanilla_bus", "paper"),
+    ("vanilla_bus", "official"),
+    ("distracting_bus", "paper"),
+    ("distracting_bus", "official"),
+    ("map", "paper"),
+    ("map", "official"),
+    ("cooking", "paper"),
+    ("cooking", "official"),
+    ("cooking_no_goals", "paper"),
+]
+IDS = [f"{n}-{v}" for n, v in GRID_CASES]
+
+
+def test_every_grid_world_is_covered():
+    grid = {n for n, _ in GRID_CASES}
+    assert grid <= set(registered_names())
+    assert set(registered_names()) - grid <= {"sign"}  # the 3D task has its own test file
+
+
+@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
+@pytest.mark.parametrize("render_mode", [None, "rgb_array"])
+def test_check_env_no_warnings(name, variant, render_mode):
+    env = make(name, variant=variant).make_env(render_mode=render_mode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
+def test_seeded_rollout_is_deterministic(name, variant):
+    def rollout(seed):
+        env = make(name, variant=variant).make_env()
+        env.action_space.seed(seed)
+        out = []
+        obs, info = env.reset(seed=seed)
+        out.append((obs.tolist(), info["problem"], info["goal"]))
+        for _ in range(80):
+            obs, r, term, trunc, info = env.step(env.action_space.sample())
+            out.append((obs.tolist(), r, term, trunc))
+            if term or trunc:
+                obs, info = env.reset()
+                out.append((obs.tolist(), info["problem"], info["goal"]))
+        return out
+
+    assert rollout(3) == rollout(3)
+    assert rollout(3) != rollout(4)
+
+
+@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
+def test_batched_matches_single_step_for_step(name, variant):
+    fam = make(name, variant=variant)
+    n, n_steps = 64, 300
+    rng = np.random.default_rng(7)
+    singles = [fam.make_env().unwrapped for _ in range(n)]
+    batch = fam.make_batched(n)
+    n_actions = singles[0].action_space.n
+    # bias towards the non-move actions (ride bus, pick up, drop) so that they happen often
+    special = [i for i, a in enumerate(fam.config.actions) if a in ("ride_bus", "pick_up", "drop")]
+
+    def draw():
+        problem = int(rng.integers(fam.n_problems))
+        goal = fam.sample_goal(rng, problem) if rng.random() < 0.8 else NO_GOAL
+        return problem, goal
+
+    tasks = [draw() for _ in range(n)]
+    obs_b = batch.reset(np.array([p for p, _ in tasks]), np.array([g for _, g in tasks]))
+    obs_s = [
+        env.reset(options={"problem": p, "goal": None if g == NO_GOAL else g})[0]
+        for env, (p, g) in zip(singles, tasks, strict=True)
+    ]
+    np.testing.assert_array_equal(obs_b, np.stack(obs_s))
+    ends = rewarded = 0
+    for _ in range(n_steps):
+        actions = rng.integers(n_actions, size=n)
+        biased = rng.random(n) < 0.4
+        actions[biased] = rng.choice(special, size=int(biased.sum()))
+        obs_b, rew_b, term_b, trunc_b = batch.step(actions)
+        for i, env in enumerate(singles):
+            o, r, te, tr, _ = env.step(int(actions[i]))
+            np.testing.assert_array_equal(obs_b[i], o)
+            assert (rew_b[i], term_b[i], trunc_b[i]) == pytest.approx((r, te, tr))
+        rewarded += int((rew_b > 0).sum())
+        done = term_b | trunc_b
+        ends += int(done.sum())
+        if done.any():
+            new = [draw() for _ in range(int(done.sum()))]
+            batch.reset(np.array([p for p, _ in new]), np.array([g for _, g in new]), mask=done)
+            for i, (p, g) in zip(np.flatnonzero(done), new, strict=True):
+                o, _ = singles[i].reset(options={"problem": p, "goal": None if g < 0 else g})
+                np.testing.assert_array_equal(batch._obs()[i], o)
+    assert ends > n and rewarded > 0  # many episode ends and some positive rewards
+
+
+@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
+def test_bad_inputs_name_the_value(name, variant):
+    fam = make(name, variant=variant)
+    cases = [
+        (lambda: make(name, variant="fancy"), "'fancy'"),
+        (lambda: make(name, colour="red"), "'colour'"),
+        (lambda: fam.problem_ids("valid"), "'valid'"),
+        (lambda: fam.make_batched(0), "0"),
+        (lambda: fam.make_env().reset(options={"problem": fam.n_problems}), str(fam.n_problems)),
+        (lambda: fam.make_env().reset(options={"problem": -1}), "-1"),
+        (lambda: fam.make_env().reset(options={"goal": fam.n_goals}), str(fam.n_goals)),
+        (lambda: fam.make_batched(2).reset([0, fam.n_problems], NO_GOAL), str(fam.n_problems)),
+    ]
+    for case, named in cases:
+        with pytest.raises(ValueError) as err:
+            case()
+        message = str(err.value)
+        assert "\n" not in message and "allowed" in message and named in message
+    env = fam.make_env().unwrapped
+    env.reset(seed=0)
+    n_actions = env.action_space.n
+    with pytest.raises(ValueError, match=f"action {n_actions} is outside"):
+        env.step(n_actions)
+    batch = fam.make_batched(3)
+    batch.reset([0, 1, 2], NO_GOAL)
+    with pytest.raises(ValueError, match=f"action {n_actions} is outside"):
+        batch.step(np.array([0, n_actions, 1]))
+
+
+def test_unknown_env_name():
+    with pytest.raises(ValueError, match=r"unknown env name 'kitchen'; allowed: .*cooking"):
+        make("kitchen")
+
+
+@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
+def test_render_rgb_frame(name, variant):
+    env = make(name, variant=variant).make_env(render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    actions = env.unwrapped.config.actions
+    env.step(actions.index("right"))
+    assert not np.array_equal(frame, env.render())  # the agent moved
+    assert make(name, variant=variant).make_env().unwrapped.render() is None

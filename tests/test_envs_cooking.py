@@ -1,0 +1,160 @@
+"""The cooking grid worlds (deep/envs/cooking.py): layout, reward stages, variants, references."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from deep.envs import make
+from deep.envs import reference_cooking as rc
+from deep.envs.cooking import FRIDGES, NO_GOAL_PROBLEMS, fridge_contents
+
+
+def _paper_env(name="cooking", **kw):
+    return make(name, **kw).make_env().unwrapped
+
+
+def _run(env, names):
+    acts = env.config.actions
+    return [env.step(acts.index(n))[1:3] for n in names]
+
+
+def test_layout_matches_the_paper_formula_and_held_out_problem():
+    # App. B.1: μ = 16a + 4b + c, a in the top right fridge, b middle, c bottom right.
+    for a, b, c in itertools.product(range(4), repeat=3):
+        contents = fridge_contents(16 * a + 4 * b + c, 4)
+        top, middle, bottom = (contents[FRIDGES.index(f)] for f in ((2, 2), (2, 1), (2, 0)))
+        assert (top, middle, bottom) == (a, b, c)
+    fam = make("cooking")
+    assert fam.problem_ids("test").tolist() == [11]
+    assert len(fam.problem_ids("train")) == 63 and 11 not in fam.problem_ids("train")
+    assert make("cooking", variant="official").problem_ids("test").tolist() == [10]
+    free = make("cooking_no_goals")
+    assert free.n_problems == len(NO_GOAL_PROBLEMS) == 2401 and free.n_goals == 0
+    for code, a, b in NO_GOAL_PROBLEMS[::37]:
+        assert {a, b} <= set(fridge_contents(code, 7))
+
+
+def test_goal_probabilities_paper_and_official():
+    paper, official = make("cooking"), make("cooking", variant="official")
+    mu = 16 * 0 + 4 * 0 + 3  # fridges hold 0, 0 and 3
+    p = paper.goal_probabilities(mu)
+    assert set(np.flatnonzero(p)) == {0, 3, 12, 15} and np.allclose(p[p > 0], 0.25)
+    q = official.goal_probabilities(mu)  # (a, b) drawn with replacement from the 3 fridges
+    assert q[0] == pytest.approx(4 / 9) and q[15] == pytest.approx(1 / 9)
+    rng = np.random.default_rng(0)
+    goals = [paper.sample_trial(rng, "train", 3) for _ in range(200)]
+    for trial in goals:
+        present = set(fridge_contents(trial.problem, 4))
+        assert all({g // 4, g % 4} <= present for g in trial.goals)
+
+
+def test_optimal_recipe_return_and_the_reward_stages():
+    env = _paper_env()
+    env.reset(options={"problem": 11, "goal": 4 * 2 + 0})  # fridges: bottom 3, middle 2, top 0
+    steps = _run(env, ["right", "pick_up", "left", "drop", "right", "up", "pick_up"])
+    steps += _run(env, ["down", "left", "drop"])
+    rewards = [r for r, _ in steps]
+    assert rewards == pytest.approx([-0.1, 0.15, -0.1, 0.15, -0.1, -0.1, 0.15, -0.1, -0.1, 0.15])
+    assert steps[-1][1] and not any(t for _, t in steps[:-1])  # ends on step (iv)
+    assert sum(rewards) == pytest.approx(rc.cooking_model("cooking").optimal_values()[11, 8])
+    env.reset(options={"problem": 11, "goal": 4 * 2 + 0})
+    # wrong ingredient: -0.25; losing the first ingredient off the pot: -0.25 and back a stage
+    rewards = [r for r, _ in _run(env, ["right", "up", "pick_up", "down", "pick_up", "drop"])]
+    assert rewards == pytest.approx([-0.1, -0.1, -0.35, -0.1, 0.15, -0.35])
+    assert env.stage == 0
+    assert _run(env, ["pick_up"])[0][0] == pytest.approx(0.15)  # step (i) again
+
+
+def test_exploration_episode_has_no_reward():
+    env = _paper_env()
+    env.reset(options={"problem": 11, "goal": None})
+    steps = _run(env, ["right", "pick_up", "left", "drop", "right", "up", "pick_up", "drop"])
+    assert all(r == 0.0 and not t for r, t in steps)
+    assert env.reset(options={"problem": 11, "goal": None})[0][-8:].sum() == 0  # no goal shown
+
+
+def test_no_goals_variant_rules():
+    free = make("cooking_no_goals")
+    env = free.make_env().unwrapped
+    mu = next(
+        i
+        for i, (c, a, b) in enumerate(NO_GOAL_PROBLEMS)
+        if fridge_contents(c, 7)[1] == b
+        and fridge_contents(c, 7)[0] == a
+        and a != b
+        and fridge_contents(c, 7)[2] not in (a, b)
+    )
+    env.reset(options={"problem": mu})
+    assert env.goal == -1 and env.rewarded  # the recipe is part of μ
+    # the second ingredient (middle fridge) out of order: +0.25, dropping it -0.25
+    assert [r for r, _ in _run(env, ["right", "pick_up"])] == pytest.approx([-0.1, 0.15])
+    before = env.inventory
+    assert _run(env, ["down", "pick_up"])[1][0] == pytest.approx(-0.1)  # full hands: no pick up
+    assert env.inventory == before
+    assert _run(env, ["drop"])[0][0] == pytest.approx(-0.35)
+    assert _run(env, ["pick_up"])[0][0] == pytest.approx(0.15)  # now the first ingredient
+    with pytest.raises(ValueError, match="goal 0 is not a goal"):
+        env.reset(options={"problem": 0, "goal": 0})
+
+
+def test_official_variant_pot_and_penalties():
+    env = _paper_env(variant="official")
+    env.reset(options={"problem": 10, "goal": 4 * 2 + 0})  # fridges: bottom 2, middle 2, top 0
+    acts = env.config.actions
+    # the code's observation: [x, y, status, inventory, pot 0..2, goal a, goal b]
+    assert env._obs().tolist() == [1, 1, 2, 4, 4, 4, 4, 2, 0]
+    r = [env.step(acts.index(n))[1] for n in ("right", "up", "pick_up")]
+    assert r == pytest.approx([-0.1, -0.1, -0.35])  # wrong ingredient: the code's -0.35
+    for n in ("down", "left", "drop", "pick_up"):
+        env.step(acts.index(n))
+    assert env.pot == [0] and env.inventory == 4  # pick up on the pot empties the hands
+
+
+def test_optimal_values_match_the_closed_form():
+    # V*(μ, (a, b)) = 1 - 0.1 (2 d_a + 2 d_b + 4), d = 1 for the middle fridge, else 2.
+    v = rc.cooking_model("cooking").optimal_values()
+    for mu in range(64):
+        contents = fridge_contents(mu, 4)
+        dist = {}
+        for f, x in zip(FRIDGES, contents, strict=True):
+            dist[x] = min(dist.get(x, 9), 1 if f == (2, 1) else 2)
+        for a, b in itertools.product(dist, dist):
+            assert v[mu, 4 * a + b] == pytest.approx(1 - 0.1 * (2 * dist[a] + 2 * dist[b] + 4))
+
+
+def test_scripted_exploration_reveals_everything():
+    for mu in range(64):
+        script = rc.scripted_exploration("cooking", mu)
+        assert len(script) == 7 and rc.reveals_all("cooking", mu, script)
+    assert not rc.reveals_all("cooking", 11, rc.scripted_exploration("cooking", 11)[:4])
+    for mu in range(0, 2401, 97):
+        script = rc.scripted_exploration("cooking_no_goals", mu)
+        assert len(script) <= 20 and rc.reveals_all("cooking_no_goals", mu, script)
+    # visiting the fridges without the pot can't tell the recipe's order apart when a != b
+    fridges_only = [3, 5, 6, 1, 5, 6, 0, 0, 5]
+    for mu in range(0, 2401, 97):
+        _, a, b = NO_GOAL_PROBLEMS[mu]
+        assert rc.reveals_all("cooking_no_goals", mu, fridges_only) == (a == b)
+
+
+def test_reference_values_are_ordered_on_a_short_horizon():
+    h = 10
+    optimal = rc.cooking_model("cooking", h).optimal_values()
+    probs = rc.cooking_model("cooking", h).goal_probs
+    for split in ("test",):  # the train split takes ~1 min: see the slow test below
+        ids = make("cooking").problem_ids(split)
+        best = float((optimal[ids] * probs[ids]).sum(axis=1).mean())
+        none = rc.no_exploration_value("cooking", split, horizon=h)
+        ts = rc.pearl_ub_value("cooking", split, horizon=h)
+        assert none < ts < best
+
+
+@pytest.mark.slow
+def test_reference_table_cooking():
+    test = rc.reference_table("cooking", "test").iloc[0]
+    assert test["optimal"] == pytest.approx(-1 / 15)  # μ = 11: mean path length 10.67 steps
+    assert test["optimal_after_exploration"] == pytest.approx(test["optimal"])
+    assert test["no_exploration"] < test["pearl_ub"] < test["optimal"]
