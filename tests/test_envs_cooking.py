@@ -158,3 +158,15 @@ def test_reference_table_cooking():
     assert test["optimal"] == pytest.approx(-1 / 15)  # μ = 11: mean path length 10.67 steps
     assert test["optimal_after_exploration"] == pytest.approx(test["optimal"])
     assert test["no_exploration"] < test["pearl_ub"] < test["optimal"]
+
+
+def test_thompson_sampling_shared_expectation_equals_per_problem_runs():
+    m = rc.cooking_model("cooking", 6)
+    ts = rc._ThompsonSampling(m)
+    everything = np.arange(64)
+    for col in (0, 6):
+        idx, w = m.start_index[everything, col], np.ones(64)
+        for s in np.flatnonzero(m.goal_probs[:, col] > 0)[:4]:
+            shared = ts.run_mixed(0, idx, w, int(s), True)
+            per_problem = np.mean([ts.run(0, idx, w, int(s), mu, True) for mu in everything])
+            assert shared == pytest.approx(per_problem, abs=1e-12)

@@ -321,6 +321,53 @@ class _ThompsonSampling:
             self.memo[key] = total
         return self.memo[key]
 
+    def run_mixed(self, t: int, idx: np.ndarray, w: np.ndarray, s: int, explore: bool) -> float:
+        """:meth:`run` averaged over a true μ drawn from the belief itself (weights ``w``).
+
+        Equal to the average of :meth:`run` over the true states of ``idx``, but shares work
+        across them; used when the evaluated problems are the whole prior.
+        """
+        m = self.m
+        if t == m.horizon:
+            return self.after_mixed(idx) if explore else 0.0
+        key = ("m", explore, t, idx.tobytes(), s)
+        if key in self.memo:
+            return self.memo[key]
+        action = int(m.policy[t, idx[s]])
+        observe_reward = (not explore) or m.observes_reward_in_exploration
+        total = 0.0
+        for pos, nxt, r, term in m.outcomes(idx, action, observe_reward):
+            p = w[pos].sum() / w.sum()
+            if term:
+                total += p * (self.after_mixed(nxt) if explore else r)
+                continue
+            w2 = w[pos]
+            kept = np.flatnonzero(pos == s)
+            samples = [(int(kept[0]), 1.0)] if kept.size else list(enumerate(w2 / w2.sum()))
+            future = sum(q * self.run_mixed(t + 1, nxt, w2, j, explore) for j, q in samples)
+            total += p * (future if explore else r + future)
+        self.memo[key] = total
+        return total
+
+    def after_mixed(self, idx: np.ndarray) -> float:
+        """W averaged over a true μ uniform over the posterior ``mu[idx]``."""
+        m = self.m
+        posterior = np.unique(m.mu[idx])
+        key = ("wm", tuple(posterior.tolist()))
+        if key not in self.memo:
+            total = 0.0
+            for col in range(len(m.goals)):
+                w = m.goal_probs[posterior, col]
+                pg = w.mean()  # p(g) when μ is uniform over the posterior
+                if pg == 0:
+                    continue
+                keep = w > 0
+                b, w = m.start_index[posterior[keep], col], w[keep]
+                exp = sum(w[j] * self.run_mixed(0, b, w, j, False) for j in range(len(b)))
+                total += pg * exp / w.sum()
+            self.memo[key] = total
+        return self.memo[key]
+
 
 def pearl_ub_value(name: str, split: str = "test", horizon: int = 20) -> float:
     """Exact expected exploitation return of Thompson sampling (PEARL-UB), see module doc.
@@ -331,17 +378,22 @@ def pearl_ub_value(name: str, split: str = "test", horizon: int = 20) -> float:
     m = cooking_model(name, horizon)
     everything = np.arange(m.family.n_problems)
     ts = _ThompsonSampling(m)
+    split_ids = m.family.problem_ids(split)
+    mixed = len(split_ids) == len(everything)  # true μ ~ prior: share the work
     returns = []
-    for mu in m.family.problem_ids(split):
+    for mu in [None] if mixed else split_ids:
         total = 0.0
         # Exploration sample μ' uniform over the family, its goal g' ~ p(g | μ').
         for col in range(len(m.goals)):
             weights = m.goal_probs[:, col]
             idx = m.start_index[everything, col]
-            true = int(mu)
             w = np.ones(len(everything))
             for s_mu in np.flatnonzero(weights > 0):
-                total += weights[s_mu] * ts.run(0, idx, w, int(s_mu), true, True)
+                if mixed:
+                    value = ts.run_mixed(0, idx, w, int(s_mu), True)
+                else:
+                    value = ts.run(0, idx, w, int(s_mu), int(mu), True)
+                total += weights[s_mu] * value
         returns.append(total / len(everything))
     return float(np.mean(returns))
 
