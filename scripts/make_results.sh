@@ -26,4 +26,11 @@ if [ "${1:-}" != "--quick" ]; then
   $PY benchmarks/bench_tabular.py
   keep benchmarks/results results/benchmark bench_tabular.csv
 fi
+# The meta-RL benchmarks (issue 3): reference values, one GIF per benchmark, env speed.
+$PY -m deep.envs.reference_values --out results/benchmarks/reference_values.csv
+$PY -m analysis.trial_gifs --out results/gifs
+$PY benchmarks/bench_envs.py --out results/benchmark/bench_envs.csv
+if $PY -c "import miniworld" 2>/dev/null; then
+  $PY benchmarks/bench_sign.py --out results/benchmark/bench_sign.csv
+fi
 echo "results/ regenerated"
