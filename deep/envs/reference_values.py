@@ -59,7 +59,7 @@ def reference_table(name: str, variant: str = "paper", split: str = "test") -> p
         return reference_cooking.reference_table(name, split)
     from deep.envs import reference_sign  # imports miniworld: only when asked for
 
-    return reference_sign.reference_table(variant=variant)
+    return reference_sign.reference_table(variant=variant, workers=min(2, os.cpu_count() or 1))
 
 
 def reveals_all(
