@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     helpers = load_helpers()
     start = time.perf_counter()
-    table = helpers.agreement_table(include_per_step=False if args.no_per_step else None)
+    table = helpers.agreement_table(include_per_step=not args.no_per_step)
     seconds = time.perf_counter() - start
     shown = table.assign(ks_over_dkw=table["ks"] / table["dkw"])[
         [

@@ -24,15 +24,6 @@ from tabular.measures import measure
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def per_step_available() -> bool:
-    try:
-        import tabular.per_step  # noqa: F401
-        from tabular.measures import LEARNERS
-    except Exception:
-        return False
-    return "per-step" in LEARNERS
-
-
 SWEEPS = {
     "per-trajectory": ["--A", "2..6", "--seeds", "200", "--methods", "rl2,dream"],
     "epsilon-0.5": ["--A", "2..6", "--seeds", "200", "--epsilon", "0.5"],
@@ -65,8 +56,6 @@ def run_cli(args: list[str], threads: int, out: Path) -> subprocess.CompletedPro
 
 @pytest.mark.parametrize("name", list(SWEEPS))
 def test_cli_output_identical_for_one_and_two_threads(name, tmp_path):
-    if name == "per-step" and not per_step_available():
-        pytest.skip("tabular.per_step is not available")
     files = {}
     for threads in (1, 2):
         out = tmp_path / f"threads{threads}"
@@ -93,8 +82,6 @@ CELLS = [
 
 @pytest.mark.parametrize(("method", "learner", "A", "H", "epsilon"), CELLS)
 def test_measure_twice_and_single_thread_equal(method, learner, A, H, epsilon):
-    if learner == "per-step" and not per_step_available():
-        pytest.skip("tabular.per_step is not available")
     kwargs = {"learner": learner, "max_trials": 3000 if learner == "per-step" else None}
     seeds = range(10, 210)
     first = measure(method, A, H, epsilon, seeds, **kwargs)

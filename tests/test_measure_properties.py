@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
@@ -34,19 +33,6 @@ PER_STEP_RL2_CAP = 3_000
 REFERENCE_BUDGET = 20_000
 """Skip a reference run when ``window * K`` exceeds this (~0.7 s of the literal RL²)."""
 
-
-def per_step_available() -> bool:
-    try:
-        import tabular.per_step  # noqa: F401
-        from tabular.measures import LEARNERS
-    except Exception:
-        return False
-    return "per-step" in LEARNERS
-
-
-needs_per_step = pytest.mark.skipif(
-    not per_step_available(), reason="tabular.per_step is not available"
-)
 
 # (A, H) with A in 2..7, H in {1, 2}, A**H <= 36
 cells = st.tuples(st.integers(2, 7), st.sampled_from([1, 2])).filter(lambda c: c[0] ** c[1] <= 36)
@@ -97,7 +83,6 @@ def test_per_trajectory_relations(cell, epsilon, first, n):
                 assert row.T_event <= RL2_CAP, row
 
 
-@needs_per_step
 @settings(deadline=None, max_examples=50)
 @given(cell=cells, epsilon=epsilons, first=first_seeds, n=st.integers(1, 5))
 def test_per_step_relations(cell, epsilon, first, n):
@@ -144,8 +129,6 @@ def test_measure_rows_equal_direct_kernel_calls(cell, epsilon, first, n, learner
     in changes (only ``measures.py`` is checked), so a stale cache would show up here as
     soon as the kernels' results change.
     """
-    if learner == "per-step" and not per_step_available():
-        pytest.skip("tabular.per_step is not available")
     A, H = cell
     seeds = _seeds(first, n)
     for method in ("rl2", "dream"):
@@ -195,7 +178,6 @@ def test_kernels_match_reference(cell, epsilon, first):
 # ---------------------------------------------------- per-step == per-trajectory at H = 1
 
 
-@needs_per_step
 @settings(deadline=None, max_examples=50)
 @given(A=st.integers(2, 16), epsilon=epsilons, first=first_seeds, n=st.integers(1, 30))
 def test_per_step_dream_equals_per_trajectory_at_horizon_one(A, epsilon, first, n):

@@ -114,16 +114,6 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 
-def per_step_available() -> bool:
-    """Whether the per-step learner imports and is offered by ``measure()``."""
-    try:
-        import tabular.per_step  # noqa: F401
-        from tabular.measures import LEARNERS
-    except Exception:
-        return False
-    return "per-step" in LEARNERS
-
-
 def per_step_cap(A: int, H: int, n: int) -> int:
     """``max_trials`` for per-step RL²: a quantile of ``rl2_event`` far in the tail."""
     return bounds.quantile("rl2_event", A, H, 1.0 - CAP_TAIL / n) + 1
@@ -217,10 +207,8 @@ def agreement(case: Case) -> Agreement:
     return agreement_of(column.dropna().to_numpy(dtype=np.int64), case, n_missing)
 
 
-def agreement_table(include_per_step: bool | None = None) -> pd.DataFrame:
-    """The full table of z and KS for every case (per-step ones if available)."""
-    if include_per_step is None:
-        include_per_step = per_step_available()
+def agreement_table(include_per_step: bool = True) -> pd.DataFrame:
+    """The full table of z and KS for every case ."""
     rows = []
     for case in CASES:
         if case.learner == "per-step" and not include_per_step:
@@ -276,8 +264,6 @@ def record_agreement(tmp_path_factory, pytestconfig):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_simulation_matches_exact_law(case: Case, record_agreement) -> None:
-    if case.learner == "per-step" and not per_step_available():
-        pytest.skip("tabular.per_step is not available")
     row = agreement(case)
     record_agreement.append({**asdict(row), "ok": row.ok})
     assert row.n_missing == 0, f"{row.n_missing} seeds did not reach {case.measure}"
