@@ -150,3 +150,98 @@ def test_render_rgb_frame(name, variant):
     env.step(actions.index("right"))
     assert not np.array_equal(frame, env.render())  # the agent moved
     assert make(name, variant=variant).make_env().unwrapped.render() is None
+
+
+def _batched_state(batch):
+    names = ("pos", "t", "done", "problem", "goal", "inventory", "stage", "pot", "pot_len")
+    return {k: getattr(batch, k).copy() for k in names if hasattr(batch, k)}
+
+
+@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
+def test_partial_step_matches_single_envs_of_the_active_rows(name, variant):
+    fam = make(name, variant=variant)
+    n, n_steps = 32, 200
+    rng = np.random.default_rng(11)
+    singles = [fam.make_env().unwrapped for _ in range(n)]
+    batch = fam.make_batched(n)
+    n_actions = singles[0].action_space.n
+
+    def draw():
+        problem = int(rng.integers(fam.n_problems))
+        goal = fam.sample_goal(rng, problem) if rng.random() < 0.8 else NO_GOAL
+        return problem, goal
+
+    def reset(mask):
+        new = [draw() for _ in range(int(mask.sum()))]
+        batch.reset(np.array([p for p, _ in new]), np.array([g for _, g in new]), mask=mask)
+        for i, (p, g) in zip(np.flatnonzero(mask), new, strict=True):
+            singles[i].reset(options={"problem": p, "goal": None if g < 0 else g})
+
+    reset(np.ones(n, dtype=bool))
+    obs_b = batch._obs()
+    stepped = idle_done = 0
+    for _ in range(n_steps):
+        active = (rng.random(n) < 0.6) & ~batch.done  # ended envs may only sit out
+        actions = rng.integers(n_actions, size=n)
+        actions[~active] = rng.choice([-7, n_actions, 0], size=int((~active).sum()))
+        before, obs_before = _batched_state(batch), obs_b
+        obs_b, rew_b, term_b, trunc_b = batch.step(actions, active=active)
+        after = _batched_state(batch)
+        idle = ~active
+        for key, old in before.items():  # inactive rows: not stepped at all
+            np.testing.assert_array_equal(after[key][idle], old[idle])
+        np.testing.assert_array_equal(obs_b[idle], obs_before[idle])
+        assert not rew_b[idle].any() and not term_b[idle].any() and not trunc_b[idle].any()
+        idle_done += int((batch.done & idle).sum())
+        for i in np.flatnonzero(active):
+            o, r, te, tr, _ = singles[i].step(int(actions[i]))
+            np.testing.assert_array_equal(obs_b[i], o)
+            assert (rew_b[i], term_b[i], trunc_b[i]) == pytest.approx((r, te, tr))
+        stepped += int(active.sum())
+        done = batch.done & (rng.random(n) < 0.7)  # some ended envs stay ended (and inactive)
+        if done.any():
+            reset(done)
+            obs_b = batch._obs()
+        if batch.done.any():
+            active = rng.random(n) < 0.5
+            active[batch.done] = False
+            obs_before = obs_b
+            obs_b = batch.step(np.where(active, 0, -1), active=active)[0]
+            for i in np.flatnonzero(active):
+                np.testing.assert_array_equal(obs_b[i], singles[i].step(0)[0])
+            np.testing.assert_array_equal(obs_b[~active], obs_before[~active])
+    assert stepped > n * n_steps // 2 and idle_done > 0
+
+
+@pytest.mark.parametrize(("name", "variant"), GRID_CASES[::3], ids=IDS[::3])
+def test_partial_step_inputs(name, variant):
+    fam = make(name, variant=variant)
+    batch = fam.make_batched(3)
+    obs0 = batch.reset([0, 1, 2], NO_GOAL)
+    with pytest.raises(RuntimeError, match="env 0 has ended"):
+        fam.make_batched(3).step(np.zeros(3, dtype=np.int64), active=np.array([True, True, False]))
+    # all inactive: nothing moves, zeros come back
+    obs, rew, term, trunc = batch.step(np.array([-1, 99, 5]), active=np.zeros(3, dtype=bool))
+    np.testing.assert_array_equal(obs, obs0)
+    assert not (rew.any() or term.any() or trunc.any()) and not batch.t.any()
+    n_actions = batch.n_actions
+    with pytest.raises(ValueError, match=f"action {n_actions} is outside"):
+        batch.step(np.array([0, n_actions, -1]), active=np.array([True, True, False]))
+    bad = [
+        np.array([1, 0, 1]),
+        np.array([True, False]),
+        np.ones((3, 1), dtype=bool),
+        True,
+        "all",
+        np.ones(300, dtype=bool),
+    ]
+    for active in bad:
+        with pytest.raises(ValueError, match="active=") as err:
+            batch.step(np.zeros(3, dtype=np.int64), active=active)
+        message = str(err.value)
+        assert "\n" not in message and "allowed: None or a bool array of shape (3,)" in message
+    assert not batch.t.any()
+    with pytest.raises(ValueError, match="integer array of shape"):
+        batch.step(np.zeros(3), active=np.ones(3, dtype=bool))
+    batch.step(np.zeros(3, dtype=np.int64), active=[True, False, True])  # a list of bools works
+    assert batch.t.tolist() == [1, 0, 1]

@@ -269,6 +269,51 @@ def test_batched_matches_single_envs():
         batched.step(np.zeros(n + 1, dtype=np.int64))
 
 
+def test_partial_step_matches_single_envs_of_the_active_rows():
+    n, seed, config = 3, 200, SignConfig()
+    batched = BatchedSignEnv(config, n, seed=seed)
+    singles = [SignEnv(config) for _ in range(n)]
+    rng = np.random.default_rng(5)
+    problems, goals = rng.integers(0, 3, n), rng.integers(-1, 2, n)
+    obs = batched.reset(problems, goals)
+    for i, env in enumerate(singles):
+        env.reset(seed=seed + i, options={"problem": int(problems[i]), "goal": int(goals[i])})
+    idle_ended = 0
+    for _ in range(40):
+        active = (rng.random(n) < 0.6) & ~batched.done
+        actions = rng.choice(4, size=n, p=[0.2, 0.2, 0.5, 0.1])
+        actions[~active] = -1  # ignored
+        before = (obs, batched.t.copy(), batched.done.copy())
+        poses = [env.agent_pose for env in batched.envs]
+        obs, rew, term, trunc = batched.step(actions, active=active)
+        for i in range(n):
+            if active[i]:
+                o, r, te, tr, _ = singles[i].step(int(actions[i]))
+                assert np.array_equal(o["image"], obs["image"][i])
+                assert (r, te, tr) == (rew[i], term[i], trunc[i])
+            else:
+                assert np.array_equal(obs["image"][i], before[0]["image"][i])
+                assert batched.envs[i].agent_pose == poses[i]
+                assert (batched.t[i], batched.done[i]) == (before[1][i], before[2][i])
+                assert (rew[i], term[i], trunc[i]) == (0.0, False, False)
+                idle_ended += int(batched.done[i])
+        ended = batched.done & (rng.random(n) < 0.5)  # some ended envs sit out a while
+        if ended.any():
+            with pytest.raises(RuntimeError, match="has ended"):
+                batched.step(np.zeros(n, dtype=np.int64), active=batched.done.copy())
+            p, g = rng.integers(0, 3, ended.sum()), rng.integers(-1, 2, ended.sum())
+            obs = batched.reset(p, g, mask=ended)
+            for j, i in enumerate(np.flatnonzero(ended)):
+                singles[i].reset(options={"problem": int(p[j]), "goal": int(g[j])})
+    assert idle_ended > 0
+    for bad in (np.array([1, 0, 1]), np.ones(n + 1, dtype=bool), "yes"):
+        with pytest.raises(ValueError, match="active=") as err:
+            batched.step(np.zeros(n, dtype=np.int64), active=bad)
+        assert "\n" not in str(err.value) and "allowed" in str(err.value)
+    with pytest.raises(ValueError, match="action 4"):
+        batched.step(np.full(n, 4), active=np.ones(n, dtype=bool))
+
+
 def test_each_env_renders_its_own_sign():
     # MiniWorld compiles the static scene into display list 1, shared by all contexts of the
     # process; SignEnv gives each env its own list.

@@ -29,7 +29,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from deep.envs.problem import NO_GOAL, MetaProblemFamily, register
+from deep.envs.problem import (
+    NO_GOAL,
+    MetaProblemFamily,
+    check_step_inputs,
+    register,
+    step_active_rows,
+)
 
 __all__ = [
     "FRIDGES",
@@ -613,24 +619,29 @@ class BatchedCookingEnv:
         self.done[idx] = False
         return self._obs()
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Step every env; return ``(obs, reward, terminated, truncated)`` arrays."""
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(
-                f"actions must be an integer array of shape ({self.num_envs},); "
-                f"got shape {actions.shape} dtype {actions.dtype}"
+    def step(
+        self, actions: np.ndarray, *, active: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step the envs; return ``(obs, reward, terminated, truncated)`` arrays.
+
+        ``active`` (bool, shape ``(num_envs,)``; None = all) selects the envs to step: the others
+        keep their state, observation and ``t``, and get reward 0, terminated and truncated
+        False; their actions are ignored (any integer, not checked) and they may have ended.
+        """
+        actions, active = check_step_inputs(
+            actions, active, self.num_envs, self.n_actions, self.done
+        )
+        if active is None:
+            reward, terminated, truncated = self._advance(actions)
+        else:
+            state = ("pos", "inventory", "stage", "pot", "pot_len", "t", "done")
+            reward, terminated, truncated = step_active_rows(
+                self, self._advance, actions, active, state
             )
-        bad = actions[(actions < 0) | (actions >= self.n_actions)]
-        if bad.size:
-            raise ValueError(
-                f"action {int(bad[0])} is outside the action space; "
-                f"allowed: integers 0..{self.n_actions - 1}"
-            )
-        if self.done.any():
-            raise RuntimeError(
-                f"env {int(np.flatnonzero(self.done)[0])} has ended; reset it before stepping"
-            )
+        return self._obs(), reward, terminated, truncated
+
+    def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step every env in place (inputs already checked); ``(reward, terminated, truncated)``."""
         self.t += 1
         if self.config.variant == "paper":
             bonus, terminated = self._paper_step(actions)
@@ -644,7 +655,7 @@ class BatchedCookingEnv:
         terminated = terminated | end
         truncated = ~terminated & (self.t >= self.config.horizon)
         self.done = terminated | truncated
-        return self._obs(), reward, terminated, truncated
+        return reward, terminated, truncated
 
     def _paper_step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The paper's reward stages (see :meth:`CookingEnv._paper_step`), vectorised."""

@@ -26,9 +26,12 @@ __all__ = [
     "SPLITS",
     "MetaProblemFamily",
     "Trial",
+    "check_active",
+    "check_step_inputs",
     "make",
     "register",
     "registered_names",
+    "step_active_rows",
 ]
 
 NO_GOAL = -1
@@ -164,3 +167,79 @@ def make(name: str, **kwargs: Any) -> MetaProblemFamily:
     if name not in _REGISTRY:
         raise ValueError(f"unknown env name {name!r}; allowed: {', '.join(registered_names())}")
     return _REGISTRY[name](**kwargs)
+
+
+def check_active(active: Any, num_envs: int) -> np.ndarray | None:
+    """``active`` of a batched ``step`` as a bool array of shape ``(num_envs,)``; None stays None.
+
+    Raises a one-line ValueError naming the value when it is not a bool array of that shape.
+    """
+    if active is None:
+        return None
+    arr = np.asarray(active)
+    if arr.shape != (num_envs,) or arr.dtype != np.bool_:
+        text = np.array2string(arr, threshold=8, max_line_width=10**6) if arr.ndim else repr(active)
+        shown = " ".join(text.split())  # one line, also for 2-D arrays
+        raise ValueError(
+            f"active={shown} (shape {arr.shape}, dtype {arr.dtype}) is invalid; "
+            f"allowed: None or a bool array of shape ({num_envs},)"
+        )
+    return arr
+
+
+def check_step_inputs(
+    actions: Any, active: Any, num_envs: int, n_actions: int, done: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate the inputs of a batched ``step``; return ``(actions, active)`` as arrays.
+
+    ``actions`` must be an integer array of shape ``(num_envs,)`` (whatever ``active`` is);
+    only the entries of active envs (all when ``active`` is None) must be actions in
+    ``0..n_actions-1``, and only active envs must not have ended (``done``): inactive envs'
+    actions are ignored, so any integer (e.g. -1) may stand there. Errors: one-line ValueError
+    (inputs) or RuntimeError (an active env has ended).
+    """
+    actions = np.asarray(actions)
+    if actions.shape != (num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+        raise ValueError(
+            f"actions must be an integer array of shape ({num_envs},); "
+            f"got shape {actions.shape} dtype {actions.dtype}"
+        )
+    active = check_active(active, num_envs)
+    live = actions if active is None else actions[active]
+    bad = live[(live < 0) | (live >= n_actions)]
+    if bad.size:
+        raise ValueError(
+            f"action {int(bad[0])} is outside the action space; "
+            f"allowed: integers 0..{n_actions - 1}"
+        )
+    ended = done if active is None else done & active
+    if ended.any():
+        first = int(np.flatnonzero(ended)[0])
+        raise RuntimeError(f"env {first} has ended; reset it before stepping")
+    return actions, active
+
+
+def step_active_rows(
+    env: Any,
+    advance: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    actions: np.ndarray,
+    active: np.ndarray,
+    state: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Partial step of a vectorised batched env: only the rows where ``active`` is True move.
+
+    ``advance(actions)`` steps every row of ``env`` in place and returns ``(reward, terminated,
+    truncated)``. It runs on all rows (inactive rows take action 0, whatever their state), then
+    the attributes named in ``state`` (every array ``advance`` changes) are put back on the
+    inactive rows, whose reward is 0 and terminated and truncated False. This keeps the
+    vectorised step whole, at the cost of a copy of the state arrays.
+    """
+    saved = [(name, getattr(env, name).copy()) for name in state]
+    reward, terminated, truncated = advance(np.where(active, actions, 0))
+    idle = ~active
+    for name, old in saved:
+        getattr(env, name)[idle] = old[idle]
+    reward[idle] = 0.0
+    terminated[idle] = False
+    truncated[idle] = False
+    return reward, terminated, truncated

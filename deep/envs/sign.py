@@ -40,7 +40,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from deep.envs.problem import NO_GOAL, MetaProblemFamily, register
+from deep.envs.problem import NO_GOAL, MetaProblemFamily, check_step_inputs, register
 
 __all__ = [
     "ACTIONS",
@@ -491,34 +491,28 @@ class BatchedSignEnv:
         return self._obs()
 
     def step(
-        self, actions: np.ndarray
+        self, actions: np.ndarray, *, active: np.ndarray | None = None
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-        """Step every env; return ``(obs, reward, terminated, truncated)`` arrays."""
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(
-                f"actions must be an integer array of shape ({self.num_envs},); "
-                f"got shape {actions.shape} dtype {actions.dtype}"
-            )
-        bad = actions[(actions < 0) | (actions >= self.n_actions)]
-        if bad.size:
-            raise ValueError(
-                f"action {int(bad[0])} is outside the action space; "
-                f"allowed: integers 0..{self.n_actions - 1}"
-            )
-        if self.done.any():
-            raise RuntimeError(
-                f"env {int(np.flatnonzero(self.done)[0])} has ended; reset it before stepping"
-            )
+        """Step the envs; return ``(obs, reward, terminated, truncated)`` arrays.
+
+        ``active`` (bool, shape ``(num_envs,)``; None = all) selects the envs to step: the others
+        are not stepped at all (same state, image and ``t``) and get reward 0, terminated and
+        truncated False; their actions are ignored (any integer, not checked) and they may
+        have ended.
+        """
+        actions, active = check_step_inputs(
+            actions, active, self.num_envs, self.n_actions, self.done
+        )
         n = self.num_envs
+        rows = np.arange(n) if active is None else np.flatnonzero(active)
         reward = np.zeros(n)
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
-        for i, env in enumerate(self.envs):
-            obs, reward[i], terminated[i], truncated[i], _ = env.step(int(actions[i]))
+        for i in rows.tolist():
+            obs, reward[i], terminated[i], truncated[i], _ = self.envs[i].step(int(actions[i]))
             self._images[i] = obs["image"]
-        self.t += 1
-        self.done = terminated | truncated
+        self.t[rows] += 1
+        self.done[rows] = terminated[rows] | truncated[rows]
         return self._obs(), reward, terminated, truncated
 
     def _obs(self) -> dict[str, np.ndarray]:
