@@ -6,7 +6,7 @@ miniworld is imported only when a sign env is built). Reference values (optimal,
 no-exploration, PEARL-UB returns) are in :mod:`deep.envs.reference_values`.
 """
 
-from deep.envs import city, cooking, sign
+from deep.envs import bandit, city, cooking, sign
 from deep.envs.city import BatchedCityEnv, CityConfig, CityEnv, CityFamily
 from deep.envs.cooking import BatchedCookingEnv, CookingConfig, CookingEnv, CookingFamily
 from deep.envs.problem import NO_GOAL, MetaProblemFamily, Trial, make, registered_names
@@ -23,6 +23,7 @@ __all__ = [
     "CookingFamily",
     "MetaProblemFamily",
     "Trial",
+    "bandit",
     "city",
     "cooking",
     "make",

@@ -2,7 +2,8 @@
 
 Each benchmark's values are computed by planning on its known model, in its own module:
 :mod:`deep.envs.reference_city` (bus, distracting bus, map), :mod:`deep.envs.reference_cooking`
-(cooking, cooking without goals) and :mod:`deep.envs.reference_sign` (the 3D sign task). The
+(cooking, cooking without goals), :mod:`deep.envs.reference_sign` (the 3D sign task) and
+:mod:`deep.envs.bandit` (App. C.2's bandit; variants ``"A=2,H=1"`` .. ``"A=6,H=1"``). The
 columns are the same everywhere: ``optimal`` (mean V*(μ, g)), ``optimal_after_exploration``,
 ``pearl_ub`` and ``no_exploration``, all exploitation-episode returns averaged over the true μ of
 the split and its goals. ``reveals_all`` dispatches the per-trajectory oracle the same way.
@@ -22,14 +23,16 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from deep.envs import reference_city, reference_cooking
+from deep.envs import bandit, reference_city, reference_cooking
 
 __all__ = ["BENCHMARKS", "all_reference_tables", "reference_table", "reveals_all"]
 
 CITY = ("vanilla_bus", "distracting_bus", "map")
 COOKING = ("cooking", "cooking_no_goals")
-BENCHMARKS = (*CITY, *COOKING, "sign")
+BENCHMARKS = (*CITY, *COOKING, "sign", "bandit")
 """Every benchmark with reference values, in table order."""
+BANDIT_VARIANTS = tuple(bandit.variant_name(a, 1) for a in range(2, 7))
+"""The bandit rows of the table (:func:`deep.envs.bandit.reference_table` takes any A, H)."""
 
 
 def _splits(name: str) -> tuple[str, ...]:
@@ -37,6 +40,8 @@ def _splits(name: str) -> tuple[str, ...]:
 
 
 def _variants(name: str) -> tuple[str, ...]:
+    if name == "bandit":
+        return BANDIT_VARIANTS
     return ("paper", "official") if name in CITY else ("paper",)
 
 
@@ -57,6 +62,8 @@ def reference_table(name: str, variant: str = "paper", split: str = "test") -> p
         return reference_city.reference_table(name, variant, split)
     if name in COOKING:
         return reference_cooking.reference_table(name, split)
+    if name == "bandit":
+        return bandit.reference_table(*bandit.parse_variant(variant), split=split)
     from deep.envs import reference_sign  # imports miniworld: only when asked for
 
     return reference_sign.reference_table(variant=variant, workers=min(2, os.cpu_count() or 1))
@@ -75,6 +82,9 @@ def reveals_all(
         return reference_city.reveals_all(name, problem, exploration_trajectory, variant)
     if name in COOKING:
         return reference_cooking.reveals_all(name, problem, exploration_trajectory)
+    if name == "bandit":
+        a, h = bandit.parse_variant(variant)
+        return bandit.reveals_all(bandit.BanditConfig(A=a, H=h), problem, exploration_trajectory)
     raise ValueError("the sign task's oracle needs the start pose; allowed: reference_sign")
 
 
