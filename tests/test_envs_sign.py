@@ -126,6 +126,9 @@ def test_observation_layout(env):
     frame = obs["image"]
     obs, *_ = env.step(0)
     assert not np.shares_memory(frame, obs["image"])  # every frame is a fresh array
+    frame = obs["image"]
+    obs, *_ = env.step(3)  # end episode: nothing moves, the frame is still a new array
+    assert np.array_equal(frame, obs["image"]) and not np.shares_memory(frame, obs["image"])
 
 
 def test_seeded_rollout_is_deterministic():

@@ -65,7 +65,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -87,11 +87,15 @@ __all__ = [
     "DEFAULT_N_STARTS",
     "DEFAULT_SEED",
     "StateGraph",
+    "actions_to",
     "build_graph",
+    "first_reveal",
     "object_distances",
     "optimal_actions",
+    "optimal_exploitation",
     "plan_start",
     "reference_table",
+    "reveal_actions",
     "reveals_all",
     "start_seeds",
 ]
@@ -289,6 +293,72 @@ def optimal_actions(graph: StateGraph, dist: np.ndarray, obj: int) -> tuple[list
         states.append(s)
 
 
+def first_reveal(graph: StateGraph, equal: Callable[[int], np.ndarray]) -> int:
+    """The state reached in the fewest steps whose frame reads the sign, or -1 if none.
+
+    ``equal(s)`` gives the pairwise frame equality of state ``s`` for the three words (as
+    :meth:`_Frames.equal`); a state reads the sign when all three frames differ. Only the poses
+    :func:`_sign_maybe_visible` keeps are tried, in depth order (so the depth is the exact
+    minimum), ties broken by how close the sign is to the centre of the view.
+    """
+    heading = graph.heading(np.arange(len(graph)))
+    cand = np.flatnonzero(_sign_maybe_visible(graph.x, graph.z, heading))
+    centre = np.arctan2(-(10.25 - graph.z[cand]), SIGN_X - graph.x[cand])
+    off = np.abs(_wrap(centre - heading[cand]))
+    for s in cand[np.lexsort((off, graph.depth[cand]))]:
+        if not equal(int(s)).any():
+            return int(s)
+    return -1
+
+
+def actions_to(graph: StateGraph, state: int) -> list[int]:
+    """A shortest action sequence from the start (state 0) to ``state`` (ties: lowest index)."""
+    if not (isinstance(state, int | np.integer) and 0 <= int(state) < len(graph)):
+        raise ValueError(f"state {state!r} is not in the graph; allowed: 0..{len(graph) - 1}")
+    actions: list[int] = []
+    s = int(state)
+    while s != 0:
+        preds, acts = np.nonzero(graph.succ == s)
+        step_back = graph.depth[preds] == graph.depth[s] - 1  # exists: depth is a BFS depth
+        s, action = int(preds[step_back][0]), int(acts[step_back][0])
+        actions.append(action)
+    return actions[::-1]
+
+
+def reveal_actions(seed: int, config: SignConfig | None = None) -> list[int]:
+    """The fewest actions from the pose of ``SignEnv.reset(seed=seed)`` to one that reads the sign.
+
+    See :func:`first_reveal`; empty when the first frame already reads it. Raises ValueError
+    when no pose within the horizon reads it (never, for the default table's 100 start poses).
+    """
+    config = config if config is not None else SignConfig()
+    frames = _Frames(config)
+    graph = build_graph(frames.reset(seed))
+    state = first_reveal(
+        graph, lambda s: frames.equal(graph.x[s], graph.z[s], float(graph.heading(s)))
+    )
+    if state < 0:
+        raise ValueError(
+            f"no pose within {config.horizon} steps of seed {seed}'s start reads the sign; "
+            "allowed: a seed whose start can see the sign in time"
+        )
+    return actions_to(graph, state)
+
+
+def optimal_exploitation(env: SignEnv) -> list[int]:
+    """π*(μ, g)'s actions from ``env``'s current pose (just after a reset, with a goal).
+
+    A shortest path to the target object of ``env.problem`` and ``env.goal`` (ties: lowest
+    action index; turn left throughout when it is out of reach), from
+    :func:`optimal_actions`. Only the live env's geometry and pose are read.
+    """
+    if env.goal == NO_GOAL:
+        raise ValueError(f"goal {env.goal} (no goal) has no target; allowed: goals 0, 1")
+    graph = build_graph(env)
+    obj = target_object(env.problem, env.goal, env.config.variant)
+    return optimal_actions(graph, object_distances(graph), obj)[0]
+
+
 def _sign_maybe_visible(x: np.ndarray, z: np.ndarray, heading: np.ndarray) -> np.ndarray:
     """False only where the sign is certainly outside the frame (a conservative test)."""
     z_lo, z_hi = np.full_like(z, SIGN_Z[0]), np.full_like(z, SIGN_Z[1])
@@ -372,15 +442,7 @@ def plan_start(frames: _Frames, seed: int, config: SignConfig) -> dict[str, Any]
     # Poses that may show the sign; the rest show the same frame for every μ.
     heading = graph.heading(np.arange(len(graph)))
     maybe = _sign_maybe_visible(graph.x, graph.z, heading)
-    # The fewest steps after which a frame reads the sign (depth order: exact minimum).
-    cand = np.flatnonzero(maybe)
-    centre = np.arctan2(-(10.25 - graph.z[cand]), SIGN_X - graph.x[cand])
-    off = np.abs(_wrap(centre - heading[cand]))
-    reveal_state = -1
-    for s in cand[np.lexsort((off, graph.depth[cand]))]:
-        if not equal(int(s)).any():
-            reveal_state = int(s)
-            break
+    reveal_state = first_reveal(graph, equal)
     # Read-then-go inside one exploitation episode.
     left = horizon - graph.depth
     can = dist <= left[:, None]  # (n, 6): object still reachable after reaching the state

@@ -8,7 +8,7 @@ rename) with Pillow, which matplotlib already depends on.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +42,31 @@ def record_trial(
     exploit: Policy,
     *,
     min_width: int = 180,
+    seed: int | None = None,
+    options: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> tuple[list[np.ndarray], list[float]]:
     """Frames and returns of one trial: the exploration episode, then one episode per goal.
 
     Every frame carries a caption: the episode, its goal, the step and the return so far.
+    ``seed`` seeds the first reset (the exploration episode); later resets continue the env's
+    random stream (Gymnasium's convention), so a seed fixes every episode's start (the sign
+    task's start pose; the grid worlds always start in the same cell). ``options``: extra reset
+    options per episode, exploration first (e.g. the sign env's ``{"start": (x, z, heading)}``),
+    ``None`` for none; ``problem`` and ``goal`` are always set from the arguments.
     """
+    episodes = [("explore", NO_GOAL, explore)] + [("exploit", g, exploit) for g in goals]
+    if options is not None and len(options) != len(episodes):
+        raise ValueError(
+            f"options has {len(options)} entries; allowed: one per episode "
+            f"({len(episodes)}: the exploration episode, then one per goal)"
+        )
     env = family.make_env(render_mode="rgb_array")
     frames: list[np.ndarray] = []
     returns: list[float] = []
-    episodes = [("explore", NO_GOAL, explore)] + [("exploit", g, exploit) for g in goals]
-    for label, goal, policy in episodes:
-        env.reset(options={"problem": problem, "goal": None if goal == NO_GOAL else goal})
+    for i, (label, goal, policy) in enumerate(episodes):
+        extra = dict(options[i] or {}) if options is not None else {}
+        extra.update(problem=problem, goal=None if goal == NO_GOAL else goal)
+        env.reset(seed=seed if i == 0 else None, options=extra)
         first = env.render()
         scale = max(1, -(-min_width // first.shape[1]))
         total, t, done = 0.0, 0, False

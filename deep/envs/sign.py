@@ -382,6 +382,7 @@ class SignEnv(gym.Env):
             touched = self._touched()
         else:
             self._core.step_count += 1  # nothing moves: the frame is unchanged
+            self._frame = self._frame.copy()  # but returned as a fresh array, as every frame
         reward = 0.0
         if touched is not None and self.goal != NO_GOAL:
             hit = touched == target_object(self.problem, self.goal, self.config.variant)
