@@ -30,6 +30,7 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 
+from analysis.io import atomic_write_text
 from deep.envs import NO_GOAL, make
 
 GRID_WORLDS = ("vanilla_bus", "distracting_bus", "map", "cooking", "cooking_no_goals")
@@ -114,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     print(" ".join(f"{k}={v}" for k, v in facts.items()))
     out = table.assign(**facts)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = f"{args.out}.tmp"
-    out.to_csv(tmp, index=False)
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, out.to_csv(index=False))
     return 0
 
 

@@ -8,8 +8,8 @@ the order alternating, because the machine is shared and noisy. The wrapper is c
 variant skips that render and would look faster than it is). The target is a median ratio
 (ours / raw) of at least 0.9; the script reports it and asserts nothing.
 
-``--out`` writes one row per repetition and env, plus the median rows, atomically (a temporary
-file in the same folder, then :func:`os.replace`).
+``--out`` writes one row per repetition and env, plus the median rows, atomically
+(:func:`analysis.io.atomic_write_text`: a temporary file in the same folder, then a rename).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.io import atomic_write_text
 from deep.envs import _headless
 from deep.envs.sign import SignConfig, SignEnv
 
@@ -103,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         out["lp_num_threads"] = os.environ.get("LP_NUM_THREADS", "")
         path = Path(args.out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        out.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        atomic_write_text(path, out.to_csv(index=False))
         print(f"wrote {path}")
     return 0
 

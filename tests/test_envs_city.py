@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 
 from deep.envs import make, registered_names
@@ -169,3 +170,14 @@ def test_pearl_ub_is_below_optimal_and_no_exploration_is_a_lower_bound_on_ts_wit
     ts = rv._ThompsonSampling(model, tuple(range(24)))
     ts_no_info = ts._w(ts.prior)
     assert ts_no_info <= rv.no_exploration_value("vanilla_bus", "paper", "test") + 1e-12
+
+
+def test_reference_values_cli_writes_the_csv_atomically(tmp_path):
+    from deep.envs import reference_values
+
+    out = tmp_path / "reference_values.csv"
+    assert reference_values.main(["--only", "vanilla_bus", "--out", str(out)]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
+    table = pd.read_csv(out)
+    assert table["benchmark"].tolist() == ["vanilla_bus"] * 2
+    assert table["optimal"].tolist() == pytest.approx([0.8, 0.8])

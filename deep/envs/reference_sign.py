@@ -73,6 +73,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.io import atomic_write_text
 from deep.envs.problem import NO_GOAL
 from deep.envs.sign import (
     COLORS,
@@ -634,9 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table.T.to_string(header=False, float_format=lambda v: f"{v:.4f}"))
     print(f"({args.n_starts} start poses, {args.workers} worker(s), {seconds:.1f} s)")
     if args.out:
-        tmp = f"{args.out}.tmp{os.getpid()}"
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, args.out)
+        atomic_write_text(args.out, table.to_csv(index=False))
     return 0
 
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from analysis.io import atomic_write_text
 from deep.envs import bandit, reference_city, reference_cooking
 
 __all__ = ["BENCHMARKS", "all_reference_tables", "reference_table", "reveals_all"]
@@ -116,9 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     if args.out:
-        tmp = f"{args.out}.tmp"
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, args.out)
+        atomic_write_text(args.out, table.to_csv(index=False))
     return 0
 
 

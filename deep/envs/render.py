@@ -1,13 +1,13 @@
 """Recording one meta-RL trial (exploration episode, then exploitation episodes) as a GIF.
 
 :func:`record_trial` runs a trial of any family whose single env renders ``rgb_array`` frames
-and returns captioned frames; :func:`write_gif` saves them atomically (temporary file, then
-rename) with Pillow, which matplotlib already depends on.
+and returns captioned frames; :func:`write_gif` encodes them with Pillow (which matplotlib
+already depends on) and writes the file atomically with :func:`analysis.io.atomic_write_bytes`.
 """
 
 from __future__ import annotations
 
-import os
+import io
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from analysis.io import atomic_write_bytes
 from deep.envs.problem import NO_GOAL, MetaProblemFamily
 
 __all__ = ["Policy", "record_trial", "write_gif"]
@@ -91,9 +92,9 @@ def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 4.0) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
-    tmp = path.with_name(path.name + ".tmp")
+    buf = io.BytesIO()
     images[0].save(
-        tmp,
+        buf,
         format="GIF",
         save_all=True,
         append_images=images[1:],
@@ -101,5 +102,5 @@ def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 4.0) 
         loop=0,
         optimize=True,
     )
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())
     return path
