@@ -245,3 +245,30 @@ def test_partial_step_inputs(name, variant):
         batch.step(np.zeros(3), active=np.ones(3, dtype=bool))
     batch.step(np.zeros(3, dtype=np.int64), active=[True, False, True])  # a list of bools works
     assert batch.t.tolist() == [1, 0, 1]
+
+
+@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
+def test_shared_checks_keep_their_messages(name, variant):
+    fam = make(name, variant=variant)
+    env_class = type(fam.make_env().unwrapped)
+    render = r"^unknown render_mode 'human'; allowed: None, 'rgb_array'$"
+    with pytest.raises(ValueError, match=render):
+        env_class(fam.config, render_mode="human")
+    allowed = r"^unknown reset options \['colour'\]; allowed: problem, goal$"
+    with pytest.raises(ValueError, match=allowed):
+        fam.make_env().reset(options={"colour": 1})
+    with pytest.raises(ValueError, match=r"^unknown option 'size' for a (city|cooking) env"):
+        make(name, size=3)
+    env = fam.make_env().unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^action -1 is outside the action space"):
+        env.step(-1)
+    env._done = True
+    with pytest.raises(RuntimeError, match=r"call reset\(\) first"):
+        env.step(0)
+    with pytest.raises(ValueError, match=r"^batch size num_envs=1.5 is invalid"):
+        fam.make_batched(1.5)
+    with pytest.raises(ValueError, match=rf"^problem ID -1 is outside the {fam.name} family"):
+        fam.make_batched(2).reset(-1, NO_GOAL)
+    with pytest.raises(ValueError, match=r"^goal -2 is invalid; allowed: -1 \(no goal\)"):
+        fam.make_batched(2).reset(0, -2)

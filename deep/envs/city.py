@@ -30,9 +30,15 @@ from gymnasium import spaces
 from deep.envs.problem import (
     NO_GOAL,
     MetaProblemFamily,
-    check_step_inputs,
+    VectorisedBatchedEnv,
+    check_action,
+    check_config_keys,
+    check_num_envs,
+    check_render_mode,
+    check_reset_inputs,
+    check_reset_options,
+    grid_move_table,
     register,
-    step_active_rows,
 )
 
 __all__ = [
@@ -204,10 +210,7 @@ class CityFamily(MetaProblemFamily):
 
 def _family_factory(kind: str) -> Any:
     def factory(**kwargs: Any) -> CityFamily:
-        allowed = ("variant", "horizon")
-        for key in kwargs:
-            if key not in allowed:
-                raise ValueError(f"unknown option {key!r} for a city env; allowed: {allowed}")
+        check_config_keys(kwargs, "a city env")
         return CityFamily(CityConfig(kind=kind, **kwargs))
 
     return factory
@@ -287,9 +290,7 @@ class CityEnv(gym.Env):
         split: str = "train",
     ) -> None:
         self.config = config if config is not None else CityConfig()
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; allowed: None, 'rgb_array'")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.family = CityFamily(self.config)
         self.split_ids = self.family.problem_ids(split)
         self.action_space = spaces.Discrete(len(self.config.actions))
@@ -306,19 +307,8 @@ class CityEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; see the class docstring for ``options``."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = set(options) - {"problem", "goal"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: problem, goal")
-        if "problem" in options:
-            self.problem = self.family.check_problem(options["problem"])
-        else:
-            self.problem = int(self.np_random.choice(self.split_ids))
-        if "goal" in options:
-            goal = options["goal"]
-            self.goal = NO_GOAL if goal is None else self.family.check_goal(goal)
-        else:
-            self.goal = int(self.np_random.integers(len(GOALS)))
+        options = check_reset_options(options)
+        self.problem, self.goal = self.family.reset_task(options, self.np_random, self.split_ids)
         self._routes = bus_routes(self.config.kind, self.problem)
         self.pos = START
         self.t = 0
@@ -327,13 +317,7 @@ class CityEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one step."""
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"action {action} is outside the action space; "
-                f"allowed: integers 0..{self.action_space.n - 1}"
-            )
-        if self._done:
-            raise RuntimeError("step() called after the episode ended; call reset() first")
+        check_action(self.action_space, action, self._done)
         name = self.config.actions[int(action)]
         self.t += 1
         x, y = self.pos
@@ -410,7 +394,7 @@ class CityEnv(gym.Env):
         return img
 
 
-class BatchedCityEnv:
+class BatchedCityEnv(VectorisedBatchedEnv):
     """``num_envs`` independent city episodes stepped together with NumPy.
 
     Same dynamics, observations and rewards as :class:`CityEnv` (tested step for step), but
@@ -423,12 +407,12 @@ class BatchedCityEnv:
     convention.
     """
 
+    _step_state = ("pos", "t", "done")
+
     def __init__(self, config: CityConfig, num_envs: int) -> None:
-        if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
-            raise ValueError(f"batch size num_envs={num_envs!r} is invalid; allowed: integers >= 1")
+        self.num_envs = check_num_envs(num_envs)
         self.config = config
         self.family = CityFamily(config)
-        self.num_envs = int(num_envs)
         self.n_actions = len(config.actions)
         self.observation_space = observation_space(config)
         self._build_tables()
@@ -445,14 +429,7 @@ class BatchedCityEnv:
 
     def _build_tables(self) -> None:
         cfg, n_cells = self.config, SIZE * SIZE
-        xs, ys = np.arange(n_cells) % SIZE, np.arange(n_cells) // SIZE
-        self._xy = np.stack([xs, ys], axis=1)
-        self._move = np.tile(np.arange(n_cells)[:, None], (1, self.n_actions))
-        for a, name in enumerate(cfg.actions):
-            if name in MOVES:
-                dx, dy = MOVES[name]
-                nx, ny = np.clip(xs + dx, 0, SIZE - 1), np.clip(ys + dy, 0, SIZE - 1)
-                self._move[:, a] = ny * SIZE + nx
+        self._xy, self._move = grid_move_table(SIZE, cfg.actions, MOVES)
         self._ride_action = cfg.actions.index("ride_bus")
         self._end_action = cfg.actions.index("end_episode") if "end_episode" in cfg.actions else -1
         self._ride = np.tile(np.arange(n_cells)[None, :], (cfg.n_problems, 1))
@@ -484,47 +461,13 @@ class BatchedCityEnv:
 
         ``problems`` and ``goals`` broadcast to the number of selected envs.
         """
-        idx = np.arange(self.num_envs) if mask is None else np.flatnonzero(np.asarray(mask))
-        problems = np.broadcast_to(np.asarray(problems, dtype=np.int64), idx.shape)
-        goals = np.broadcast_to(np.asarray(goals, dtype=np.int64), idx.shape)
-        bad = problems[(problems < 0) | (problems >= self.config.n_problems)]
-        if bad.size:
-            raise ValueError(
-                f"problem ID {int(bad[0])} is outside the {self.family.name} family; "
-                f"allowed: integers 0..{self.config.n_problems - 1}"
-            )
-        bad = goals[(goals < NO_GOAL) | (goals >= len(GOALS))]
-        if bad.size:
-            raise ValueError(
-                f"goal {int(bad[0])} is invalid; "
-                f"allowed: {NO_GOAL} (no goal) or 0..{len(GOALS) - 1}"
-            )
+        idx, problems, goals = check_reset_inputs(self.family, self.num_envs, problems, goals, mask)
         self.pos[idx] = self._cell(START)
         self.problem[idx] = problems
         self.goal[idx] = goals
         self.t[idx] = 0
         self.done[idx] = False
         return self._obs()
-
-    def step(
-        self, actions: np.ndarray, *, active: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Step the envs; return ``(obs, reward, terminated, truncated)`` arrays.
-
-        ``active`` (bool, shape ``(num_envs,)``; None = all) selects the envs to step: the others
-        keep their state, observation and ``t``, and get reward 0, terminated and truncated
-        False; their actions are ignored (any integer, not checked) and they may have ended.
-        """
-        actions, active = check_step_inputs(
-            actions, active, self.num_envs, self.n_actions, self.done
-        )
-        if active is None:
-            reward, terminated, truncated = self._advance(actions)
-        else:
-            reward, terminated, truncated = step_active_rows(
-                self, self._advance, actions, active, ("pos", "t", "done")
-            )
-        return self._obs(), reward, terminated, truncated
 
     def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Step every env in place (inputs already checked); ``(reward, terminated, truncated)``."""

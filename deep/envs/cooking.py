@@ -29,12 +29,28 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from deep.envs.city import (
+    MOVES,
+    N_OBJ,
+    OBJ_FRIDGE,
+    OBJ_NONE,
+    OBJ_POT,
+    OFFICIAL_ACTIONS,
+    PAPER_ACTIONS,
+    STEP_REWARD,
+)
 from deep.envs.problem import (
     NO_GOAL,
     MetaProblemFamily,
-    check_step_inputs,
+    VectorisedBatchedEnv,
+    check_action,
+    check_config_keys,
+    check_num_envs,
+    check_render_mode,
+    check_reset_inputs,
+    check_reset_options,
+    grid_move_table,
     register,
-    step_active_rows,
 )
 
 __all__ = [
@@ -61,26 +77,10 @@ POT_CAPACITY = 3  # official variant only: the bowl holds at most 3 ingredients
 KINDS = ("cooking", "no_goals")
 VARIANTS = ("paper", "official")
 
-# Object codes of the paper's one-hot "object under the agent" (Sec. 6.1), as in the city.
-OBJ_NONE, OBJ_BUS, OBJ_MAP, OBJ_POT, OBJ_FRIDGE = range(5)
-N_OBJ = 5
+# The object codes of the paper's one-hot "object under the agent" (Sec. 6.1), both action
+# sets, the moves and the step cost are the city's (imported above).
 # Official status codes: class index + 1 (0 none, 1 bus, 2 bowl, 3 drawer).
 STATUS_NONE, STATUS_BOWL, STATUS_DRAWER = 0, 2, 3
-
-PAPER_ACTIONS = ("up", "down", "left", "right", "ride_bus", "pick_up", "drop")
-OFFICIAL_ACTIONS = (
-    "left",
-    "up",
-    "right",
-    "down",
-    "noop",
-    "ride_bus",
-    "end_episode",
-    "pick_up",
-    "drop",
-)
-MOVES = {"up": (0, 1), "down": (0, -1), "left": (-1, 0), "right": (1, 0)}
-STEP_REWARD = -0.1
 STAGE_BONUS = 0.25
 STAGE_PENALTY = -0.25
 
@@ -228,10 +228,7 @@ class CookingFamily(MetaProblemFamily):
 
 def _family_factory(kind: str) -> Any:
     def factory(**kwargs: Any) -> CookingFamily:
-        allowed = ("variant", "horizon")
-        for key in kwargs:
-            if key not in allowed:
-                raise ValueError(f"unknown option {key!r} for a cooking env; allowed: {allowed}")
+        check_config_keys(kwargs, "a cooking env")
         return CookingFamily(CookingConfig(kind=kind, **kwargs))
 
     return factory
@@ -314,9 +311,7 @@ class CookingEnv(gym.Env):
         split: str = "train",
     ) -> None:
         self.config = config if config is not None else CookingConfig()
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; allowed: None, 'rgb_array'")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.family = CookingFamily(self.config)
         self.split_ids = self.family.problem_ids(split)
         self.action_space = spaces.Discrete(len(self.config.actions))
@@ -347,22 +342,8 @@ class CookingEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; see the class docstring for ``options``."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = set(options) - {"problem", "goal"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: problem, goal")
-        if "problem" in options:
-            self.problem = self.family.check_problem(options["problem"])
-        else:
-            self.problem = int(self.np_random.choice(self.split_ids))
-        if "goal" in options:
-            goal = options["goal"]
-            self.goal = NO_GOAL if goal is None else self.family.check_goal(goal)
-        elif self.family.n_goals:
-            probs = self.family.goal_probabilities(self.problem)
-            self.goal = int(self.np_random.choice(self.family.n_goals, p=probs))
-        else:
-            self.goal = NO_GOAL
+        options = check_reset_options(options)
+        self.problem, self.goal = self.family.reset_task(options, self.np_random, self.split_ids)
         self._set_problem()
         self._start()
         return self._obs(), self._info()
@@ -374,13 +355,7 @@ class CookingEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one step."""
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"action {action} is outside the action space; "
-                f"allowed: integers 0..{self.action_space.n - 1}"
-            )
-        if self._done:
-            raise RuntimeError("step() called after the episode ended; call reset() first")
+        check_action(self.action_space, action, self._done)
         name = self.config.actions[int(action)]
         self.t += 1
         if self.config.variant == "paper":
@@ -520,7 +495,7 @@ class CookingEnv(gym.Env):
         return img
 
 
-class BatchedCookingEnv:
+class BatchedCookingEnv(VectorisedBatchedEnv):
     """``num_envs`` independent cooking episodes stepped together with NumPy.
 
     Same dynamics, observations and rewards as :class:`CookingEnv` (tested step for step),
@@ -533,12 +508,12 @@ class BatchedCookingEnv:
     ``problem``, ``goal``, ``t``, ``done``) are public and read-only by convention.
     """
 
+    _step_state = ("pos", "inventory", "stage", "pot", "pot_len", "t", "done")
+
     def __init__(self, config: CookingConfig, num_envs: int) -> None:
-        if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
-            raise ValueError(f"batch size num_envs={num_envs!r} is invalid; allowed: integers >= 1")
+        self.num_envs = n = check_num_envs(num_envs)
         self.config = config
         self.family = CookingFamily(config)
-        self.num_envs = n = int(num_envs)
         self.n_actions = len(config.actions)
         self.n_ing = config.n_ingredients
         self.observation_space = observation_space(config)
@@ -560,14 +535,7 @@ class BatchedCookingEnv:
 
     def _build_tables(self) -> None:
         cfg, n_cells = self.config, SIZE * SIZE
-        xs, ys = np.arange(n_cells) % SIZE, np.arange(n_cells) // SIZE
-        self._xy = np.stack([xs, ys], axis=1)
-        self._move = np.tile(np.arange(n_cells)[:, None], (1, self.n_actions))
-        for a, name in enumerate(cfg.actions):
-            if name in MOVES:
-                dx, dy = MOVES[name]
-                nx, ny = np.clip(xs + dx, 0, SIZE - 1), np.clip(ys + dy, 0, SIZE - 1)
-                self._move[:, a] = ny * SIZE + nx
+        self._xy, self._move = grid_move_table(SIZE, cfg.actions, MOVES)
         self._pick = cfg.actions.index("pick_up")
         self._drop = cfg.actions.index("drop")
         self._end = cfg.actions.index("end_episode") if "end_episode" in cfg.actions else -1
@@ -589,20 +557,7 @@ class BatchedCookingEnv:
 
         ``problems`` and ``goals`` broadcast to the number of selected envs.
         """
-        idx = np.arange(self.num_envs) if mask is None else np.flatnonzero(np.asarray(mask))
-        problems = np.broadcast_to(np.asarray(problems, dtype=np.int64), idx.shape)
-        goals = np.broadcast_to(np.asarray(goals, dtype=np.int64), idx.shape)
-        n_problems, n_goals = self.config.n_problems, self.config.n_goals
-        bad = problems[(problems < 0) | (problems >= n_problems)]
-        if bad.size:
-            raise ValueError(
-                f"problem ID {int(bad[0])} is outside the {self.family.name} family; "
-                f"allowed: integers 0..{n_problems - 1}"
-            )
-        bad = goals[(goals < NO_GOAL) | (goals >= n_goals)]
-        if bad.size:
-            allowed = f"{NO_GOAL} (no goal)" + (f" or 0..{n_goals - 1}" if n_goals else "")
-            raise ValueError(f"goal {int(bad[0])} is invalid; allowed: {allowed}")
+        idx, problems, goals = check_reset_inputs(self.family, self.num_envs, problems, goals, mask)
         self.problem[idx] = problems
         self.goal[idx] = goals
         if self.config.kind == "cooking":
@@ -618,27 +573,6 @@ class BatchedCookingEnv:
         self.t[idx] = 0
         self.done[idx] = False
         return self._obs()
-
-    def step(
-        self, actions: np.ndarray, *, active: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Step the envs; return ``(obs, reward, terminated, truncated)`` arrays.
-
-        ``active`` (bool, shape ``(num_envs,)``; None = all) selects the envs to step: the others
-        keep their state, observation and ``t``, and get reward 0, terminated and truncated
-        False; their actions are ignored (any integer, not checked) and they may have ended.
-        """
-        actions, active = check_step_inputs(
-            actions, active, self.num_envs, self.n_actions, self.done
-        )
-        if active is None:
-            reward, terminated, truncated = self._advance(actions)
-        else:
-            state = ("pos", "inventory", "stage", "pot", "pot_len", "t", "done")
-            reward, terminated, truncated = step_active_rows(
-                self, self._advance, actions, active, state
-            )
-        return self._obs(), reward, terminated, truncated
 
     def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Step every env in place (inputs already checked); ``(reward, terminated, truncated)``."""

@@ -15,7 +15,7 @@ the same problems whatever its seed; see ``docs/benchmarks.md``.)
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +26,19 @@ __all__ = [
     "SPLITS",
     "MetaProblemFamily",
     "Trial",
+    "VectorisedBatchedEnv",
+    "check_action",
     "check_active",
+    "check_config_keys",
+    "check_num_envs",
+    "check_render_mode",
+    "check_reset_inputs",
+    "check_reset_options",
     "check_step_inputs",
+    "grid_move_table",
     "make",
     "register",
     "registered_names",
-    "step_active_rows",
 ]
 
 NO_GOAL = -1
@@ -104,6 +111,27 @@ class MetaProblemFamily(abc.ABC):
                 f"allowed: {NO_GOAL} (no goal) or integers 0..{self.n_goals - 1}"
             )
         return int(goal)
+
+    def goal_option(self, goal: int | None) -> int:
+        """The goal of a ``reset(options={"goal": goal})``: ``None`` means ``NO_GOAL``."""
+        return NO_GOAL if goal is None else self.check_goal(goal)
+
+    def reset_task(
+        self, options: dict[str, Any], rng: np.random.Generator, split_ids: np.ndarray
+    ) -> tuple[int, int]:
+        """``(problem, goal)`` of a single env's reset: from ``options`` where given, else drawn.
+
+        The problem is drawn uniformly from ``split_ids``, then the goal from p(g | μ) (see
+        :meth:`sample_goal`; ``NO_GOAL`` for goal-free families), with ``rng`` (the env's
+        ``np_random``); a given value is validated and draws nothing.
+        """
+        if "problem" in options:
+            problem = self.check_problem(options["problem"])
+        else:
+            problem = int(rng.choice(split_ids))
+        if "goal" in options:
+            return problem, self.goal_option(options["goal"])
+        return problem, self.sample_goal(rng, problem)
 
     def sample_problem(self, rng: np.random.Generator, split: str = "train") -> int:
         """Draw μ uniformly from ``split``."""
@@ -219,27 +247,165 @@ def check_step_inputs(
     return actions, active
 
 
-def step_active_rows(
-    env: Any,
-    advance: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
-    actions: np.ndarray,
-    active: np.ndarray,
-    state: tuple[str, ...],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Partial step of a vectorised batched env: only the rows where ``active`` is True move.
+def check_config_keys(
+    kwargs: dict[str, Any], where: str, allowed: tuple[str, ...] = ("variant", "horizon")
+) -> None:
+    """ValueError naming the first key of a family's ``make(name, **kwargs)`` not in ``allowed``.
 
-    ``advance(actions)`` steps every row of ``env`` in place and returns ``(reward, terminated,
-    truncated)``. It runs on all rows (inactive rows take action 0, whatever their state), then
-    the attributes named in ``state`` (every array ``advance`` changes) are put back on the
-    inactive rows, whose reward is 0 and terminated and truncated False. This keeps the
-    vectorised step whole, at the cost of a copy of the state arrays.
+    ``where`` names the env in the message, e.g. ``"a city env"``.
     """
-    saved = [(name, getattr(env, name).copy()) for name in state]
-    reward, terminated, truncated = advance(np.where(active, actions, 0))
-    idle = ~active
-    for name, old in saved:
-        getattr(env, name)[idle] = old[idle]
-    reward[idle] = 0.0
-    terminated[idle] = False
-    truncated[idle] = False
-    return reward, terminated, truncated
+    for key in kwargs:
+        if key not in allowed:
+            raise ValueError(f"unknown option {key!r} for {where}; allowed: {allowed}")
+
+
+def check_render_mode(render_mode: str | None, modes: Sequence[str]) -> str | None:
+    """Return ``render_mode`` if it is None or one of ``modes``; else a one-line ValueError."""
+    if render_mode is not None and render_mode not in modes:
+        allowed = ", ".join(["None", *(repr(m) for m in modes)])
+        raise ValueError(f"unknown render_mode {render_mode!r}; allowed: {allowed}")
+    return render_mode
+
+
+def check_reset_options(
+    options: dict[str, Any] | None, allowed: Sequence[str] = ("problem", "goal")
+) -> dict[str, Any]:
+    """A copy of a reset's ``options`` (``{}`` for None); ValueError on a key not in ``allowed``."""
+    options = dict(options or {})
+    unknown = set(options) - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: {', '.join(allowed)}")
+    return options
+
+
+def check_action(
+    action_space: Any, action: Any, done: bool, show: Callable[[Any], str] = str
+) -> None:
+    """Validate a single env's ``step(action)``, ``done`` saying whether its episode has ended.
+
+    ValueError for an action outside ``action_space`` (a ``Discrete``; ``show`` formats the
+    action in the message), RuntimeError when the episode has ended.
+    """
+    if not action_space.contains(action):
+        raise ValueError(
+            f"action {show(action)} is outside the action space; "
+            f"allowed: integers 0..{action_space.n - 1}"
+        )
+    if done:
+        raise RuntimeError("step() called after the episode ended; call reset() first")
+
+
+def check_num_envs(num_envs: Any) -> int:
+    """``num_envs`` of a batched env as an int, or a one-line ValueError if it is not >= 1."""
+    if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
+        raise ValueError(f"batch size num_envs={num_envs!r} is invalid; allowed: integers >= 1")
+    return int(num_envs)
+
+
+def check_reset_inputs(
+    family: MetaProblemFamily,
+    num_envs: int,
+    problems: Any,
+    goals: Any,
+    mask: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a batched ``reset(problems, goals, mask)``; return ``(rows, problems, goals)``.
+
+    ``rows`` are the envs to reset (all when ``mask`` is None); ``problems`` and ``goals`` are
+    broadcast to them as int64. A problem outside the family or a goal that is neither
+    ``NO_GOAL`` nor a goal of it raises a one-line ValueError naming the first bad value.
+    """
+    rows = np.arange(num_envs) if mask is None else np.flatnonzero(np.asarray(mask))
+    problems = np.broadcast_to(np.asarray(problems, dtype=np.int64), rows.shape)
+    goals = np.broadcast_to(np.asarray(goals, dtype=np.int64), rows.shape)
+    n_problems, n_goals = family.n_problems, family.n_goals
+    bad = problems[(problems < 0) | (problems >= n_problems)]
+    if bad.size:
+        raise ValueError(
+            f"problem ID {int(bad[0])} is outside the {family.name} family; "
+            f"allowed: integers 0..{n_problems - 1}"
+        )
+    bad = goals[(goals < NO_GOAL) | (goals >= n_goals)]
+    if bad.size:
+        allowed = f"{NO_GOAL} (no goal)" + (f" or 0..{n_goals - 1}" if n_goals else "")
+        raise ValueError(f"goal {int(bad[0])} is invalid; allowed: {allowed}")
+    return rows, problems, goals
+
+
+def grid_move_table(
+    size: int, actions: Sequence[str], moves: dict[str, tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(xy, move)`` tables of a ``size`` × ``size`` grid whose cells are ``y * size + x``.
+
+    ``xy[cell]`` is ``(x, y)``; ``move[cell, a]`` is the cell after action ``actions[a]``: the
+    step ``moves[name]`` clipped to the grid, or the same cell for actions that do not move.
+    """
+    n_cells = size * size
+    xs, ys = np.arange(n_cells) % size, np.arange(n_cells) // size
+    move = np.tile(np.arange(n_cells)[:, None], (1, len(actions)))
+    for a, name in enumerate(actions):
+        if name in moves:
+            dx, dy = moves[name]
+            nx, ny = np.clip(xs + dx, 0, size - 1), np.clip(ys + dy, 0, size - 1)
+            move[:, a] = ny * size + nx
+    return np.stack([xs, ys], axis=1), move
+
+
+class VectorisedBatchedEnv(abc.ABC):
+    """Base of the NumPy batched envs whose step is one vectorised update of every row.
+
+    Subclasses set ``num_envs``, ``n_actions``, ``done`` (bool, per env) and ``_step_state``
+    (the names of every state array :meth:`_advance` changes), and define :meth:`_advance`
+    and :meth:`_obs`; this class gives them :meth:`step` with its checks and ``active`` rows.
+    """
+
+    num_envs: int
+    n_actions: int
+    done: np.ndarray
+    _step_state: tuple[str, ...]
+
+    @abc.abstractmethod
+    def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step every env in place (inputs checked); return ``(reward, terminated, truncated)``."""
+
+    @abc.abstractmethod
+    def _obs(self) -> Any:
+        """The observations of every env."""
+
+    def step(
+        self, actions: np.ndarray, *, active: np.ndarray | None = None
+    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        """Step the envs; return ``(obs, reward, terminated, truncated)`` arrays.
+
+        ``active`` (bool, shape ``(num_envs,)``; None = all) selects the envs to step: the others
+        keep their state, observation and ``t``, and get reward 0, terminated and truncated
+        False; their actions are ignored (any integer, not checked) and they may have ended.
+        """
+        actions, active = check_step_inputs(
+            actions, active, self.num_envs, self.n_actions, self.done
+        )
+        if active is None:
+            reward, terminated, truncated = self._advance(actions)
+        else:
+            reward, terminated, truncated = self._advance_active(actions, active)
+        return self._obs(), reward, terminated, truncated
+
+    def _advance_active(
+        self, actions: np.ndarray, active: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_advance` on the rows where ``active`` is True only.
+
+        It runs on all rows (inactive rows take action 0, whatever their state), then the
+        arrays named in ``_step_state`` are put back on the inactive rows, whose reward is 0
+        and terminated and truncated False: the vectorised step stays whole, at the cost of a
+        copy of the state arrays.
+        """
+        saved = [(name, getattr(self, name).copy()) for name in self._step_state]
+        reward, terminated, truncated = self._advance(np.where(active, actions, 0))
+        idle = ~active
+        for name, old in saved:
+            getattr(self, name)[idle] = old[idle]
+        reward[idle] = 0.0
+        terminated[idle] = False
+        truncated[idle] = False
+        return reward, terminated, truncated

@@ -40,7 +40,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from deep.envs.problem import NO_GOAL, MetaProblemFamily, check_step_inputs, register
+from deep.envs.problem import (
+    NO_GOAL,
+    MetaProblemFamily,
+    check_action,
+    check_config_keys,
+    check_num_envs,
+    check_render_mode,
+    check_reset_inputs,
+    check_reset_options,
+    check_step_inputs,
+    register,
+)
 
 __all__ = [
     "ACTIONS",
@@ -140,10 +151,7 @@ class SignFamily(MetaProblemFamily):
 
 @register("sign")
 def _family_factory(**kwargs: Any) -> SignFamily:
-    allowed = ("variant", "horizon")
-    for key in kwargs:
-        if key not in allowed:
-            raise ValueError(f"unknown option {key!r} for the sign env; allowed: {allowed}")
+    check_config_keys(kwargs, "the sign env")
     return SignFamily(SignConfig(**kwargs))
 
 
@@ -275,9 +283,7 @@ class SignEnv(gym.Env):
         split: str = "train",
     ) -> None:
         self.config = config if config is not None else SignConfig()
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; allowed: None, 'rgb_array'")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.family = SignFamily(self.config)
         self.split_ids = self.family.problem_ids(split)
         self.action_space = spaces.Discrete(len(ACTIONS))
@@ -310,18 +316,14 @@ class SignEnv(gym.Env):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Start an episode; see the class docstring for ``options``."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = set(options) - {"problem", "goal", "start"}
-        if unknown:
-            raise ValueError(
-                f"unknown reset options {sorted(unknown)}; allowed: problem, goal, start"
-            )
+        options = check_reset_options(options, ("problem", "goal", "start"))
+        # Both are drawn whatever the options, so the start pose depends on the seed alone.
         problem = int(self.np_random.choice(self.split_ids))
         goal = int(self.np_random.integers(len(OBJECT_TYPES)))
         if "problem" in options:
             problem = self.family.check_problem(options["problem"])
         if "goal" in options:
-            goal = NO_GOAL if options["goal"] is None else self.family.check_goal(options["goal"])
+            goal = self.family.goal_option(options["goal"])
         self.problem, self.goal = problem, goal
         core = self._core
         core.np_random = self.np_random  # one stream: the world and pose come from the seed
@@ -366,13 +368,7 @@ class SignEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """Advance one step."""
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"action {action!r} is outside the action space; "
-                f"allowed: integers 0..{self.action_space.n - 1}"
-            )
-        if self._done:
-            raise RuntimeError("step() called after the episode ended; call reset() first")
+        check_action(self.action_space, action, self._done, show=repr)
         action = int(action)
         self.t += 1
         touched = None
@@ -437,17 +433,14 @@ class BatchedSignEnv:
     """
 
     def __init__(self, config: SignConfig, num_envs: int, seed: int | None = None) -> None:
-        if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
-            raise ValueError(f"batch size num_envs={num_envs!r} is invalid; allowed: integers >= 1")
+        self.num_envs = n = check_num_envs(num_envs)
         if seed is not None and not isinstance(seed, int | np.integer):
             raise ValueError(f"seed={seed!r} is invalid; allowed: None or an integer")
         self.config = config
         self.family = SignFamily(config)
-        self.num_envs = int(num_envs)
         self.n_actions = len(ACTIONS)
         self.observation_space = observation_space()
         self.envs = [SignEnv(config) for _ in range(self.num_envs)]
-        n = self.num_envs
         self.seeds: list[int | None] = [
             None if seed is None else int(seed) + i for i in range(self.num_envs)
         ]
@@ -468,21 +461,7 @@ class BatchedSignEnv:
 
         ``problems`` and ``goals`` broadcast to the number of selected envs.
         """
-        idx = np.arange(self.num_envs) if mask is None else np.flatnonzero(np.asarray(mask))
-        problems = np.broadcast_to(np.asarray(problems, dtype=np.int64), idx.shape)
-        goals = np.broadcast_to(np.asarray(goals, dtype=np.int64), idx.shape)
-        n_problems, n_goals = self.family.n_problems, self.family.n_goals
-        bad = problems[(problems < 0) | (problems >= n_problems)]
-        if bad.size:
-            raise ValueError(
-                f"problem ID {int(bad[0])} is outside the sign family; "
-                f"allowed: integers 0..{n_problems - 1}"
-            )
-        bad = goals[(goals < NO_GOAL) | (goals >= n_goals)]
-        if bad.size:
-            raise ValueError(
-                f"goal {int(bad[0])} is invalid; allowed: {NO_GOAL} (no goal) or 0..{n_goals - 1}"
-            )
+        idx, problems, goals = check_reset_inputs(self.family, self.num_envs, problems, goals, mask)
         for i, problem, goal in zip(idx.tolist(), problems.tolist(), goals.tolist(), strict=True):
             seed = None if self._seeded[i] else self.seeds[i]
             self._seeded[i] = True
