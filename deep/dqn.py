@@ -1,0 +1,76 @@
+"""Double DQN pieces shared by every method (van Hasselt et al., 2016; App. A, B.4).
+
+* :class:`LinearSchedule` — ε decays linearly from ``start`` to ``end`` over ``steps`` calls
+  (App. B.4: 1 → 0.01 over 250k steps for each DREAM policy, 500k for the baselines).
+* :func:`double_q_targets` — y_t = r_t + γ (1 − done_t) Q'(s_{t+1}, argmax_a Q(s_{t+1}, a)):
+  the argmax from the online net, the value from the target net.
+* :func:`masked_td_loss` — mean squared TD error over the valid steps of a batch of episodes.
+* :func:`epsilon_greedy` — batched ε-greedy action choice from a torch generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["LinearSchedule", "double_q_targets", "epsilon_greedy", "masked_td_loss"]
+
+
+@dataclass(frozen=True)
+class LinearSchedule:
+    """ε(n) = start + (end − start)·min(n / steps, 1) after n steps."""
+
+    start: float = 1.0
+    end: float = 0.01
+    steps: int = 250_000
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.end <= 1.0 and 0.0 <= self.start <= 1.0):
+            raise ValueError(
+                f"epsilon {self.start}→{self.end} is invalid; allowed: values in [0, 1]"
+            )
+        if self.steps < 0:
+            raise ValueError(f"epsilon steps={self.steps} is invalid; allowed: integers >= 0")
+
+    def value(self, n: int) -> float:
+        """ε after ``n`` steps."""
+        frac = 1.0 if self.steps == 0 else min(n / self.steps, 1.0)
+        return self.start + (self.end - self.start) * frac
+
+
+def double_q_targets(
+    q_online_next: torch.Tensor,
+    q_target_next: torch.Tensor,
+    rewards: torch.Tensor,
+    dones: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """Double-DQN targets r + γ(1 − done)·Q_target(s', argmax_a Q_online(s', a)).
+
+    ``q_*_next``: ``[..., A]`` at the next states; ``rewards``, ``dones``: ``[...]``.
+    """
+    best = q_online_next.argmax(dim=-1, keepdim=True)
+    next_value = q_target_next.gather(-1, best).squeeze(-1)
+    return rewards + gamma * (1.0 - dones.float()) * next_value
+
+
+def masked_td_loss(
+    q: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean over ``mask`` of (Q(s_t, a_t) − y_t)²; ``q`` is ``[B, T, A]``, the rest ``[B, T]``."""
+    q_taken = q.gather(-1, actions.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    err = (q_taken - targets.detach()) ** 2
+    mask = mask.float()
+    return (err * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def epsilon_greedy(q: torch.Tensor, epsilon: float, generator: torch.Generator) -> torch.Tensor:
+    """Per row of ``q`` ``[N, A]``: a uniform action with probability ε, else the argmax.
+
+    Two draws per row, always (so the random stream does not depend on ε or on Q).
+    """
+    n, n_actions = q.shape
+    explore = torch.rand(n, generator=generator) < epsilon
+    random_actions = torch.randint(n_actions, (n,), generator=generator)
+    return torch.where(explore, random_actions, q.argmax(dim=-1))

@@ -1,0 +1,554 @@
+"""DREAM: decoupled exploration and exploitation (Sec. 4.2–4.3, Alg. 1–2, App. A, B.3, B.4).
+
+Four learned components:
+
+* encoder f_ψ(μ) of the problem ID, stochastic as F_ψ(z | μ) = N(f_ψ(μ), ρ²I) (Sec. 4.3);
+* exploitation policy Q_task(s, z; θ), a double dueling DQN trained on z from the encoder and
+  from the decoder (Alg. 2 lines 16–18) with losses L_task-id and L_task-traj (App. A);
+* decoder g_ω(τ^exp_{:t}) for every prefix t of the exploration trajectory, trained with
+  L_decoder = E[Σ_t ‖f_ψ(μ) − g_ω(τ^exp_{:t})‖²] (App. A, f held fixed);
+* exploration policy Q_exp(s_t, τ^exp_{:t}; φ), a recurrent double dueling DQN rewarded by the
+  information gain of Eq. 5, recomputed for every sampled batch with the current f and g:
+  with d_t = ‖g_ω(τ^exp_{:t}) − f_ψ(μ)‖², r^exp_t = d_t − d_{t+1} − c, which telescopes to
+  Σ_t r^exp_t = d_0 − d_T − cT (Eq. 4). (App. A prints the two distances the other way round;
+  the log-ratio of Eq. 5 with Gaussian q_ω is a *decrease* of the distance, which is what is
+  implemented.)
+
+The information bottleneck (Eq. 3) is λ·L_bottleneck with three readings
+(:attr:`DreamConfig.bottleneck`): ``"hinge"`` (default) λ·max(‖f‖² − K, 0) — App. A's text,
+"only minimize the magnitude when it is larger than K", and the authors' code (whose
+max(‖f‖², K) has the same gradient); ``"min"`` λ·min(‖f‖², K), the formula as printed, which
+shrinks ‖f‖ only while it is *below* K; ``"none"`` (the Fig. 6 ablation, no penalty and no
+encoder noise).
+
+Defaults are App. B.4's; :meth:`DreamConfig.official` gives the authors' code's values where
+they differ (c = 0.1, ρ = 0.1, recurrent exploitation policy). Every choice the paper leaves
+open is listed in ``docs/dream.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
+from deep.envs.problem import MetaProblemFamily
+from deep.networks import (
+    DuelingHead,
+    ExperienceEmbedder,
+    GridStateEmbedder,
+    TrajectoryDecoder,
+    make_state_embedder,
+    observation_fields,
+    to_torch,
+)
+from deep.replay import EpisodeReplay
+from deep.trial_loop import TrialBatch, horizon_of
+
+__all__ = ["Dream", "DreamConfig"]
+
+Bottleneck = Literal["hinge", "min", "none"]
+
+
+@dataclass(frozen=True)
+class DreamConfig:
+    """DREAM's hyperparameters (App. B.4 and Table 1 unless noted)."""
+
+    gamma: float = 0.99
+    lr: float = 1e-4
+    batch_size: int = 32
+    """Episodes per sampled batch (each update samples one batch per policy)."""
+    update_every: int = 4
+    """Env steps (exploration + exploitation) per update of every component."""
+    target_sync_every: int = 5000
+    """Env steps between hard target-network syncs (Table 1's "5000 updates", read as the
+    authors' code does: one update() call per env step)."""
+    grad_clip: float = 10.0
+    explore_epsilon: LinearSchedule = field(default_factory=LinearSchedule)
+    """ε of π^exp against its own steps: 1 → 0.01 over 250k (App. B.4)."""
+    exploit_epsilon: LinearSchedule = field(default_factory=LinearSchedule)
+    """ε of π^task against its own steps: 1 → 0.01 over 250k (App. B.4)."""
+    replay_capacity: int = 16_000
+    """Trials kept (each: its exploration and first exploitation episode)."""
+    min_explore_replay: int = 8_000
+    """Trials stored before π^exp is updated (paper silent; the authors' code: 8000)."""
+    min_exploit_replay: int = 500
+    """Trials stored before π^task, f and g are updated (authors' code: 500)."""
+    exploration_penalty: float = 0.01
+    """c of Eq. 5 (App. B.4: 0.01; 0 for MiniWorld; authors' code: 0.1 for the grids)."""
+    encoder_std: float = math.sqrt(0.1)
+    """ρ: F_ψ(z|μ) = N(f_ψ(μ), ρ²I), App. B.4's ρ² = 0.1 (authors' code: ρ = 0.1)."""
+    bottleneck: Bottleneck = "hinge"
+    bottleneck_weight: float = 1.0
+    """λ of Eq. 3."""
+    bottleneck_threshold: float = 10.0
+    """K of App. A (its value is not in the paper; the authors' code uses 10)."""
+    exploitation_policy: Literal["feedforward", "recurrent"] = "feedforward"
+    """π^task(a | s, z) of Sec. 4.3, or the authors' recurrent one (LSTM over its episode)."""
+    z_dim: int = 64
+
+    def __post_init__(self) -> None:
+        if self.bottleneck not in ("hinge", "min", "none"):
+            raise ValueError(
+                f"bottleneck {self.bottleneck!r} is unknown; allowed: hinge, min, none"
+            )
+        if self.exploitation_policy not in ("feedforward", "recurrent"):
+            raise ValueError(
+                f"exploitation_policy {self.exploitation_policy!r} is unknown; "
+                "allowed: feedforward, recurrent"
+            )
+        for name in ("batch_size", "update_every", "target_sync_every", "replay_capacity"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name}={value!r} is invalid; allowed: integers >= 1")
+
+    @classmethod
+    def official(cls, **changes: Any) -> DreamConfig:
+        """The authors' code's values where they differ from the paper."""
+        base = cls(exploration_penalty=0.1, encoder_std=0.1, exploitation_policy="recurrent")
+        return replace(base, **changes)
+
+    @classmethod
+    def no_bottleneck(cls, **changes: Any) -> DreamConfig:
+        """DREAM (no bottleneck) of Fig. 6: no penalty on ‖f‖ and no encoder noise."""
+        return replace(cls(bottleneck="none", encoder_std=0.0), **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for result files)."""
+        return asdict(self)
+
+
+class TaskQNetwork(nn.Module):
+    """Q_task(s, z) = dueling(ReLU(Linear_64([e(s); (e(τ_:t));  z])))  (App. B.3)."""
+
+    def __init__(self, family_space: Any, n_actions: int, z_dim: int, recurrent: bool) -> None:
+        super().__init__()
+        self.state = make_state_embedder(family_space)
+        self.history = (
+            ExperienceEmbedder(
+                make_state_embedder(family_space), n_actions, use_reward=False, use_done=False
+            )
+            if recurrent
+            else None
+        )
+        n_in = self.state.out_dim + z_dim + (self.history.out_dim if recurrent else 0)
+        self.fc = nn.Linear(n_in, 64)
+        self.head = DuelingHead(64, n_actions)
+
+    def forward(
+        self,
+        obs: dict[str, torch.Tensor],
+        prev_action: torch.Tensor,
+        z: torch.Tensor,
+        hidden: Any = None,
+    ) -> tuple[torch.Tensor, Any]:
+        """Inputs ``[B, T, ...]``, ``z`` ``[B, z_dim]`` → Q ``[B, T, A]`` and the LSTM state."""
+        features, hidden = self.features(obs, prev_action, hidden)
+        return self.head_on(features, z.unsqueeze(0))[0], hidden
+
+    def features(
+        self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, hidden: Any = None
+    ) -> tuple[torch.Tensor, Any]:
+        """The z-independent part [e(s_t); e(τ_:t)] ``[B, T, ·]`` (computed once per batch)."""
+        parts = [self.state(obs)]
+        if self.history is not None:
+            zeros = torch.zeros_like(prev_action, dtype=torch.float32)
+            h, hidden = self.history(obs, prev_action, zeros, zeros, hidden)
+            parts.append(h)
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0], hidden
+
+    def head_on(self, features: torch.Tensor, zs: torch.Tensor) -> torch.Tensor:
+        """Q for K encodings: ``features`` [B, T, ·], ``zs`` [K, B, z] → [K, B, T, A]."""
+        k, t = zs.shape[0], features.shape[1]
+        x = torch.cat(
+            [
+                features.unsqueeze(0).expand(k, -1, -1, -1),
+                zs.unsqueeze(2).expand(-1, -1, t, -1),
+            ],
+            dim=-1,
+        )
+        return self.head(torch.relu(self.fc(x)))
+
+
+class ExploreQNetwork(nn.Module):
+    """Q_exp(s_t, τ^exp_{:t}): experience LSTM over (s_t, a_{t−1}, r_{t−1}) → dueling heads."""
+
+    def __init__(self, family_space: Any, n_actions: int) -> None:
+        super().__init__()
+        self.history = ExperienceEmbedder(
+            make_state_embedder(family_space), n_actions, use_done=False
+        )
+        self.head = DuelingHead(self.history.out_dim, n_actions)
+
+    def forward(
+        self,
+        obs: dict[str, torch.Tensor],
+        prev_action: torch.Tensor,
+        prev_reward: torch.Tensor,
+        hidden: Any = None,
+    ) -> tuple[torch.Tensor, Any]:
+        """Inputs ``[B, T, ...]`` → Q ``[B, T, A]`` and the LSTM state."""
+        zeros = torch.zeros_like(prev_action)
+        h, hidden = self.history(obs, prev_action, prev_reward, zeros, hidden)
+        return self.head(h), hidden
+
+
+def _shift(actions: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a_{t−1}, r_{t−1}) for t = 0..T from a_t, r_t for t = 0..T−1 (a_{−1} = −1, r_{−1} = 0)."""
+    prev_a = torch.cat([torch.full_like(actions[:, :1], -1), actions], dim=1)
+    prev_r = torch.cat([torch.zeros_like(rewards[:, :1]), rewards], dim=1)
+    return prev_a, prev_r
+
+
+class Dream:
+    """The DREAM learner: acting for the trial loop, replay, and the App. A updates."""
+
+    name = "dream"
+
+    def __init__(
+        self,
+        family: MetaProblemFamily,
+        observation_space: Any,
+        n_actions: int,
+        config: DreamConfig,
+        seed: int,
+        device: str = "cpu",
+    ) -> None:
+        self.family, self.config, self.device = family, config, torch.device(device)
+        self.n_actions = n_actions
+        self.horizon = horizon_of(family)
+        torch.manual_seed(seed)
+        cfg = config
+        self.explore_q = ExploreQNetwork(observation_space, n_actions).to(self.device)
+        self.task_q = TaskQNetwork(
+            observation_space, n_actions, cfg.z_dim, cfg.exploitation_policy == "recurrent"
+        ).to(self.device)
+        self.encoder = GridStateEmbedder([family.n_problems - 1], cfg.z_dim).to(self.device)
+        self.decoder = TrajectoryDecoder(
+            make_state_embedder(observation_space), n_actions, cfg.z_dim
+        ).to(self.device)
+        self.targets = {
+            name: copy.deepcopy(getattr(self, name)).requires_grad_(False)
+            for name in ("explore_q", "task_q", "encoder", "decoder")
+        }
+        self.explore_opt = torch.optim.Adam(self.explore_q.parameters(), lr=cfg.lr, fused=True)
+        self.task_opt = torch.optim.Adam(
+            [
+                *self.task_q.parameters(),
+                *self.encoder.parameters(),
+                *self.decoder.parameters(),
+            ],
+            lr=cfg.lr,
+            fused=True,
+        )
+        fields = observation_fields(observation_space)
+        t = self.horizon
+        record: dict[str, tuple[tuple[int, ...], np.dtype]] = {"problem": ((), np.dtype(np.int64))}
+        for ep in ("explore", "exploit"):
+            for name, (shape, dtype) in fields.items():
+                record[f"{ep}_obs_{name}"] = ((t + 1, *shape), dtype)
+            record[f"{ep}_actions"] = ((t,), np.dtype(np.int64))
+            record[f"{ep}_rewards"] = ((t,), np.dtype(np.float32))
+            record[f"{ep}_length"] = ((), np.dtype(np.int64))
+        self.obs_names = list(fields)
+        self.replay = EpisodeReplay(cfg.replay_capacity, record)
+        self.rng = np.random.default_rng([seed, 7])
+        self.gen = torch.Generator().manual_seed(seed)
+        self.explore_steps = 0
+        self.exploit_steps = 0
+        self.env_steps = 0
+        self.updates = 0
+        self._until_update = cfg.update_every
+        self._until_sync = cfg.target_sync_every
+        self.last_stats: dict[str, float] = {}
+        self._hidden: Any = None
+        self._z: torch.Tensor | None = None
+
+    # ---------------------------------------------------------------- acting (Alg. 1)
+    def _tensor_obs(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {k: v.unsqueeze(1) for k, v in to_torch(obs, self.device).items()}
+
+    @torch.no_grad()
+    def encode_trajectory(self, episode: Any) -> torch.Tensor:
+        """g_ω(τ^exp) at the full trajectory of each trial of ``episode`` ``[B, z_dim]``."""
+        g = self.decoder(
+            to_torch(episode.obs, self.device),
+            torch.from_numpy(episode.actions).to(self.device),
+            torch.from_numpy(episode.rewards).to(self.device),
+        )
+        idx = torch.from_numpy(episode.length).to(self.device)
+        return g[torch.arange(len(idx)), idx]
+
+    @torch.no_grad()
+    def encode_problem(self, problems: np.ndarray, noise: bool) -> torch.Tensor:
+        """Z = f_ψ(μ) (+ ρ·N(0, I) when ``noise``), ``[B, z_dim]``."""
+        f = self.encoder(torch.from_numpy(problems).to(self.device).unsqueeze(-1))
+        if noise and self.config.encoder_std > 0:
+            eps = torch.randn(f.shape, generator=self.gen).to(self.device)
+            f = f + self.config.encoder_std * eps
+        return f
+
+    def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
+        """Reset the recurrent state; before exploiting, pick z (Alg. 2 line 10)."""
+        self._hidden = None
+        if episode == 0:
+            return
+        z = self.encode_trajectory(trials.episodes[0])
+        if training:  # even trials: z ~ N(f(μ), ρ²I); odd trials: z = g(τ^exp)
+            from_id = torch.from_numpy(trials.trial_ids % 2 == 0).to(self.device)
+            z_id = self.encode_problem(trials.problems, noise=True)
+            z = torch.where(from_id.unsqueeze(-1), z_id, z)
+        self._z = z
+
+    @torch.no_grad()
+    def act(
+        self, obs: dict[str, np.ndarray], t: int, trials: TrialBatch, episode: int, training: bool
+    ) -> np.ndarray:
+        """ε-greedy actions of π^exp (episode 0) or π^task (later episodes); ε = 0 in tests."""
+        ep = trials.episodes[episode]
+        b = len(trials)
+        prev_a = torch.full((b, 1), -1, dtype=torch.int64)
+        prev_r = torch.zeros((b, 1))
+        if t > 0:
+            prev_a[:, 0] = torch.from_numpy(ep.actions[:, t - 1])
+            prev_r[:, 0] = torch.from_numpy(ep.rewards[:, t - 1])
+        prev_a, prev_r = prev_a.to(self.device), prev_r.to(self.device)
+        x = self._tensor_obs(obs)
+        if episode == 0:
+            q, self._hidden = self.explore_q(x, prev_a, prev_r, self._hidden)
+            eps = self.config.explore_epsilon.value(self.explore_steps)
+        else:
+            q, self._hidden = self.task_q(x, prev_a, self._z, self._hidden)
+            eps = self.config.exploit_epsilon.value(self.exploit_steps)
+        if not training:  # greedy, and no draw from the training random stream
+            return q[:, 0].argmax(-1).cpu().numpy()
+        return epsilon_greedy(q[:, 0].cpu(), eps, self.gen).numpy()
+
+    def after_env_steps(self, n_steps: int, episode: int) -> None:
+        """Count steps; update every ``update_every`` and sync targets on schedule."""
+        if episode == 0:
+            self.explore_steps += n_steps
+        else:
+            self.exploit_steps += n_steps
+        for _ in range(n_steps):
+            self.env_steps += 1
+            self._until_update -= 1
+            if self._until_update == 0:
+                self._until_update = self.config.update_every
+                self.update()
+            self._until_sync -= 1
+            if self._until_sync == 0:
+                self._until_sync = self.config.target_sync_every
+                self.sync_targets()
+
+    def end_trials(self, trials: TrialBatch) -> None:
+        """Store each trial's exploration and first exploitation episode (Alg. 2 lines 8, 12)."""
+        record: dict[str, np.ndarray] = {"problem": trials.problems}
+        for prefix, ep in (("explore", trials.episodes[0]), ("exploit", trials.episodes[1])):
+            for name in self.obs_names:
+                record[f"{prefix}_obs_{name}"] = ep.obs[name]
+            record[f"{prefix}_actions"] = ep.actions
+            record[f"{prefix}_rewards"] = ep.rewards
+            record[f"{prefix}_length"] = ep.length
+        self.replay.add(record)
+
+    def sync_targets(self) -> None:
+        """Hard copy φ' = φ, θ' = θ, ψ' = ψ, ω' = ω (Alg. 2 lines 21–22)."""
+        for name, target in self.targets.items():
+            target.load_state_dict(getattr(self, name).state_dict())
+
+    # ---------------------------------------------------------------- updates (App. A)
+    def _episode(self, batch: dict[str, np.ndarray], prefix: str) -> tuple[Any, ...]:
+        """Tensors of one episode kind of a sampled batch, cut to its longest episode."""
+        dev = self.device
+        t = int(batch[f"{prefix}_length"].max())
+        obs = to_torch({n: batch[f"{prefix}_obs_{n}"][:, : t + 1] for n in self.obs_names}, dev)
+        actions = torch.from_numpy(batch[f"{prefix}_actions"][:, :t]).to(dev)
+        rewards = torch.from_numpy(batch[f"{prefix}_rewards"][:, :t]).to(dev)
+        length = torch.from_numpy(batch[f"{prefix}_length"]).to(dev)
+        steps = torch.arange(actions.shape[1], device=dev)
+        mask = steps.unsqueeze(0) < length.unsqueeze(1)
+        dones = steps.unsqueeze(0) == (length - 1).unsqueeze(1)
+        return obs, actions, rewards, length, mask, dones
+
+    def exploration_rewards(
+        self, f: torch.Tensor, g: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """r^exp_t = d_t − d_{t+1} − c, d_t = ‖g(τ_{:t}) − f(μ)‖² (Eq. 5), and d ``[B, T+1]``.
+
+        ``f`` ``[B, z]`` and ``g`` ``[B, T+1, z]`` are used without gradient.
+        """
+        d = ((g.detach() - f.detach().unsqueeze(1)) ** 2).sum(-1)
+        return d[:, :-1] - d[:, 1:] - self.config.exploration_penalty, d
+
+    def _explore_loss(
+        self, explore: tuple[Any, ...], f: torch.Tensor, g: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """L_exp(φ): DDQN on the relabelled information-gain rewards (Alg. 2 lines 13–15)."""
+        obs, actions, env_rewards, _, mask, dones = explore
+        r_exp, _ = self.exploration_rewards(f, g)
+        prev_a, prev_r = _shift(actions, env_rewards)
+        q, _ = self.explore_q(obs, prev_a, prev_r)
+        with torch.no_grad():
+            q_next_target, _ = self.targets["explore_q"](obs, prev_a, prev_r)
+        y = double_q_targets(
+            q[:, 1:].detach(), q_next_target[:, 1:], r_exp, dones, self.config.gamma
+        )
+        loss = masked_td_loss(q[:, :-1], actions, y, mask)
+        reward_sum = (r_exp * mask).sum(1).mean()
+        return loss, {"explore_td": loss.item(), "explore_reward": reward_sum.item()}
+
+    def bottleneck_loss(self, f: torch.Tensor) -> torch.Tensor:
+        """λ·L_bottleneck(ψ) for encodings f ``[B, z_dim]`` (reading: ``config.bottleneck``)."""
+        cfg = self.config
+        sq = (f**2).sum(-1)
+        if cfg.bottleneck == "hinge":
+            per = torch.relu(sq - cfg.bottleneck_threshold)
+        elif cfg.bottleneck == "min":
+            per = torch.clamp(sq, max=cfg.bottleneck_threshold)
+        else:
+            per = torch.zeros_like(sq)
+        return cfg.bottleneck_weight * per.mean()
+
+    def _task_loss(
+        self,
+        batch: dict[str, np.ndarray],
+        explore: tuple[Any, ...],
+        f: torch.Tensor,
+        g: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """L_task-id + L_task-traj + λ L_bottleneck + L_decoder (App. A; Alg. 2 lines 16–20)."""
+        cfg, dev = self.config, self.device
+        problems = torch.from_numpy(batch["problem"]).to(dev).unsqueeze(-1)
+        e_obs, e_actions, e_rewards, e_length, _, _ = explore
+        obs, actions, rewards, _, mask, dones = self._episode(batch, "exploit")
+        rows = torch.arange(len(e_length), device=dev)
+        # z ~ N(f(μ), ρ²I); the target net gets f_ψ'(μ) with the same noise draw.
+        noise = cfg.encoder_std * torch.randn(f.shape, generator=self.gen).to(dev)
+        with torch.no_grad():
+            z_id_target = self.targets["encoder"](problems) + noise
+            g_target = self.targets["decoder"](e_obs, e_actions, e_rewards)
+        prev_a, _ = _shift(actions, rewards)
+        # Both encodings through one pass: index 0 is L_task-id's z, index 1 L_task-traj's.
+        zs = torch.stack([f + noise, g[rows, e_length]])
+        features, _ = self.task_q.features(obs, prev_a)
+        q_both = self.task_q.head_on(features, zs)
+        with torch.no_grad():
+            target_net = self.targets["task_q"]
+            zs_target = torch.stack([z_id_target, g_target[rows, e_length]])
+            q_target_both = target_net.head_on(target_net.features(obs, prev_a)[0], zs_target)
+        losses = {}
+        for k, name in enumerate(("task_id", "task_traj")):
+            q, q_target = q_both[k], q_target_both[k]
+            y = double_q_targets(q[:, 1:].detach(), q_target[:, 1:], rewards, dones, cfg.gamma)
+            losses[name] = masked_td_loss(q[:, :-1], actions, y, mask)
+        losses["bottleneck"] = self.bottleneck_loss(f)
+        prefix_mask = torch.arange(g.shape[1], device=dev).unsqueeze(0) <= e_length.unsqueeze(1)
+        dist = ((g - f.detach().unsqueeze(1)) ** 2).sum(-1)
+        losses["decoder"] = (dist * prefix_mask).sum(1).mean()
+        total = sum(losses.values())
+        stats = {k: v.item() for k, v in losses.items()}
+        stats["f_norm_sq"] = (f.detach() ** 2).sum(-1).mean().item()
+        return total, stats  # type: ignore[return-value]
+
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, what: str) -> float:
+        """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{what} loss is {loss.item()} at update {self.updates}; stopping"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for group in opt.param_groups for p in group["params"]]
+        norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip))
+        opt.step()
+        return norm
+
+    def update(self) -> dict[str, float]:
+        """One update of every component whose replay minimum is met (App. A, B.4).
+
+        One batch of stored trials feeds both policies' losses (each trial holds the
+        exploration and the exploitation episode), so f(μ) and g(τ^exp) are computed once;
+        the exploration rewards use them without gradient, before this update's step.
+        """
+        cfg = self.config
+        explore_ready = len(self.replay) >= cfg.min_explore_replay
+        task_ready = len(self.replay) >= cfg.min_exploit_replay
+        if not (explore_ready or task_ready):
+            return {}
+        batch = self.replay.sample(cfg.batch_size, self.rng)
+        explore = self._episode(batch, "explore")
+        problems = torch.from_numpy(batch["problem"]).to(self.device).unsqueeze(-1)
+        with torch.set_grad_enabled(task_ready):
+            f = self.encoder(problems)
+            g = self.decoder(*explore[:3])
+        stats: dict[str, float] = {}
+        if explore_ready:
+            loss, s = self._explore_loss(explore, f, g)
+            s["explore_grad_norm"] = self._step(self.explore_opt, loss, "exploration")
+            stats.update(s)
+        if task_ready:
+            loss, s = self._task_loss(batch, explore, f, g)
+            s["task_grad_norm"] = self._step(self.task_opt, loss, "exploitation")
+            stats.update(s)
+        self.updates += 1
+        self.last_stats = stats
+        return stats
+
+    # ---------------------------------------------------------------- diagnostics
+    @torch.no_grad()
+    def decoder_error(self, trials: TrialBatch) -> np.ndarray:
+        """‖g(τ^exp) − f(μ)‖² per trial (0 when exploration recovered what f encodes)."""
+        g = self.encode_trajectory(trials.episodes[0])
+        f = self.encode_problem(trials.problems, noise=False)
+        return ((g - f) ** 2).sum(-1).cpu().numpy()
+
+    def epsilons(self) -> dict[str, float]:
+        """Current ε of both policies."""
+        return {
+            "epsilon_explore": self.config.explore_epsilon.value(self.explore_steps),
+            "epsilon_exploit": self.config.exploit_epsilon.value(self.exploit_steps),
+        }
+
+    # ---------------------------------------------------------------- checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, targets, optimisers, replay, counters and RNG states."""
+        return {
+            "nets": {n: getattr(self, n).state_dict() for n in self.targets},
+            "targets": {n: t.state_dict() for n, t in self.targets.items()},
+            "explore_opt": self.explore_opt.state_dict(),
+            "task_opt": self.task_opt.state_dict(),
+            "replay": self.replay.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "gen": self.gen.get_state(),
+            "counters": {
+                "explore_steps": self.explore_steps,
+                "exploit_steps": self.exploit_steps,
+                "env_steps": self.env_steps,
+                "updates": self.updates,
+                "until_update": self._until_update,
+                "until_sync": self._until_sync,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore everything saved by :meth:`state_dict`."""
+        for n, sd in state["nets"].items():
+            getattr(self, n).load_state_dict(sd)
+        for n, sd in state["targets"].items():
+            self.targets[n].load_state_dict(sd)
+        self.explore_opt.load_state_dict(state["explore_opt"])
+        self.task_opt.load_state_dict(state["task_opt"])
+        self.replay.load_state_dict(state["replay"])
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])
+        c = state["counters"]
+        self.explore_steps, self.exploit_steps = c["explore_steps"], c["exploit_steps"]
+        self.env_steps, self.updates = c["env_steps"], c["updates"]
+        self._until_update, self._until_sync = c["until_update"], c["until_sync"]

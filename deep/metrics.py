@@ -1,0 +1,147 @@
+"""Evaluation and the metrics vocabulary of the neural runs (Sec. 6; same words as tabular/).
+
+Every evaluation plays ``n_trials`` test trials (held-out problems, ε = 0, z = g(τ^exp)) and
+gives one row of the run's tidy CSV: ``method, env, seed, trial, env_steps, split, return``
+(the mean exploitation return: the paper's y-axis; ``env_steps`` counts exploration and
+exploitation steps, the paper's x-axis), plus exploration diagnostics the paper only shows as
+videos:
+
+* ``reveal_frac`` — fraction of test trials whose exploration trajectory reveals all
+  task-relevant information (the exact oracles of ``deep.envs.reference_*``);
+* ``reveal_step`` — mean number of exploration steps until it is revealed (trials that reveal);
+* ``explore_len`` — mean exploration-episode length;
+* ``decoder_error`` — mean ‖g(τ^exp) − f(μ)‖² (DREAM only).
+
+:func:`steps_to_informative` is the neural counterpart of the tabular ``T_greedy``: the env
+steps (and trials) after which greedy exploration is fully informative at every later
+evaluation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deep.envs.problem import MetaProblemFamily
+from deep.trial_loop import TrialBatch, make_env, run_wave, sample_trials
+
+__all__ = ["RevealOracle", "evaluate", "reveal_oracle", "steps_to_informative"]
+
+RevealOracle = Callable[[int, tuple[int, ...]], bool]
+"""``oracle(problem, exploration_actions)``: does the trajectory reveal μ's relevant part."""
+
+
+def reveal_oracle(family: MetaProblemFamily) -> RevealOracle | None:
+    """The exact oracle of ``family`` (cached per action sequence), or None if there is none."""
+    name = family.name
+    variant = getattr(family.config, "variant", "paper")  # type: ignore[attr-defined]
+    if name in ("vanilla_bus", "distracting_bus", "map"):
+        from deep.envs import reference_city
+
+        def city(problem: int, actions: tuple[int, ...]) -> bool:
+            return reference_city.reveals_all(name, problem, actions, variant)
+
+        fn: Callable[[int, tuple[int, ...]], bool] = city
+    elif name in ("cooking", "cooking_no_goals") and variant == "paper":
+        from deep.envs import reference_cooking
+
+        def cooking(problem: int, actions: tuple[int, ...]) -> bool:
+            return bool(reference_cooking.identified(name, actions)[problem])
+
+        fn = cooking
+    elif name == "bandit":
+        from deep.envs import bandit
+
+        def bandit_oracle(problem: int, actions: tuple[int, ...]) -> bool:
+            return bandit.reveals_all(family, problem, actions)
+
+        fn = bandit_oracle
+    else:  # the sign task's oracle needs the start pose, which a trial record does not hold
+        return None
+    return functools.lru_cache(maxsize=1 << 16)(fn)
+
+
+def _reveal_stats(
+    oracle: RevealOracle | None, problems: np.ndarray, actions: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per trial: revealed (bool) and the first prefix length that reveals (NaN if none)."""
+    n = len(problems)
+    if oracle is None:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    revealed, first = np.zeros(n), np.full(n, np.nan)
+    for i in range(n):
+        seq = tuple(int(a) for a in actions[i, : lengths[i]])
+        if oracle(int(problems[i]), seq):
+            revealed[i] = 1.0
+            first[i] = next(k for k in range(len(seq) + 1) if oracle(int(problems[i]), seq[:k]))
+    return revealed, first
+
+
+def evaluate(
+    method: Any,
+    family: MetaProblemFamily,
+    *,
+    n_trials: int,
+    seed: int,
+    split: str = "test",
+    n_exploit: int = 1,
+    num_envs: int | None = None,
+    oracle: RevealOracle | None = None,
+    env: Any = None,
+) -> tuple[dict[str, float], list[TrialBatch]]:
+    """Play ``n_trials`` greedy trials of ``split`` (the same trials for the same ``seed``).
+
+    Returns the summary metrics and the played trials.
+    """
+    num_envs = num_envs or min(n_trials, 100)
+    env = env if env is not None else make_env(family, num_envs, seed)
+    rng = np.random.default_rng([seed, 2])
+    played: list[TrialBatch] = []
+    done = 0
+    while done < n_trials:
+        problems, goals = sample_trials(family, rng, env.num_envs, split, n_exploit)
+        ids = np.arange(done, done + env.num_envs)
+        played.append(run_wave(env, family, method, problems, goals, ids, training=False))
+        done += env.num_envs
+    problems = np.concatenate([p.problems for p in played])[:n_trials]
+    explore = [p.episodes[0] for p in played]
+    actions = np.concatenate([e.actions for e in explore])[:n_trials]
+    lengths = np.concatenate([e.length for e in explore])[:n_trials]
+    exploit_returns = np.concatenate(
+        [np.mean([e.returns for e in p.episodes[1:]], axis=0) for p in played]
+    )[:n_trials]
+    revealed, first = _reveal_stats(oracle, problems, actions, lengths)
+    summary = {
+        "return": float(exploit_returns.mean()),
+        "return_se": float(exploit_returns.std(ddof=1) / np.sqrt(n_trials))
+        if n_trials > 1
+        else 0.0,
+        "reveal_frac": float(np.mean(revealed)),
+        "reveal_step": float(np.nanmean(first)) if np.isfinite(first).any() else float("nan"),
+        "explore_len": float(lengths.mean()),
+    }
+    if hasattr(method, "decoder_error"):
+        errors = np.concatenate([method.decoder_error(p) for p in played])[:n_trials]
+        summary["decoder_error"] = float(errors.mean())
+    return summary, played
+
+
+def steps_to_informative(
+    rows: pd.DataFrame, threshold: float = 1.0, columns: Sequence[str] = ("env_steps", "trial")
+) -> dict[str, float]:
+    """First evaluation after which ``reveal_frac >= threshold`` at every later evaluation.
+
+    Returns ``{"env_steps": ..., "trial": ...}`` of that evaluation, NaN if the last
+    evaluation is not informative (a right-censored run).
+    """
+    test = rows[rows["split"] == "test"].sort_values("env_steps")
+    ok = (test["reveal_frac"] >= threshold).to_numpy()
+    if len(ok) == 0 or not ok[-1]:
+        return {c: float("nan") for c in columns}
+    bad = np.flatnonzero(~ok)
+    first = 0 if len(bad) == 0 else bad[-1] + 1
+    return {c: float(test[c].iloc[first]) for c in columns}

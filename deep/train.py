@@ -1,0 +1,462 @@
+"""Train a meta-RL method on a benchmark: ``python -m deep.train --env distracting_bus ...``.
+
+The run directory holds ``config.json`` (everything needed to rerun or resume), ``metrics.csv``
+(one tidy row per evaluation and per training window, with the config line on top),
+``checkpoint.pt`` (weights, optimisers, replay, counters and every RNG state; written
+atomically every ``--checkpoint-every`` trials and on SIGINT/SIGTERM) and ``summary.json``.
+``--resume DIR`` continues a run from its checkpoint and gives the same numbers as a run that
+was never interrupted (the loop only stops between waves of trials; see ``deep.trial_loop``).
+
+Presets: ``paper`` (App. B.4's hyperparameters) and ``tiny`` (small replay minima, fast ε
+decay, frequent evaluation: for tests and smoke runs, not for results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from analysis._cli import OneLineParser, UsageError
+from analysis.io import atomic_write_bytes, atomic_write_text, environment, write_csv
+from deep.dqn import LinearSchedule
+from deep.dream import Dream, DreamConfig
+from deep.envs.problem import MetaProblemFamily, make, registered_names
+from deep.metrics import evaluate, reveal_oracle, steps_to_informative
+from deep.trial_loop import make_env, run_wave, sample_trials
+
+__all__ = ["METHODS", "PRESETS", "RunConfig", "Trainer", "main"]
+
+PRESETS = ("paper", "tiny")
+
+MethodFactory = Callable[..., Any]
+
+
+def _dream_config(preset: str, base: DreamConfig) -> DreamConfig:
+    if preset == "tiny":
+        return replace(
+            base,
+            batch_size=8,
+            min_explore_replay=16,
+            min_exploit_replay=16,
+            replay_capacity=2_000,
+            target_sync_every=400,
+            explore_epsilon=LinearSchedule(1.0, 0.05, 4_000),
+            exploit_epsilon=LinearSchedule(1.0, 0.05, 4_000),
+            lr=1e-3,
+        )
+    return base
+
+
+def _dream_factory(base: Callable[[], DreamConfig]) -> MethodFactory:
+    def factory(family, space, n_actions, seed, device, preset, env_name):
+        cfg = base()
+        if env_name == "sign":
+            cfg = replace(cfg, exploration_penalty=0.0)  # App. B.4: c = 0 for MiniWorld
+        return Dream(family, space, n_actions, _dream_config(preset, cfg), seed, device)
+
+    return factory
+
+
+METHODS: dict[str, MethodFactory] = {
+    "dream": _dream_factory(DreamConfig),
+    "dream_no_bottleneck": _dream_factory(DreamConfig.no_bottleneck),
+    "dream_official": _dream_factory(DreamConfig.official),
+}
+"""Method name → factory(family, observation_space, n_actions, seed, device, preset, env)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run (what ``config.json`` holds)."""
+
+    env: str = "distracting_bus"
+    method: str = "dream"
+    steps: int = 1_000_000
+    """Env steps (exploration + exploitation) to train for."""
+    seed: int = 0
+    preset: str = "paper"
+    variant: str | None = None
+    """The benchmark's variant ("paper" / "official"); None: the benchmark's default."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra config of the benchmark (e.g. the bandit's A and H)."""
+    num_envs: int = 16
+    """Trials played side by side (acting is batched over them)."""
+    eval_every: int = 2_000
+    """Trials between evaluations (Sec. 6: every 2K trials)."""
+    eval_trials: int = 100
+    checkpoint_every: int = 20_000
+    """Trials between checkpoints (also written on SIGINT/SIGTERM and at the end)."""
+    device: str = "cpu"
+    threads: int | None = None
+    """torch CPU threads (None: torch's default)."""
+
+    def validate(self) -> None:
+        """Raise :class:`UsageError` naming the first bad value."""
+        if self.env not in registered_names():
+            raise UsageError.for_flag(
+                "--env", self.env, f"allowed: {', '.join(registered_names())}"
+            )
+        if self.method not in METHODS:
+            raise UsageError.for_flag("--method", self.method, f"allowed: {', '.join(METHODS)}")
+        if self.preset not in PRESETS:
+            raise UsageError.for_flag("--preset", self.preset, f"allowed: {', '.join(PRESETS)}")
+        for flag, value in (
+            ("--steps", self.steps),
+            ("--num-envs", self.num_envs),
+            ("--eval-every", self.eval_every),
+            ("--eval-trials", self.eval_trials),
+            ("--checkpoint-every", self.checkpoint_every),
+        ):
+            if value < 1:
+                raise UsageError.for_flag(flag, value, "allowed: integers >= 1")
+        if self.seed < 0:
+            raise UsageError.for_flag("--seed", self.seed, "allowed: integers >= 0")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError.for_flag("--device", self.device, "no CUDA device here; allowed: cpu")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise UsageError.for_flag("--device", self.device, "allowed: cpu, cuda, cuda:N")
+
+    def family(self) -> MetaProblemFamily:
+        """The benchmark's problem family."""
+        kwargs = dict(self.env_kwargs)
+        if self.variant is not None:
+            kwargs["variant"] = self.variant
+        try:
+            return make(self.env, **kwargs)
+        except (ValueError, TypeError) as err:
+            raise UsageError(f"--env {self.env}: {err}") from None
+
+
+class StopRequested(Exception):
+    """Raised between waves after SIGINT/SIGTERM (the checkpoint has been written)."""
+
+
+class Trainer:
+    """Runs waves of training trials, evaluates, logs and checkpoints one run."""
+
+    def __init__(self, config: RunConfig, out: str | Path, *, progress: bool = True) -> None:
+        config.validate()
+        self.config, self.out, self.progress = config, Path(out), progress
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        self.family = config.family()
+        self.env = make_env(self.family, config.num_envs, config.seed)
+        self.eval_env = make_env(
+            self.family,
+            config.num_envs if self.family.name == "sign" else min(config.eval_trials, 100),
+            config.seed + 10_000,
+        )
+        n_actions = int(self.env.n_actions)
+        self.method = METHODS[config.method](
+            self.family,
+            self.env.observation_space,
+            n_actions,
+            config.seed,
+            config.device,
+            config.preset,
+            config.env,
+        )
+        self.oracle = reveal_oracle(self.family)
+        self.problem_rng = np.random.default_rng([config.seed, 1])
+        self.trials = 0
+        self.env_steps = 0
+        self.next_eval = 0
+        self.next_checkpoint = config.checkpoint_every
+        self.rows: list[dict[str, Any]] = []
+        self.train_returns: list[float] = []
+        self.wall = 0.0
+        self.stop_requested = False
+
+    # ------------------------------------------------------------------ state
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the checkpoint lives."""
+        return self.out / "checkpoint.pt"
+
+    def state_dict(self) -> dict[str, Any]:
+        """The whole run's state at a wave boundary."""
+        return {
+            "config": asdict(self.config),
+            "method": self.method.state_dict(),
+            "loop": {
+                "trials": self.trials,
+                "env_steps": self.env_steps,
+                "next_eval": self.next_eval,
+                "next_checkpoint": self.next_checkpoint,
+                "problem_rng": self.problem_rng.bit_generator.state,
+                "train_returns": list(self.train_returns),
+                "wall": self.wall,
+                "torch_rng": torch.get_rng_state(),
+            },
+            "rows": list(self.rows),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.method.load_state_dict(state["method"])
+        loop = state["loop"]
+        self.trials, self.env_steps = loop["trials"], loop["env_steps"]
+        self.next_eval, self.next_checkpoint = loop["next_eval"], loop["next_checkpoint"]
+        self.problem_rng.bit_generator.state = loop["problem_rng"]
+        self.train_returns = list(loop["train_returns"])
+        self.wall = loop["wall"]
+        torch.set_rng_state(loop["torch_rng"])
+        self.rows = list(state["rows"])
+
+    def save_checkpoint(self) -> None:
+        """Write the checkpoint atomically (temporary file, then rename)."""
+        buf = io.BytesIO()
+        torch.save(self.state_dict(), buf)
+        atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+
+    @classmethod
+    def resume(cls, out: str | Path, *, progress: bool = True, steps: int | None = None) -> Trainer:
+        """Rebuild the trainer of run directory ``out`` from its checkpoint."""
+        out = Path(out)
+        path = out / "checkpoint.pt"
+        if not path.is_file():
+            raise UsageError.for_flag("--resume", str(out), "no checkpoint.pt there")
+        state = torch.load(path, weights_only=False)
+        config = RunConfig(**state["config"])
+        if steps is not None:
+            config = replace(config, steps=steps)
+        trainer = cls(config, out, progress=progress)
+        trainer.load_state_dict(state)
+        return trainer
+
+    # ------------------------------------------------------------------ output
+    def metadata(self) -> dict[str, Any]:
+        """Config, seed, method hyperparameters and package versions (the CSV header)."""
+        cfg = getattr(self.method, "config", None)
+        return {
+            "run": asdict(self.config),
+            "method_config": cfg.to_dict() if hasattr(cfg, "to_dict") else None,
+            "torch_version": torch.__version__,
+            **environment(),
+        }
+
+    def write_metrics(self) -> None:
+        """Atomically rewrite ``metrics.csv`` from the rows so far."""
+        write_csv(self.out / "metrics.csv", pd.DataFrame(self.rows), self.metadata(), durable=False)
+
+    def _row(self, split: str, values: dict[str, float]) -> dict[str, Any]:
+        row = {
+            "method": self.config.method,
+            "env": self.config.env,
+            "seed": self.config.seed,
+            "trial": self.trials,
+            "env_steps": self.env_steps,
+            "split": split,
+            **values,
+        }
+        row.update(getattr(self.method, "epsilons", dict)())
+        row["updates"] = getattr(self.method, "updates", 0)
+        row["wall_s"] = round(self.wall, 3)
+        return row
+
+    def evaluate_now(self) -> dict[str, float]:
+        """Evaluate on the test split (the same trials every time) and append the rows."""
+        if self.train_returns:
+            self.rows.append(self._row("train", {"return": float(np.mean(self.train_returns))}))
+            self.train_returns = []
+        summary, _ = evaluate(
+            self.method,
+            self.family,
+            n_trials=self.config.eval_trials,
+            seed=self.config.seed,
+            oracle=self.oracle,
+            env=self.eval_env,
+        )
+        self.rows.append(self._row("test", summary))
+        self.write_metrics()
+        return summary
+
+    # ------------------------------------------------------------------ loop
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.stop_requested = True
+
+    def run(self) -> dict[str, Any]:
+        """Train until ``config.steps`` env steps; returns the summary (also ``summary.json``)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "config.json", json.dumps(asdict(self.config), indent=2))
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(
+            total=self.config.steps,
+            initial=min(self.env_steps, self.config.steps),
+            unit="step",
+            unit_scale=True,
+            disable=not self.progress,
+            desc=f"{self.config.method} {self.config.env} s{self.config.seed}",
+        )
+        try:
+            last = None
+            while self.env_steps < self.config.steps:
+                if self.stop_requested:
+                    self.save_checkpoint()
+                    raise StopRequested
+                if self.trials >= self.next_eval:
+                    last = self.evaluate_now()
+                    self.next_eval += self.config.eval_every
+                    bar.set_postfix(
+                        ret=f"{last['return']:.3f}", reveal=f"{last['reveal_frac']:.2f}"
+                    )
+                start = time.perf_counter()
+                steps = self._wave()
+                self.wall += time.perf_counter() - start
+                bar.update(min(steps, self.config.steps - bar.n))
+                if self.trials >= self.next_checkpoint:
+                    self.save_checkpoint()
+                    self.next_checkpoint += self.config.checkpoint_every
+            if not self.rows or self.rows[-1]["trial"] != self.trials:
+                self.evaluate_now()
+            self.save_checkpoint()
+        finally:
+            bar.close()
+            for s, handler in old.items():
+                signal.signal(s, handler)
+        summary = self.summary()
+        atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2))
+        return summary
+
+    def _wave(self) -> int:
+        cfg = self.config
+        problems, goals = sample_trials(self.family, self.problem_rng, cfg.num_envs, "train", 1)
+        ids = np.arange(self.trials, self.trials + cfg.num_envs)
+        trials = run_wave(self.env, self.family, self.method, problems, goals, ids, training=True)
+        steps = int(sum(ep.length.sum() for ep in trials.episodes))
+        self.trials += cfg.num_envs
+        self.env_steps += steps
+        self.train_returns.extend(trials.episodes[1].returns.tolist())
+        return steps
+
+    def summary(self) -> dict[str, Any]:
+        """Final numbers of the run."""
+        df = pd.DataFrame(self.rows)
+        test = df[df["split"] == "test"]
+        informative = steps_to_informative(df)
+        return {
+            "method": self.config.method,
+            "env": self.config.env,
+            "seed": self.config.seed,
+            "trials": self.trials,
+            "env_steps": self.env_steps,
+            "final_test_return": float(test["return"].iloc[-1]),
+            "best_test_return": float(test["return"].max()),
+            "final_reveal_frac": float(test["reveal_frac"].iloc[-1]),
+            "steps_to_informative": informative["env_steps"],
+            "trials_to_informative": informative["trial"],
+            "wall_s": round(self.wall, 1),
+            "steps_per_s": round(self.env_steps / self.wall, 1) if self.wall else math.nan,
+        }
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m deep.train", description=__doc__.splitlines()[0])
+    p.add_argument("--env", default="distracting_bus", help="benchmark name")
+    p.add_argument("--method", default="dream", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--steps", type=_int, default=1_000_000, help="env steps to train for")
+    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--preset", default="paper", help="paper (App. B.4) or tiny (smoke tests)")
+    p.add_argument("--variant", default=None, help="benchmark variant: paper or official")
+    p.add_argument(
+        "--env-arg",
+        action="append",
+        default=[],
+        metavar="KEY=INT",
+        help="benchmark config entry, e.g. --env-arg A=4 (bandit)",
+    )
+    p.add_argument("--num-envs", type=_int, default=16, help="trials played side by side")
+    p.add_argument("--eval-every", type=_int, default=2_000, help="trials between evaluations")
+    p.add_argument("--eval-trials", type=_int, default=100)
+    p.add_argument("--checkpoint-every", type=_int, default=20_000, help="trials")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=_int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--out", default=None, help="run directory (default runs/<env>/<method>/s<seed>)"
+    )
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _env_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError.for_flag("--env-arg", item, "allowed: KEY=INTEGER")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            raise UsageError.for_flag("--env-arg", item, "allowed: KEY=INTEGER") from None
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.resume:
+            trainer = Trainer.resume(args.resume, progress=not args.no_progress)
+        else:
+            config = RunConfig(
+                env=args.env,
+                method=args.method,
+                steps=args.steps,
+                seed=args.seed,
+                preset=args.preset,
+                variant=args.variant,
+                env_kwargs=_env_kwargs(args.env_arg),
+                num_envs=args.num_envs,
+                eval_every=args.eval_every,
+                eval_trials=args.eval_trials,
+                checkpoint_every=args.checkpoint_every,
+                device=args.device,
+                threads=args.threads,
+            )
+            out = args.out or f"runs/{config.env}/{config.method}/s{config.seed}"
+            trainer = Trainer(config, out, progress=not args.no_progress)
+        summary = trainer.run()
+    except UsageError as err:
+        print(err.line(), file=sys.stderr)
+        return 2
+    except StopRequested:
+        print(
+            f"interrupted: checkpoint written; continue with "
+            f"python -m deep.train --resume {trainer.out}",
+            file=sys.stderr,
+        )
+        return 130
+    except FloatingPointError as err:
+        print(
+            f"error: {err}; the last checkpoint ({trainer.checkpoint_path}) is usable",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""The meta-RL trial loop shared by every method (Sec. 3; Alg. 1 for DREAM).
+
+A trial is one exploration episode, then ``n_exploit`` exploitation episodes in the same
+problem μ. The loop runs ``B = num_envs`` trials side by side in *waves*: all B slots play
+episode 0 of their trials together, then episode 1, and so on; a slot whose episode has ended
+waits (it is not stepped, and costs no env step) until the others end theirs. A wave is the
+unit of work: between waves there is no half-played episode, so a checkpoint taken there holds
+the whole state of a run and a resumed run continues exactly where it stopped.
+
+A method plugs in through the :class:`Method` protocol: the loop asks it for actions, tells it
+how many env steps were taken (it schedules its own updates, App. B.4: one every 4 steps), and
+hands it every finished wave of trials (it stores them in its replay). Acting is batched over
+the B envs (one network call per step for all of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from deep.envs.problem import NO_GOAL, MetaProblemFamily
+from deep.networks import as_fields, observation_fields
+
+__all__ = ["EpisodeBatch", "Method", "TrialBatch", "make_env", "run_wave", "sample_trials"]
+
+
+@dataclass
+class EpisodeBatch:
+    """One episode of each of B trials; step t's arrays are valid for t < ``length``."""
+
+    obs: dict[str, np.ndarray]
+    """Observation fields ``[B, T+1, ...]`` (s_0..s_T; zeros past the end)."""
+    actions: np.ndarray
+    """``[B, T]`` int64, −1 past the end."""
+    rewards: np.ndarray
+    """``[B, T]`` float32, 0 past the end."""
+    length: np.ndarray
+    """``[B]`` number of steps taken."""
+    goal: np.ndarray
+    """``[B]`` the episode's goal (−1: none)."""
+
+    @property
+    def returns(self) -> np.ndarray:
+        """Undiscounted return of each episode ``[B]``."""
+        return self.rewards.sum(axis=1)
+
+
+@dataclass
+class TrialBatch:
+    """B trials played side by side: episode 0 explores, episodes 1.. exploit."""
+
+    problems: np.ndarray
+    """``[B]`` problem IDs μ."""
+    trial_ids: np.ndarray
+    """``[B]`` index of each trial in its run (DREAM alternates z's source by its parity)."""
+    episodes: list[EpisodeBatch]
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+
+class Method(Protocol):
+    """What the trial loop needs from a meta-RL method."""
+
+    def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
+        """Episode ``episode`` of every trial is about to start (reset per-episode state)."""
+
+    def act(
+        self, obs: dict[str, np.ndarray], t: int, trials: TrialBatch, episode: int, training: bool
+    ) -> np.ndarray:
+        """Actions ``[B]`` at step ``t`` of episode ``episode`` (``trials`` holds steps < t)."""
+
+    def after_env_steps(self, n_steps: int, episode: int) -> None:
+        """``n_steps`` env steps of ``episode`` were taken in training (run due updates)."""
+
+    def end_trials(self, trials: TrialBatch) -> None:
+        """A wave of training trials is complete (store it for replay)."""
+
+
+def make_env(family: MetaProblemFamily, num_envs: int, seed: int) -> Any:
+    """The family's batched env (the sign task's start poses are seeded by ``seed``)."""
+    if family.name == "sign":
+        return family.make_batched(num_envs, seed=seed)  # type: ignore[call-arg]
+    return family.make_batched(num_envs)
+
+
+def horizon_of(family: MetaProblemFamily) -> int:
+    """Steps per episode of the family (its config's ``horizon``)."""
+    return int(family.config.horizon)  # type: ignore[attr-defined]
+
+
+def sample_trials(
+    family: MetaProblemFamily, rng: np.random.Generator, n: int, split: str, n_exploit: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` problems from ``split`` and their ``[n, n_exploit]`` exploitation goals."""
+    problems = np.empty(n, dtype=np.int64)
+    goals = np.full((n, n_exploit), NO_GOAL, dtype=np.int64)
+    for i in range(n):
+        trial = family.sample_trial(rng, split, n_exploit)
+        problems[i] = trial.problem
+        if trial.goals:
+            goals[i] = trial.goals
+    return problems, goals
+
+
+def _empty_episode(
+    fields: dict[str, tuple[tuple[int, ...], np.dtype]], b: int, horizon: int
+) -> EpisodeBatch:
+    return EpisodeBatch(
+        obs={k: np.zeros((b, horizon + 1, *shape), dtype=dt) for k, (shape, dt) in fields.items()},
+        actions=np.full((b, horizon), -1, dtype=np.int64),
+        rewards=np.zeros((b, horizon), dtype=np.float32),
+        length=np.zeros(b, dtype=np.int64),
+        goal=np.full(b, NO_GOAL, dtype=np.int64),
+    )
+
+
+def run_wave(
+    env: Any,
+    family: MetaProblemFamily,
+    method: Method,
+    problems: np.ndarray,
+    goals: np.ndarray,
+    trial_ids: np.ndarray,
+    *,
+    training: bool,
+) -> TrialBatch:
+    """Play one wave: ``len(problems) == env.num_envs`` trials, 1 + ``goals.shape[1]`` episodes.
+
+    In training, ``method.after_env_steps`` is called after every batched step with the number
+    of envs that moved, and ``method.end_trials`` with the finished wave.
+    """
+    b, horizon = env.num_envs, horizon_of(family)
+    if len(problems) != b:
+        raise ValueError(f"{len(problems)} problems for {b} envs; allowed: exactly {b}")
+    fields = observation_fields(env.observation_space)
+    trials = TrialBatch(problems=problems, trial_ids=trial_ids, episodes=[])
+    episode_goals = [np.full(b, NO_GOAL, dtype=np.int64)] + [
+        goals[:, j] for j in range(goals.shape[1])
+    ]
+    for episode, goal in enumerate(episode_goals):
+        record = _empty_episode(fields, b, horizon)
+        record.goal[:] = goal
+        trials.episodes.append(record)
+        obs = as_fields(env.reset(problems, goal))
+        method.start_episode(trials, episode, training)
+        active = np.ones(b, dtype=bool)
+        for t in range(horizon):
+            for k, v in obs.items():
+                record.obs[k][active, t] = v[active]
+            actions = method.act(obs, t, trials, episode, training)
+            obs_next, reward, terminated, truncated = env.step(actions, active=active)
+            obs = as_fields(obs_next)
+            record.actions[active, t] = actions[active]
+            record.rewards[active, t] = reward[active]
+            record.length[active] += 1
+            ended = active & (terminated | truncated)
+            for k, v in obs.items():
+                record.obs[k][ended, t + 1] = v[ended]
+            n_moved = int(active.sum())
+            active = active & ~ended
+            if training:
+                method.after_env_steps(n_moved, episode)
+            if not active.any():
+                break
+    if training:
+        method.end_trials(trials)
+    return trials
