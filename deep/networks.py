@@ -103,7 +103,8 @@ class GridStateEmbedder(nn.Module):
             # Row r of E placed in dimension dim(r)'s block of a zero [D·32] vector, times W^T.
             spread = (self.table.weight.unsqueeze(1) * self.row_block).flatten(1)
             table = spread @ self.hidden.weight.t()
-            multi_hot = torch.zeros(n, rows, device=idx.device).scatter_(1, idx, 1.0)
+            multi_hot = torch.zeros(n, rows, dtype=table.dtype, device=idx.device)
+            multi_hot.scatter_(1, idx, 1.0)
             return torch.addmm(self.hidden.bias, multi_hot, table)
         return self.hidden(self.table(idx).flatten(-2))
 

@@ -125,6 +125,8 @@ class RunConfig:
                 raise UsageError.for_flag(flag, value, "allowed: integers >= 1")
         if self.seed < 0:
             raise UsageError.for_flag("--seed", self.seed, "allowed: integers >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError.for_flag("--threads", self.threads, "allowed: integers >= 1")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError.for_flag("--device", self.device, "no CUDA device here; allowed: cpu")
         if self.device != "cpu" and not self.device.startswith("cuda"):
@@ -152,6 +154,11 @@ class Trainer:
         config.validate()
         self.config, self.out, self.progress = config, Path(out), progress
         if config.threads is not None:
+            # numba's OpenMP pool, once started (by analysis.io.environment() at the first
+            # metrics write), resets the OpenMP thread count torch uses: start it first.
+            import numba
+
+            numba.get_num_threads()
             torch.set_num_threads(config.threads)
         self.family = config.family()
         self.env = make_env(self.family, config.num_envs, config.seed)
@@ -201,6 +208,11 @@ class Trainer:
                 "train_returns": list(self.train_returns),
                 "wall": self.wall,
                 "torch_rng": torch.get_rng_state(),
+                "env_rng": {  # the sign task's start poses
+                    name: getattr(self, name).rng_state()
+                    for name in ("env", "eval_env")
+                    if hasattr(getattr(self, name), "rng_state")
+                },
             },
             "rows": list(self.rows),
         }
@@ -215,6 +227,8 @@ class Trainer:
         self.train_returns = list(loop["train_returns"])
         self.wall = loop["wall"]
         torch.set_rng_state(loop["torch_rng"])
+        for name, env_state in loop.get("env_rng", {}).items():
+            getattr(self, name).set_rng_state(env_state)
         self.rows = list(state["rows"])
 
     def save_checkpoint(self) -> None:
@@ -415,8 +429,8 @@ def _env_kwargs(items: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         if args.resume:
             trainer = Trainer.resume(args.resume, progress=not args.no_progress)
         else:
@@ -449,10 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except FloatingPointError as err:
-        print(
-            f"error: {err}; the last checkpoint ({trainer.checkpoint_path}) is usable",
-            file=sys.stderr,
-        )
+        where = trainer.checkpoint_path
+        usable = f"the last checkpoint ({where}) is usable"
+        note = usable if where.is_file() else "no checkpoint was written"
+        print(f"error: {err}; {note}", file=sys.stderr)
         return 1
     print(json.dumps(summary))
     return 0

@@ -498,6 +498,27 @@ class BatchedSignEnv:
     def _obs(self) -> dict[str, np.ndarray]:
         return {"image": self._images.copy(), "goal": self.goal.copy()}
 
+    def rng_state(self) -> dict[str, Any]:
+        """Where each env's random stream (start poses) stands, for checkpoints."""
+        return {
+            "seeded": self._seeded.tolist(),
+            "streams": [
+                env.np_random.bit_generator.state if seeded else None
+                for env, seeded in zip(self.envs, self._seeded, strict=True)
+            ],
+        }
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Continue the streams saved by :meth:`rng_state` (same ``num_envs``)."""
+        if len(state["seeded"]) != self.num_envs:
+            raise ValueError(
+                f"rng state of {len(state['seeded'])} envs; allowed: exactly {self.num_envs}"
+            )
+        self._seeded[:] = state["seeded"]
+        for env, stream in zip(self.envs, state["streams"], strict=True):
+            if stream is not None:
+                env.np_random.bit_generator.state = stream
+
     def close(self) -> None:
         """Close every env."""
         for env in self.envs:
