@@ -7,8 +7,10 @@ atomically every ``--checkpoint-every`` trials and on SIGINT/SIGTERM) and ``summ
 ``--resume DIR`` continues a run from its checkpoint and gives the same numbers as a run that
 was never interrupted (the loop only stops between waves of trials; see ``deep.trial_loop``).
 
-Presets: ``paper`` (App. B.4's hyperparameters) and ``tiny`` (small replay minima, fast ε
-decay, frequent evaluation: for tests and smoke runs, not for results).
+Presets: ``paper`` (App. B.4's hyperparameters), ``tiny`` (small replay minima, fast ε
+decay: for tests and smoke runs, not for results) and ``epsilon1`` (``tiny`` with both
+policies acting uniformly at random, ε = 1, as in the tabular experiments of Fig. 3: learning
+is off-policy and only the greedy policies are evaluated).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from deep.trial_loop import make_env, run_wave, sample_trials
 
 __all__ = ["METHODS", "PRESETS", "RunConfig", "Trainer", "main"]
 
-PRESETS = ("paper", "tiny")
+PRESETS = ("paper", "tiny", "epsilon1")
 
 MethodFactory = Callable[..., Any]
 
@@ -57,6 +59,12 @@ def _dream_config(preset: str, base: DreamConfig) -> DreamConfig:
             explore_epsilon=LinearSchedule(1.0, 0.05, 4_000),
             exploit_epsilon=LinearSchedule(1.0, 0.05, 4_000),
             lr=1e-3,
+        )
+    if preset == "epsilon1":  # the tabular experiments' setting: both policies act at ε = 1
+        return replace(
+            _dream_config("tiny", base),
+            explore_epsilon=LinearSchedule(1.0, 1.0, 0),
+            exploit_epsilon=LinearSchedule(1.0, 1.0, 0),
         )
     return base
 
