@@ -39,4 +39,10 @@ else
   $PY -m analysis.trial_gifs --out results/gifs \
       --only vanilla_bus,distracting_bus,map,cooking,cooking_no_goals
 fi
+# Neural DREAM (issue 4): its sample complexity on the bandit next to Fig. 3a (~15 min), and
+# learning curves of whatever runs exist under runs/ (long runs: python -m deep.train ...).
+$PY -m analysis.neural_sample_complexity --A 2..6 --seeds 5 --trials 3000 --out results/fig3a_neural
+if ls runs/*/*/*/metrics.csv >/dev/null 2>&1; then
+  $PY -m analysis.learning_curves runs --out results/dream
+fi
 echo "results/ regenerated"
