@@ -162,3 +162,10 @@ def environment() -> dict[str, Any]:
         "python_version": sys.version.split()[0],
         "platform": platform.platform(),
     }
+
+
+def write_png(path: str | os.PathLike[str], fig: Any, dpi: int = 110, **kwargs: Any) -> None:
+    """Render a matplotlib figure to PNG in memory and write it atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, **kwargs)
+    atomic_write_bytes(path, buf.getvalue())

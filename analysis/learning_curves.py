@@ -12,7 +12,6 @@ Writes ``<env>.png`` and ``curves.csv`` (the test rows) to ``--out``.
 
 from __future__ import annotations
 
-import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis._cli import OneLineParser, UsageError
-from analysis.io import atomic_write_bytes, read_csv, read_header, write_csv
+from analysis.io import read_csv, read_header, write_csv, write_png
 
 __all__ = ["collect", "main", "plot_env"]
 
@@ -76,9 +75,7 @@ def plot_env(df: pd.DataFrame, refs: pd.DataFrame | None, env: str, path: Path) 
     ax2.set_ylim(-0.05, 1.05)
     ax2.set_xlabel("env steps (exploration + exploitation)")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    atomic_write_bytes(path, buf.getvalue())
+    write_png(path, fig, dpi=100)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

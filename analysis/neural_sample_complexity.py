@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from analysis._cli import OneLineParser, UsageError, parse_int_set
-from analysis.io import atomic_write_bytes, environment, read_csv, write_csv
+from analysis.io import environment, read_csv, write_csv, write_png
 
 __all__ = ["main", "run_cell", "summarize"]
 
@@ -91,8 +91,6 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 def plot(summary: pd.DataFrame, tabular: pd.DataFrame | None, path: Path) -> None:
     """Log-log mean T_greedy against A: neural DREAM (CIs) over the tabular means."""
-    import io
-
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 4.2))
@@ -112,9 +110,7 @@ def plot(summary: pd.DataFrame, tabular: pd.DataFrame | None, path: Path) -> Non
     ax.set_title("Sample complexity: neural vs tabular (ε = 1)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
+    write_png(path, fig, dpi=110)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
