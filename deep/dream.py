@@ -46,9 +46,16 @@ from deep.networks import (
     TrajectoryDecoder,
     make_state_embedder,
     observation_fields,
+    previous_inputs,
     to_torch,
 )
-from deep.replay import EpisodeReplay
+from deep.replay import (
+    EpisodeReplay,
+    EpisodeTensors,
+    episode_tensors,
+    trial_record,
+    trial_record_fields,
+)
 from deep.trial_loop import TrialBatch, horizon_of
 
 __all__ = ["Dream", "DreamConfig"]
@@ -118,6 +125,10 @@ class DreamConfig:
     def no_bottleneck(cls, **changes: Any) -> DreamConfig:
         """DREAM (no bottleneck) of Fig. 6: no penalty on ‖f‖ and no encoder noise."""
         return replace(cls(bottleneck="none", encoder_std=0.0), **changes)
+
+    def for_env(self, env_name: str) -> DreamConfig:
+        """App. B.4's per-benchmark change: c = 0 on the MiniWorld sign task."""
+        return replace(self, exploration_penalty=0.0) if env_name == "sign" else self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for result files)."""
@@ -199,13 +210,6 @@ class ExploreQNetwork(nn.Module):
         return self.head(h), hidden
 
 
-def _shift(actions: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(a_{t−1}, r_{t−1}) for t = 0..T from a_t, r_t for t = 0..T−1 (a_{−1} = −1, r_{−1} = 0)."""
-    prev_a = torch.cat([torch.full_like(actions[:, :1], -1), actions], dim=1)
-    prev_r = torch.cat([torch.zeros_like(rewards[:, :1]), rewards], dim=1)
-    return prev_a, prev_r
-
-
 class Dream:
     """The DREAM learner: acting for the trial loop, replay, and the App. A updates."""
 
@@ -248,16 +252,8 @@ class Dream:
             fused=True,
         )
         fields = observation_fields(observation_space)
-        t = self.horizon
-        record: dict[str, tuple[tuple[int, ...], np.dtype]] = {"problem": ((), np.dtype(np.int64))}
-        for ep in ("explore", "exploit"):
-            for name, (shape, dtype) in fields.items():
-                record[f"{ep}_obs_{name}"] = ((t + 1, *shape), dtype)
-            record[f"{ep}_actions"] = ((t,), np.dtype(np.int64))
-            record[f"{ep}_rewards"] = ((t,), np.dtype(np.float32))
-            record[f"{ep}_length"] = ((), np.dtype(np.int64))
         self.obs_names = list(fields)
-        self.replay = EpisodeReplay(cfg.replay_capacity, record)
+        self.replay = EpisodeReplay(cfg.replay_capacity, trial_record_fields(fields, self.horizon))
         self.rng = np.random.default_rng([seed, 7])
         self.gen = torch.Generator().manual_seed(seed)
         self.explore_steps = 0
@@ -349,14 +345,7 @@ class Dream:
 
     def end_trials(self, trials: TrialBatch) -> None:
         """Store each trial's exploration and first exploitation episode (Alg. 2 lines 8, 12)."""
-        record: dict[str, np.ndarray] = {"problem": trials.problems}
-        for prefix, ep in (("explore", trials.episodes[0]), ("exploit", trials.episodes[1])):
-            for name in self.obs_names:
-                record[f"{prefix}_obs_{name}"] = ep.obs[name]
-            record[f"{prefix}_actions"] = ep.actions
-            record[f"{prefix}_rewards"] = ep.rewards
-            record[f"{prefix}_length"] = ep.length
-        self.replay.add(record)
+        self.replay.add(trial_record(trials, self.obs_names))
 
     def sync_targets(self) -> None:
         """Hard copy φ' = φ, θ' = θ, ψ' = ψ, ω' = ω (Alg. 2 lines 21–22)."""
@@ -364,18 +353,9 @@ class Dream:
             target.load_state_dict(getattr(self, name).state_dict())
 
     # ---------------------------------------------------------------- updates (App. A)
-    def _episode(self, batch: dict[str, np.ndarray], prefix: str) -> tuple[Any, ...]:
+    def _episode(self, batch: dict[str, np.ndarray], prefix: str) -> EpisodeTensors:
         """Tensors of one episode kind of a sampled batch, cut to its longest episode."""
-        dev = self.device
-        t = int(batch[f"{prefix}_length"].max())
-        obs = to_torch({n: batch[f"{prefix}_obs_{n}"][:, : t + 1] for n in self.obs_names}, dev)
-        actions = torch.from_numpy(batch[f"{prefix}_actions"][:, :t]).to(dev)
-        rewards = torch.from_numpy(batch[f"{prefix}_rewards"][:, :t]).to(dev)
-        length = torch.from_numpy(batch[f"{prefix}_length"]).to(dev)
-        steps = torch.arange(actions.shape[1], device=dev)
-        mask = steps.unsqueeze(0) < length.unsqueeze(1)
-        dones = steps.unsqueeze(0) == (length - 1).unsqueeze(1)
-        return obs, actions, rewards, length, mask, dones
+        return episode_tensors(batch, prefix, self.obs_names, self.device)
 
     def exploration_rewards(
         self, f: torch.Tensor, g: torch.Tensor
@@ -393,7 +373,7 @@ class Dream:
         """L_exp(φ): DDQN on the relabelled information-gain rewards (Alg. 2 lines 13–15)."""
         obs, actions, env_rewards, _, mask, dones = explore
         r_exp, _ = self.exploration_rewards(f, g)
-        prev_a, prev_r = _shift(actions, env_rewards)
+        prev_a, prev_r = previous_inputs(actions, env_rewards)
         q, _ = self.explore_q(obs, prev_a, prev_r)
         with torch.no_grad():
             q_next_target, _ = self.targets["explore_q"](obs, prev_a, prev_r)
@@ -434,7 +414,7 @@ class Dream:
         with torch.no_grad():
             z_id_target = self.targets["encoder"](problems) + noise
             g_target = self.targets["decoder"](e_obs, e_actions, e_rewards)
-        prev_a, _ = _shift(actions, rewards)
+        prev_a, _ = previous_inputs(actions, rewards)
         # Both encodings through one pass: index 0 is L_task-id's z, index 1 L_task-traj's.
         zs = torch.stack([f + noise, g[rows, e_length]])
         features, _ = self.task_q.features(obs, prev_a)

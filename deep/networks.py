@@ -34,6 +34,7 @@ __all__ = [
     "TrajectoryDecoder",
     "make_state_embedder",
     "observation_fields",
+    "previous_inputs",
     "to_torch",
 ]
 
@@ -68,6 +69,15 @@ def to_torch(fields: dict[str, np.ndarray], device: torch.device | str = "cpu") 
         t = torch.from_numpy(np.ascontiguousarray(arr))
         out[name] = t.to(device) if t.dtype == torch.uint8 else t.to(device, torch.int64)
     return out
+
+
+def previous_inputs(
+    actions: torch.Tensor, rewards: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a_{t−1}, r_{t−1}) for t = 0..T from a_t, r_t for t = 0..T−1 (a_{−1} = −1, r_{−1} = 0)."""
+    prev_a = torch.cat([torch.full_like(actions[:, :1], -1), actions], dim=1)
+    prev_r = torch.cat([torch.zeros_like(rewards[:, :1]), rewards], dim=1)
+    return prev_a, prev_r
 
 
 class GridStateEmbedder(nn.Module):

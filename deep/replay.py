@@ -10,10 +10,85 @@ by the caller, so a run's replay stream is part of its seeded, checkpointed stat
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
-__all__ = ["EpisodeReplay"]
+from deep.networks import to_torch
+
+__all__ = [
+    "EpisodeReplay",
+    "EpisodeTensors",
+    "episode_tensors",
+    "trial_record",
+    "trial_record_fields",
+]
+
+EPISODE_PREFIXES = ("explore", "exploit")
+"""A stored trial holds its exploration episode and its first exploitation episode."""
+
+
+def trial_record_fields(
+    obs_fields: Mapping[str, tuple[tuple[int, ...], np.dtype]], horizon: int
+) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Record layout of one stored trial (fields ``name → (shape, dtype)``).
+
+    μ, then for each episode: observations s_0..s_T, actions and rewards of steps 0..T−1, and
+    the episode's length.
+    """
+    record: dict[str, tuple[tuple[int, ...], np.dtype]] = {"problem": ((), np.dtype(np.int64))}
+    for ep in EPISODE_PREFIXES:
+        for name, (shape, dtype) in obs_fields.items():
+            record[f"{ep}_obs_{name}"] = ((horizon + 1, *shape), dtype)
+        record[f"{ep}_actions"] = ((horizon,), np.dtype(np.int64))
+        record[f"{ep}_rewards"] = ((horizon,), np.dtype(np.float32))
+        record[f"{ep}_length"] = ((), np.dtype(np.int64))
+    return record
+
+
+def trial_record(trials: Any, obs_names: list[str]) -> dict[str, np.ndarray]:
+    """The records of a finished wave (a ``TrialBatch``) for :meth:`EpisodeReplay.add`."""
+    record: dict[str, np.ndarray] = {"problem": trials.problems}
+    for prefix, ep in zip(EPISODE_PREFIXES, trials.episodes[:2], strict=True):
+        for name in obs_names:
+            record[f"{prefix}_obs_{name}"] = ep.obs[name]
+        record[f"{prefix}_actions"] = ep.actions
+        record[f"{prefix}_rewards"] = ep.rewards
+        record[f"{prefix}_length"] = ep.length
+    return record
+
+
+class EpisodeTensors(NamedTuple):
+    """One episode kind of a sampled batch as tensors, cut to the batch's longest episode T."""
+
+    obs: dict[str, torch.Tensor]
+    """``[B, T+1, ...]``"""
+    actions: torch.Tensor
+    """``[B, T]`` int64 (−1 past the end)"""
+    rewards: torch.Tensor
+    """``[B, T]`` float32"""
+    length: torch.Tensor
+    """``[B]``"""
+    mask: torch.Tensor
+    """``[B, T]`` step t < length"""
+    dones: torch.Tensor
+    """``[B, T]`` step t is the episode's last"""
+
+
+def episode_tensors(
+    batch: Mapping[str, np.ndarray], prefix: str, obs_names: list[str], device: torch.device
+) -> EpisodeTensors:
+    """Tensors of episode ``prefix`` ("explore" / "exploit") of a sampled batch."""
+    t = int(batch[f"{prefix}_length"].max())
+    obs = to_torch({n: batch[f"{prefix}_obs_{n}"][:, : t + 1] for n in obs_names}, device)
+    actions = torch.from_numpy(batch[f"{prefix}_actions"][:, :t]).to(device)
+    rewards = torch.from_numpy(batch[f"{prefix}_rewards"][:, :t]).to(device)
+    length = torch.from_numpy(batch[f"{prefix}_length"]).to(device)
+    steps = torch.arange(actions.shape[1], device=device)
+    mask = steps.unsqueeze(0) < length.unsqueeze(1)
+    dones = steps.unsqueeze(0) == (length - 1).unsqueeze(1)
+    return EpisodeTensors(obs, actions, rewards, length, mask, dones)
 
 
 class EpisodeReplay:

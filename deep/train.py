@@ -16,13 +16,14 @@ is off-policy and only the greedy policies are evaluated).
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import math
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,57 +35,61 @@ from tqdm import tqdm
 
 from analysis._cli import OneLineParser, UsageError
 from analysis.io import atomic_write_bytes, atomic_write_text, environment, write_csv
-from deep.dqn import LinearSchedule
-from deep.dream import Dream, DreamConfig
 from deep.envs.problem import MetaProblemFamily, make, registered_names
 from deep.metrics import evaluate, reveal_oracle, steps_to_informative
+from deep.presets import PRESETS, apply_overrides, apply_preset
 from deep.trial_loop import make_env, run_wave, sample_trials
 
 __all__ = ["METHODS", "PRESETS", "RunConfig", "Trainer", "main"]
 
-PRESETS = ("paper", "tiny", "epsilon1")
-
-MethodFactory = Callable[..., Any]
 
 
-def _dream_config(preset: str, base: DreamConfig) -> DreamConfig:
-    if preset == "tiny":
-        return replace(
-            base,
-            batch_size=8,
-            min_explore_replay=16,
-            min_exploit_replay=16,
-            replay_capacity=2_000,
-            target_sync_every=400,
-            explore_epsilon=LinearSchedule(1.0, 0.05, 4_000),
-            exploit_epsilon=LinearSchedule(1.0, 0.05, 4_000),
-            lr=1e-3,
-        )
-    if preset == "epsilon1":  # the tabular experiments' setting: both policies act at ε = 1
-        return replace(
-            _dream_config("tiny", base),
-            explore_epsilon=LinearSchedule(1.0, 1.0, 0),
-            exploit_epsilon=LinearSchedule(1.0, 1.0, 0),
-        )
-    return base
+@dataclass(frozen=True)
+class MethodSpec:
+    """Where a method lives, imported only when a run uses it.
+
+    The method is ``module.cls(family, space, n_actions, config, seed, device)``; its config
+    comes from ``module.config`` (a dataclass, or a classmethod building one).
+    """
+
+    module: str
+    cls: str
+    config: str
+    about: str
+
+    def build(
+        self,
+        family: MetaProblemFamily,
+        space: Any,
+        n_actions: int,
+        seed: int,
+        device: str,
+        preset: str,
+        env_name: str,
+        overrides: dict[str, str],
+    ) -> Any:
+        """The method with its config: defaults, the env's adjustments, preset, overrides."""
+        module = importlib.import_module(self.module)
+        config_factory: Any = module
+        for part in self.config.split("."):
+            config_factory = getattr(config_factory, part)
+        cfg = config_factory()
+        if hasattr(cfg, "for_env"):
+            cfg = cfg.for_env(env_name)
+        cfg = apply_overrides(apply_preset(preset, cfg), overrides)
+        return getattr(module, self.cls)(family, space, n_actions, cfg, seed, device)
 
 
-def _dream_factory(base: Callable[[], DreamConfig]) -> MethodFactory:
-    def factory(family, space, n_actions, seed, device, preset, env_name):
-        cfg = base()
-        if env_name == "sign":
-            cfg = replace(cfg, exploration_penalty=0.0)  # App. B.4: c = 0 for MiniWorld
-        return Dream(family, space, n_actions, _dream_config(preset, cfg), seed, device)
-
-    return factory
-
-
-METHODS: dict[str, MethodFactory] = {
-    "dream": _dream_factory(DreamConfig),
-    "dream_no_bottleneck": _dream_factory(DreamConfig.no_bottleneck),
-    "dream_official": _dream_factory(DreamConfig.official),
+METHODS: dict[str, MethodSpec] = {
+    "dream": MethodSpec("deep.dream", "Dream", "DreamConfig", "DREAM, App. B.4 defaults"),
+    "dream_no_bottleneck": MethodSpec(
+        "deep.dream", "Dream", "DreamConfig.no_bottleneck", "DREAM without bottleneck (Fig. 6)"
+    ),
+    "dream_official": MethodSpec(
+        "deep.dream", "Dream", "DreamConfig.official", "DREAM with the authors' code's values"
+    ),
 }
-"""Method name → factory(family, observation_space, n_actions, seed, device, preset, env)."""
+"""Method name → where it lives (imported only when a run uses it)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class RunConfig:
     """The benchmark's variant ("paper" / "official"); None: the benchmark's default."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra config of the benchmark (e.g. the bandit's A and H)."""
+    method_args: dict[str, str] = field(default_factory=dict)
+    """Overrides of the method's config fields, ``name → text`` (e.g. bottleneck_weight=3)."""
     num_envs: int = 16
     """Trials played side by side (acting is batched over them)."""
     eval_every: int = 2_000
@@ -176,15 +183,19 @@ class Trainer:
             config.seed + 10_000,
         )
         n_actions = int(self.env.n_actions)
-        self.method = METHODS[config.method](
-            self.family,
-            self.env.observation_space,
-            n_actions,
-            config.seed,
-            config.device,
-            config.preset,
-            config.env,
-        )
+        try:
+            self.method = METHODS[config.method].build(
+                self.family,
+                self.env.observation_space,
+                n_actions,
+                config.seed,
+                config.device,
+                config.preset,
+                config.env,
+                dict(config.method_args),
+            )
+        except ValueError as err:
+            raise UsageError(f"--method {config.method}: {err}") from None
         self.oracle = reveal_oracle(self.family)
         self.problem_rng = np.random.default_rng([config.seed, 1])
         self.trials = 0
@@ -408,6 +419,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=INT",
         help="benchmark config entry, e.g. --env-arg A=4 (bandit)",
     )
+    p.add_argument(
+        "--method-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method config field, e.g. --method-arg bottleneck_weight=3",
+    )
     p.add_argument("--num-envs", type=_int, default=16, help="trials played side by side")
     p.add_argument("--eval-every", type=_int, default=2_000, help="trials between evaluations")
     p.add_argument("--eval-trials", type=_int, default=100)
@@ -435,6 +453,16 @@ def _env_kwargs(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _method_args(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise UsageError.for_flag("--method-arg", item, "allowed: KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     try:
@@ -450,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 preset=args.preset,
                 variant=args.variant,
                 env_kwargs=_env_kwargs(args.env_arg),
+                method_args=_method_args(args.method_arg),
                 num_envs=args.num_envs,
                 eval_every=args.eval_every,
                 eval_trials=args.eval_trials,
