@@ -88,6 +88,21 @@ METHODS: dict[str, MethodSpec] = {
     "dream_official": MethodSpec(
         "deep.dream", "Dream", "DreamConfig.official", "DREAM with the authors' code's values"
     ),
+    "dream_e2e_exploration": MethodSpec(
+        "deep.dream_ablations",
+        "DreamE2EExploration",
+        "E2EExplorationConfig",
+        "ablation: DREAM's exploration learned from exploitation returns",
+    ),
+    "dream_dynamics": MethodSpec(
+        "deep.dream_ablations",
+        "DreamDynamics",
+        "DynamicsConfig",
+        "ablation: DREAM's exploration rewarded for predicting dynamics instead of z",
+    ),
+    "erl2": MethodSpec("deep.erl2", "ERL2", "ERL2Config", "E-RL² (App. B.3)"),
+    "import": MethodSpec("deep.import_policy", "Import", "ImportConfig", "IMPORT (App. B.3)"),
+    "varibad": MethodSpec("deep.varibad", "VariBad", "VariBadConfig", "VariBAD (App. B.3)"),
 }
 """Method name → where it lives (imported only when a run uses it)."""
 
