@@ -99,6 +99,9 @@ class DreamConfig:
     exploitation_policy: Literal["feedforward", "recurrent"] = "feedforward"
     """π^task(a | s, z) of Sec. 4.3, or the authors' recurrent one (LSTM over its episode)."""
     z_dim: int = 64
+    id_labels: int = 1
+    """Problem IDs per problem (App. B.2's robustness test uses 3 on map): each training trial's
+    μ is shown to the encoder as one of ``id_labels`` IDs, drawn uniformly per trial."""
 
     def __post_init__(self) -> None:
         if self.bottleneck not in ("hinge", "min", "none"):
@@ -110,7 +113,13 @@ class DreamConfig:
                 f"exploitation_policy {self.exploitation_policy!r} is unknown; "
                 "allowed: feedforward, recurrent"
             )
-        for name in ("batch_size", "update_every", "target_sync_every", "replay_capacity"):
+        for name in (
+            "batch_size",
+            "update_every",
+            "target_sync_every",
+            "replay_capacity",
+            "id_labels",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{name}={value!r} is invalid; allowed: integers >= 1")
@@ -233,7 +242,9 @@ class Dream:
         self.task_q = TaskQNetwork(
             observation_space, n_actions, cfg.z_dim, cfg.exploitation_policy == "recurrent"
         ).to(self.device)
-        self.encoder = GridStateEmbedder([family.n_problems - 1], cfg.z_dim).to(self.device)
+        self.encoder = GridStateEmbedder(
+            [family.n_problems * cfg.id_labels - 1], cfg.z_dim
+        ).to(self.device)
         self.decoder = TrajectoryDecoder(
             make_state_embedder(observation_space), n_actions, cfg.z_dim
         ).to(self.device)
@@ -253,7 +264,10 @@ class Dream:
         )
         fields = observation_fields(observation_space)
         self.obs_names = list(fields)
-        self.replay = EpisodeReplay(cfg.replay_capacity, trial_record_fields(fields, self.horizon))
+        record = trial_record_fields(fields, self.horizon)
+        if cfg.id_labels > 1:  # the ID each stored trial was labelled with
+            record["problem_id"] = ((), np.dtype(np.int64))
+        self.replay = EpisodeReplay(cfg.replay_capacity, record)
         self.rng = np.random.default_rng([seed, 7])
         self.gen = torch.Generator().manual_seed(seed)
         self.explore_steps = 0
@@ -265,6 +279,7 @@ class Dream:
         self.last_stats: dict[str, float] = {}
         self._hidden: Any = None
         self._z: torch.Tensor | None = None
+        self._ids = np.zeros(0, dtype=np.int64)
 
     # ---------------------------------------------------------------- acting (Alg. 1)
     def _tensor_obs(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -282,9 +297,9 @@ class Dream:
         return g[torch.arange(len(idx)), idx]
 
     @torch.no_grad()
-    def encode_problem(self, problems: np.ndarray, noise: bool) -> torch.Tensor:
-        """Z = f_ψ(μ) (+ ρ·N(0, I) when ``noise``), ``[B, z_dim]``."""
-        f = self.encoder(torch.from_numpy(problems).to(self.device).unsqueeze(-1))
+    def encode_problem(self, ids: np.ndarray, noise: bool) -> torch.Tensor:
+        """Z = f_ψ(μ) (+ ρ·N(0, I) when ``noise``) of problem IDs ``[B]`` → ``[B, z_dim]``."""
+        f = self.encoder(torch.from_numpy(ids).to(self.device).unsqueeze(-1))
         if noise and self.config.encoder_std > 0:
             eps = torch.randn(f.shape, generator=self.gen).to(self.device)
             f = f + self.config.encoder_std * eps
@@ -293,12 +308,15 @@ class Dream:
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
         """Reset the recurrent state; before exploiting, pick z (Alg. 2 line 10)."""
         self._hidden = None
+        k = self.config.id_labels
         if episode == 0:
+            if training and k > 1:  # label each trial's μ with one of its k IDs
+                self._ids = trials.problems * k + self.rng.integers(k, size=len(trials))
             return
         z = self.encode_trajectory(trials.episodes[0])
         if training:  # even trials: z ~ N(f(μ), ρ²I); odd trials: z = g(τ^exp)
             from_id = torch.from_numpy(trials.trial_ids % 2 == 0).to(self.device)
-            z_id = self.encode_problem(trials.problems, noise=True)
+            z_id = self.encode_problem(self._ids if k > 1 else trials.problems, noise=True)
             z = torch.where(from_id.unsqueeze(-1), z_id, z)
         self._z = z
 
@@ -345,7 +363,10 @@ class Dream:
 
     def end_trials(self, trials: TrialBatch) -> None:
         """Store each trial's exploration and first exploitation episode (Alg. 2 lines 8, 12)."""
-        self.replay.add(trial_record(trials, self.obs_names))
+        record = trial_record(trials, self.obs_names)
+        if self.config.id_labels > 1:
+            record["problem_id"] = self._ids
+        self.replay.add(record)
 
     def sync_targets(self) -> None:
         """Hard copy φ' = φ, θ' = θ, ψ' = ψ, ω' = ω (Alg. 2 lines 21–22)."""
@@ -353,6 +374,11 @@ class Dream:
             target.load_state_dict(getattr(self, name).state_dict())
 
     # ---------------------------------------------------------------- updates (App. A)
+    def _encoder_ids(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
+        """The encoder's input ``[B, 1]``: μ, or the ID the trial was labelled with."""
+        ids = batch["problem_id"] if self.config.id_labels > 1 else batch["problem"]
+        return torch.from_numpy(ids).to(self.device).unsqueeze(-1)
+
     def _episode(self, batch: dict[str, np.ndarray], prefix: str) -> EpisodeTensors:
         """Tensors of one episode kind of a sampled batch, cut to its longest episode."""
         return episode_tensors(batch, prefix, self.obs_names, self.device)
@@ -405,7 +431,7 @@ class Dream:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """L_task-id + L_task-traj + λ L_bottleneck + L_decoder (App. A; Alg. 2 lines 16–20)."""
         cfg, dev = self.config, self.device
-        problems = torch.from_numpy(batch["problem"]).to(dev).unsqueeze(-1)
+        problems = self._encoder_ids(batch)
         e_obs, e_actions, e_rewards, e_length, _, _ = explore
         obs, actions, rewards, _, mask, dones = self._episode(batch, "exploit")
         rows = torch.arange(len(e_length), device=dev)
@@ -464,7 +490,7 @@ class Dream:
             return {}
         batch = self.replay.sample(cfg.batch_size, self.rng)
         explore = self._episode(batch, "explore")
-        problems = torch.from_numpy(batch["problem"]).to(self.device).unsqueeze(-1)
+        problems = self._encoder_ids(batch)
         with torch.set_grad_enabled(task_ready):
             f = self.encoder(problems)
             g = self.decoder(*explore[:3])
@@ -486,7 +512,7 @@ class Dream:
     def decoder_error(self, trials: TrialBatch) -> np.ndarray:
         """‖g(τ^exp) − f(μ)‖² per trial (0 when exploration recovered what f encodes)."""
         g = self.encode_trajectory(trials.episodes[0])
-        f = self.encode_problem(trials.problems, noise=False)
+        f = self.encode_problem(trials.problems * self.config.id_labels, noise=False)
         return ((g - f) ** 2).sum(-1).cpu().numpy()
 
     def epsilons(self) -> dict[str, float]:

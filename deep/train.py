@@ -128,6 +128,9 @@ class RunConfig:
     eval_every: int = 2_000
     """Trials between evaluations (Sec. 6: every 2K trials)."""
     eval_trials: int = 100
+    eval_splits: tuple[str, ...] = ("test",)
+    """Problem splits evaluated greedily: "test" (held-out, rows ``split=test``) and "train"
+    (the training problems, rows ``split=train_eval``: Fig. 7 left)."""
     checkpoint_every: int = 20_000
     """Trials between checkpoints (also written on SIGINT/SIGTERM and at the end)."""
     device: str = "cpu"
@@ -155,6 +158,11 @@ class RunConfig:
                 raise UsageError.for_flag(flag, value, "allowed: integers >= 1")
         if self.seed < 0:
             raise UsageError.for_flag("--seed", self.seed, "allowed: integers >= 0")
+        splits = tuple(self.eval_splits)
+        if not splits or "test" not in splits or not set(splits) <= {"test", "train"}:
+            raise UsageError.for_flag(
+                "--eval-splits", ",".join(splits), "allowed: test or test,train"
+            )
         if self.threads is not None and self.threads < 1:
             raise UsageError.for_flag("--threads", self.threads, "allowed: integers >= 1")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -171,6 +179,11 @@ class RunConfig:
             return make(self.env, **kwargs)
         except (ValueError, TypeError) as err:
             raise UsageError(f"--env {self.env}: {err}") from None
+
+
+EVAL_ROW_SPLIT = {"test": "test", "train": "train_eval"}
+"""The ``split`` value of the metrics rows of a greedy evaluation on each problem split (rows
+``split=train`` hold the ε-greedy returns of the training trials since the last evaluation)."""
 
 
 class StopRequested(Exception):
@@ -321,17 +334,22 @@ class Trainer:
         if self.train_returns:
             self.rows.append(self._row("train", {"return": float(np.mean(self.train_returns))}))
             self.train_returns = []
-        summary, _ = evaluate(
-            self.method,
-            self.family,
-            n_trials=self.config.eval_trials,
-            seed=self.config.seed,
-            oracle=self.oracle,
-            env=self.eval_env,
-        )
-        self.rows.append(self._row("test", summary))
+        results = {}
+        for split in ("test", "train"):
+            if split not in self.config.eval_splits:
+                continue
+            results[split], _ = evaluate(
+                self.method,
+                self.family,
+                n_trials=self.config.eval_trials,
+                seed=self.config.seed,
+                split=split,
+                oracle=self.oracle,
+                env=self.eval_env,
+            )
+            self.rows.append(self._row(EVAL_ROW_SPLIT[split], results[split]))
         self.write_metrics()
-        return summary
+        return results["test"]
 
     # ------------------------------------------------------------------ loop
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -444,6 +462,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=_int, default=16, help="trials played side by side")
     p.add_argument("--eval-every", type=_int, default=2_000, help="trials between evaluations")
     p.add_argument("--eval-trials", type=_int, default=100)
+    p.add_argument(
+        "--eval-splits",
+        default="test",
+        help="problem splits evaluated greedily: test, or test,train (Fig. 7 left)",
+    )
     p.add_argument("--checkpoint-every", type=_int, default=20_000, help="trials")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=_int, default=None, help="torch CPU threads")
@@ -497,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 num_envs=args.num_envs,
                 eval_every=args.eval_every,
                 eval_trials=args.eval_trials,
+                eval_splits=tuple(x.strip() for x in args.eval_splits.split(",")),
                 checkpoint_every=args.checkpoint_every,
                 device=args.device,
                 threads=args.threads,

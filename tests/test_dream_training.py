@@ -540,3 +540,46 @@ def test_sign_resume_continues_the_start_pose_streams(tmp_path, monkeypatch):
     resumed.run()
     _assert_same_metrics(_metrics(tmp_path / "cut"), _metrics(tmp_path / "full"))
     _assert_same_nets(resumed, full)
+
+
+# ----------------------------------------------------------------- robustness, evaluation splits
+def test_id_labels_relabel_each_trial_and_train(tmp_path):
+    """App. B.2: with ``id_labels=3`` each stored trial carries one of its problem's 3 IDs."""
+    config = RunConfig(**{**SMALL, "steps": 160, "method_args": {"id_labels": "3"}})
+    trainer = Trainer(config, tmp_path, progress=False)
+    trainer.run()
+    dream = trainer.method
+    k = dream.config.id_labels
+    assert k == 3
+    assert dream.encoder.table.num_embeddings == trainer.family.n_problems * 3
+    data = dream.replay.data
+    n = len(dream.replay)
+    ids, problems = data["problem_id"][:n], data["problem"][:n]
+    np.testing.assert_array_equal(ids // 3, problems)
+    assert set(np.unique(ids % 3)) == {0, 1, 2}  # every label is used
+    assert dream.updates > 0
+
+
+def test_default_dream_keeps_one_id_per_problem(tmp_path):
+    trainer = Trainer(RunConfig(**{**SMALL, "steps": 16}), tmp_path, progress=False)
+    assert "problem_id" not in trainer.method.replay.fields
+    assert trainer.method.encoder.table.num_embeddings == trainer.family.n_problems
+
+
+def test_eval_splits_add_greedy_rows_on_training_problems(tmp_path):
+    config = RunConfig(**{**SMALL, "env": "cooking", "env_kwargs": {}, "steps": 200,
+                          "eval_splits": ("test", "train")})
+    Trainer(config, tmp_path, progress=False).run()
+    df = _metrics(tmp_path)
+    evals = df[df["split"].isin(["test", "train_eval"])]
+    counts = evals.groupby("trial")["split"].apply(sorted)
+    assert all(c == ["test", "train_eval"] for c in counts)
+    assert len(evals[evals["split"] == "train_eval"]) == len(evals[evals["split"] == "test"])
+
+
+@pytest.mark.parametrize("value", ["train", "test,valid", ""])
+def test_bad_eval_splits_are_one_line_errors(tmp_path, capsys, value):
+    code = main(["--eval-splits", value, "--out", str(tmp_path / "x"), "--steps", "10"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0 and "--eval-splits" in err and "allowed: test" in err
