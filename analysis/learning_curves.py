@@ -1,79 +1,189 @@
-"""Learning curves of neural runs with the exact reference lines (Figs. 6–7 style).
+"""Learning curves and final returns of neural runs, with the exact reference lines (Figs. 6–7).
 
-``python -m analysis.learning_curves runs/distracting_bus --out results/dream``
+``python -m analysis.learning_curves runs/distracting_bus runs/map --out results/fig6``
 
-Reads every ``metrics.csv`` under the given run folders (written by ``python -m deep.train``),
-and for each benchmark draws the test exploitation return against env steps (one line per
-method and seed) with the horizontal reference lines of ``results/benchmarks/
-reference_values.csv`` (optimal, PEARL-UB, no exploration: computed exactly by planning), and
-below it the fraction of test trials whose exploration reveals all task-relevant information.
-Writes ``<env>.png`` and ``curves.csv`` (the test rows) to ``--out``.
+Reads every ``metrics.csv`` under the given folders (written by ``python -m deep.train`` or
+``python -m analysis.sweep``) and nothing else. A *curve* is one method (and setting: its
+``--method-arg`` overrides) on one benchmark; its seeds are aggregated per evaluation (the
+same trial counts in every seed): the mean test exploitation return against the mean env steps
+(exploration + exploitation, Sec. 6's x-axis) with a 95% confidence band over seeds (Student t,
+n − 1 degrees of freedom; no band for one seed). Each panel holds one benchmark and problem
+split — ``test`` (held-out problems) and, where the runs evaluated them (``--eval-splits
+test,train``), the training problems (Fig. 7 left) — with the horizontal reference lines of
+``results/benchmarks/reference_values.csv`` (optimal, PEARL-UB, no exploration: computed
+exactly by planning), and below it the fraction of test trials whose exploration reveals all
+task-relevant information.
+
+Writes to ``--out``: ``curves.png`` (every panel), ``<env>.png`` (one per benchmark),
+``curves.csv`` (the aggregated curves), ``final_returns.csv`` (per benchmark, split, method and
+setting: the last evaluation's return, mean and 95% CI over seeds, seeds, env steps, reveal
+fraction), and prints the final-returns table.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis._cli import OneLineParser, UsageError
 from analysis.io import read_csv, read_header, write_csv, write_png
 
-__all__ = ["collect", "main", "plot_env"]
+__all__ = ["aggregate", "collect", "final_returns", "main", "mean_ci", "plot_panels"]
 
 REFERENCE_LINES = (  # column, colour, line style, label
     ("optimal", "k", "-", "optimal"),
     ("pearl_ub", "C1", ":", "PEARL-UB"),
     ("no_exploration", "C7", "--", "no exploration"),
 )
+EVAL_SPLITS = {"test": "held-out problems", "train_eval": "training problems"}
+"""Rows of greedy evaluations (``split`` column) and how a panel names them."""
+CURVE_KEYS = ["env", "variant", "method", "setting"]
+
+
+def _setting(method_args: dict | None) -> str:
+    if not method_args:
+        return "default"
+    return ",".join(f"{k}={v}" for k, v in sorted(method_args.items()))
 
 
 def collect(folders: Sequence[str | Path]) -> pd.DataFrame:
-    """All rows of every ``metrics.csv`` under ``folders``, with the run's variant."""
+    """All rows of every ``metrics.csv`` under ``folders``, with the run's variant and setting."""
     frames = []
     for folder in folders:
         for path in sorted(Path(folder).rglob("metrics.csv")):
             df = read_csv(path)
-            header = read_header(path) or {}
-            variant = (header.get("run") or {}).get("variant") or "paper"
-            frames.append(df.assign(variant=variant, run=str(path.parent)))
+            run = (read_header(path) or {}).get("run") or {}
+            frames.append(
+                df.assign(
+                    variant=run.get("variant") or "paper",
+                    setting=_setting(run.get("method_args")),
+                    run=str(path.parent),
+                )
+            )
     if not frames:
         raise UsageError.for_flag("runs", ", ".join(map(str, folders)), "no metrics.csv found")
     return pd.concat(frames, ignore_index=True)
 
 
-def _reference_row(refs: pd.DataFrame | None, env: str, variant: str) -> pd.Series | None:
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its ``level`` Student-t interval (NaN for fewer than 2)."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    mean = float(values.mean()) if n else math.nan
+    if n < 2:
+        return mean, math.nan
+    sem = float(values.std(ddof=1)) / math.sqrt(n)
+    return mean, float(stats.t.ppf(0.5 + level / 2, n - 1)) * sem
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """Per curve, split and evaluation (trial count): mean/CI of return over seeds."""
+    rows = []
+    evals = df[df["split"].isin(list(EVAL_SPLITS))]
+    for key, g in evals.groupby([*CURVE_KEYS, "split", "trial"], sort=True):
+        mean, half = mean_ci(g["return"].to_numpy())
+        rows.append(
+            {
+                **dict(zip([*CURVE_KEYS, "split", "trial"], key, strict=True)),
+                "env_steps": float(g["env_steps"].mean()),
+                "seeds": int(g["seed"].nunique()),
+                "return_mean": mean,
+                "return_ci95": half,
+                "reveal_frac_mean": float(g["reveal_frac"].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def final_returns(df: pd.DataFrame) -> pd.DataFrame:
+    """Per curve and split: each seed's last evaluation, aggregated over seeds."""
+    rows = []
+    evals = df[df["split"].isin(list(EVAL_SPLITS))]
+    for key, g in evals.groupby([*CURVE_KEYS, "split"], sort=True):
+        last = g.sort_values("trial").groupby("seed").tail(1)
+        mean, half = mean_ci(last["return"].to_numpy())
+        rows.append(
+            {
+                **dict(zip([*CURVE_KEYS, "split"], key, strict=True)),
+                "seeds": len(last),
+                "env_steps": float(last["env_steps"].mean()),
+                "return_mean": mean,
+                "return_ci95": half,
+                "best_return_mean": float(g.groupby("seed")["return"].max().mean()),
+                "reveal_frac_mean": float(last["reveal_frac"].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _reference_row(
+    refs: pd.DataFrame | None, env: str, variant: str, split: str
+) -> pd.Series | None:
     if refs is None:
         return None
     rows = refs[(refs["benchmark"] == env) & (refs["variant"] == variant)]
-    test = rows[rows["split"].isin(["test", "all"])]
-    return test.iloc[0] if len(test) else None
+    wanted = ["test", "all"] if split == "test" else ["train", "all"]
+    for name in wanted:
+        match = rows[rows["split"] == name]
+        if len(match):
+            return match.iloc[0]
+    return None
 
 
-def plot_env(df: pd.DataFrame, refs: pd.DataFrame | None, env: str, path: Path) -> None:
-    """Return and reveal fraction against env steps for one benchmark, written as PNG."""
+def _panels(curves: pd.DataFrame, envs: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
+    keys = curves[["env", "variant", "split"]].drop_duplicates()
+    if envs is not None:
+        keys = keys[keys["env"].isin(envs)]
+    order = {s: i for i, s in enumerate(EVAL_SPLITS)}
+    return sorted(keys.itertuples(index=False, name=None), key=lambda k: (k[0], order[k[2]], k[1]))
+
+
+def plot_panels(
+    curves: pd.DataFrame, refs: pd.DataFrame | None, path: Path, envs: Sequence[str] | None = None
+) -> None:
+    """One column per (benchmark, split): return ± 95% CI and reveal fraction; PNG."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 5.6))
-    ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    test = df[(df["env"] == env) & (df["split"] == "test")]
-    for i, ((method, seed), g) in enumerate(test.groupby(["method", "seed"])):
-        g = g.sort_values("env_steps")
-        ax.plot(g["env_steps"], g["return"], f"C{i % 10}-", label=f"{method} s{seed}")
-        ax2.plot(g["env_steps"], g["reveal_frac"], f"C{i % 10}-")
-    variant = str(test["variant"].iloc[0]) if len(test) else "paper"
-    ref = _reference_row(refs, env, variant)
-    if ref is not None:
-        for column, color, style, label in REFERENCE_LINES:
-            ax.axhline(float(ref[column]), ls=style, color=color, lw=1, label=label)
-    ax.set_ylabel("test exploitation return")
-    ax.set_title(f"{env} ({variant} variant)")
-    ax.legend(fontsize=7, loc="lower right")
-    ax2.set_ylabel("exploration reveals all")
-    ax2.set_ylim(-0.05, 1.05)
-    ax2.set_xlabel("env steps (exploration + exploitation)")
+    panels = _panels(curves, envs)
+    labels = sorted(curves[["method", "setting"]].drop_duplicates().itertuples(index=False))
+    colour = {lab: f"C{i % 10}" for i, lab in enumerate(labels)}
+    fig = Figure(figsize=(4.8 * len(panels), 5.6))
+    grid = fig.subplots(2, len(panels), sharex="col", height_ratios=[2, 1])
+    axes = np.asarray(grid).reshape(2, -1)
+    for col, (env, variant, split) in enumerate(panels):
+        ax, ax2 = axes[0, col], axes[1, col]
+        here = curves[(curves["env"] == env) & (curves["variant"] == variant)]
+        for (method, setting), g in here[here["split"] == split].groupby(["method", "setting"]):
+            g = g.sort_values("env_steps")
+            c = colour[(method, setting)]
+            seeds = int(g["seeds"].max())
+            name = method if setting == "default" else f"{method} [{setting}]"
+            label = f"{name} (n={seeds})"
+            ax.plot(g["env_steps"], g["return_mean"], color=c, label=label)
+            band = g["return_ci95"].to_numpy()
+            if np.isfinite(band).any():
+                lo, hi = g["return_mean"] - band, g["return_mean"] + band
+                ax.fill_between(g["env_steps"], lo, hi, color=c, alpha=0.2, lw=0)
+            test = here[(here["split"] == "test") & (here["method"] == method)]
+            test = test[test["setting"] == setting].sort_values("env_steps")
+            ax2.plot(test["env_steps"], test["reveal_frac_mean"], color=c)
+        ref = _reference_row(refs, env, variant, split)
+        if ref is not None:
+            for column, color, style, name in REFERENCE_LINES:
+                ax.axhline(float(ref[column]), ls=style, color=color, lw=1, label=name)
+        ax.set_title(f"{env} ({variant}): {EVAL_SPLITS[split]}", fontsize=9)
+        ax.legend(fontsize=6, loc="lower right")
+        ax2.set_ylim(-0.05, 1.05)
+        ax2.set_xlabel("env steps (exploration + exploitation)")
+        if col == 0:
+            ax.set_ylabel("exploitation return (mean, 95% CI)")
+            ax2.set_ylabel("exploration reveals all")
     fig.tight_layout()
     write_png(path, fig, dpi=100)
 
@@ -94,11 +204,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     refs = read_csv(ref_path) if ref_path.is_file() else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for env in sorted(df["env"].unique()):
-        plot_env(df, refs, env, out / f"{env}.png")
-    test = df[df["split"] == "test"].drop(columns=["run"])
-    write_csv(out / "curves.csv", test, {"experiment": "analysis.learning_curves"})
-    print(test.groupby(["env", "method", "seed"])["return"].agg(["last", "max"]).to_string())
+    curves = aggregate(df)
+    if curves.empty:
+        print(f"error: runs {' '.join(args.runs)}: no evaluation rows yet", file=sys.stderr)
+        return 2
+    header = {"experiment": "analysis.learning_curves", "runs": sorted(df["run"].unique())}
+    plot_panels(curves, refs, out / "curves.png")
+    for env in sorted(curves["env"].unique()):
+        plot_panels(curves, refs, out / f"{env}.png", envs=[env])
+    write_csv(out / "curves.csv", curves, header)
+    final = final_returns(df)
+    write_csv(out / "final_returns.csv", final, header)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(final.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 
 

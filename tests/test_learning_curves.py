@@ -1,0 +1,100 @@
+"""analysis.learning_curves: seeds aggregated with a t interval, last evaluations, files."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from analysis.io import read_csv, write_csv
+from analysis.learning_curves import aggregate, collect, final_returns, main, mean_ci
+
+
+def _write_run(root, method, seed, returns, *, method_args=None, env="map", splits=("test",)):
+    rows = []
+    for i, r in enumerate(returns):
+        for split in splits:
+            rows.append(
+                {
+                    "method": method,
+                    "env": env,
+                    "seed": seed,
+                    "trial": 2000 * i,
+                    "env_steps": 50_000 * i + seed,
+                    "split": split,
+                    "return": r + (0.1 if split == "train_eval" else 0.0),
+                    "reveal_frac": 0.5,
+                }
+            )
+        rows.append({**rows[-1], "split": "train", "return": -9.0})  # ε-greedy window: ignored
+    out = root / env / method / f"s{seed}"
+    out.mkdir(parents=True)
+    header = {"run": {"variant": None, "method_args": method_args or {}}}
+    write_csv(out / "metrics.csv", pd.DataFrame(rows), header)
+
+
+@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=12))
+@settings(max_examples=50, deadline=None)
+def test_mean_ci_is_the_student_t_interval(values):
+    mean, half = mean_ci(np.array(values))
+    assert mean == pytest.approx(np.mean(values))
+    if np.std(values) > 0:
+        sem = stats.sem(values)
+        lo, hi = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=sem)
+        assert half == pytest.approx((hi - lo) / 2, rel=1e-9, abs=1e-12)
+    else:
+        assert half == pytest.approx(0.0, abs=1e-12)
+
+
+def test_one_seed_has_no_band():
+    mean, half = mean_ci(np.array([0.3]))
+    assert mean == 0.3 and math.isnan(half)
+
+
+def test_aggregate_and_final_returns(tmp_path):
+    _write_run(tmp_path, "dream", 0, [-1.0, 0.0, 0.8])
+    _write_run(tmp_path, "dream", 1, [-1.0, 0.4, 0.6])
+    _write_run(tmp_path, "dream", 2, [-1.0, 0.2, 0.7, 0.9])  # one more evaluation
+    _write_run(tmp_path, "dream", 0, [0.1, 0.2, 0.3], method_args={"bottleneck_weight": "3"},
+               env="map_lambda")
+    df = collect([tmp_path])
+    assert set(df["setting"]) == {"default", "bottleneck_weight=3"}
+    curves = aggregate(df)
+    dream = curves[(curves["env"] == "map") & (curves["split"] == "test")].set_index("trial")
+    assert list(dream.index) == [0, 2000, 4000, 6000]
+    assert dream.loc[2000, "seeds"] == 3
+    assert dream.loc[2000, "return_mean"] == pytest.approx(0.2)
+    assert dream.loc[2000, "return_ci95"] == pytest.approx(mean_ci(np.array([0.0, 0.4, 0.2]))[1])
+    assert dream.loc[2000, "env_steps"] == pytest.approx(50_001)  # mean over seeds
+    assert dream.loc[6000, "seeds"] == 1
+    final = final_returns(df).set_index(["env", "setting"])
+    # each seed's own last evaluation: 0.8, 0.6, 0.9
+    assert final.loc[("map", "default"), "return_mean"] == pytest.approx((0.8 + 0.6 + 0.9) / 3)
+    assert final.loc[("map", "default"), "seeds"] == 3
+    assert final.loc[("map_lambda", "bottleneck_weight=3"), "return_mean"] == pytest.approx(0.3)
+    assert -9.0 not in set(curves["return_mean"])  # training windows are not curves
+
+
+def test_cli_writes_panels_for_both_problem_splits(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        _write_run(runs, "erl2", seed, [-1.0, 0.1], env="cooking", splits=("test", "train_eval"))
+    out = tmp_path / "out"
+    assert main([str(runs), "--out", str(out)]) == 0
+    for name in ("curves.png", "cooking.png", "curves.csv", "final_returns.csv"):
+        assert (out / name).stat().st_size > 0
+    final = read_csv(out / "final_returns.csv").set_index("split")
+    assert final.loc["train_eval", "return_mean"] == pytest.approx(0.2)
+    assert final.loc["test", "return_mean"] == pytest.approx(0.1)
+    assert "erl2" in capsys.readouterr().out
+
+
+def test_cli_without_runs_is_a_one_line_error(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no metrics.csv" in err
