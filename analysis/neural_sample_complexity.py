@@ -1,18 +1,22 @@
-"""Neural DREAM's sample complexity on the bandit of App. C.2, next to the tabular Fig. 3a.
+"""Neural DREAM's and E-RL²'s sample complexity on the bandit of App. C.2, next to Fig. 3a.
 
 ``python -m analysis.neural_sample_complexity --A 2..6 --seeds 5 --out results/fig3a_neural``
 
-For every (A, seed) the neural DREAM agent of ``deep/`` trains on the horizon-1 bandit with
-the ``epsilon1`` preset (both policies act at ε = 1, as the tabular learners do) and is
-evaluated greedily every ``--eval-every`` trials. Its ``T_greedy`` is the tabular measure's
-counterpart: the first evaluated trial count from which greedy exploration is a★ at every
-later evaluation (``deep.metrics.steps_to_informative``), so it is resolved to the evaluation
-grid; a run whose last evaluation is not informative is *capped* (T reported as the budget).
+For every (method, A, seed) a neural agent of ``deep/`` trains on the horizon-1 bandit with
+the ``epsilon1`` preset (every policy acts at ε = 1, as the tabular learners do) and is
+evaluated greedily every ``--eval-every`` trials. ``--methods`` picks the agents (default
+both): ``dream`` (neural DREAM, rows ``method=dream-neural``) and ``erl2`` (neural E-RL², the
+end-to-end RL² of Sec. 5.2 as a recurrent DQN; rows ``method=rl2-neural``). Their ``T_greedy``
+is the tabular measure's counterpart: the first evaluated trial count from which greedy
+exploration is a★ at every later evaluation (``deep.metrics.steps_to_informative``), so it is
+resolved to the evaluation grid; a run whose last evaluation is not informative is *capped*
+(T reported as the budget). Both agents run the same loop, budget, preset and evaluation
+(:func:`run_config`); only the method differs.
 
-Writes ``per_seed.csv`` (columns of the tabular sweep: ``method=dream-neural``,
-``learner=neural``, ``H``, ``A``, ``epsilon``, ``seed``, ``T_greedy``, ``capped``),
-``summary.csv`` and ``figure3a_neural.png`` (neural mean T with 95% CIs over the tabular
-DREAM and RL² ``T_greedy`` means of ``--tabular``).
+Writes ``per_seed.csv`` (columns of the tabular sweep: ``method`` (``dream-neural`` /
+``rl2-neural``), ``learner=neural``, ``H``, ``A``, ``epsilon``, ``seed``, ``T_greedy``,
+``capped``), ``summary.csv`` and ``figure3a_neural.png`` (the neural means with 95% CIs over
+the tabular DREAM and RL² ``T_greedy`` means of ``--tabular``).
 """
 
 from __future__ import annotations
@@ -21,24 +25,36 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from analysis._cli import OneLineParser, UsageError, parse_int_set
+from analysis._cli import OneLineParser, UsageError, parse_choices, parse_int_set
 from analysis.io import environment, read_csv, write_csv, write_png
 
-__all__ = ["main", "run_cell", "summarize"]
+if TYPE_CHECKING:
+    from deep.train import RunConfig
+
+__all__ = ["METHODS", "main", "plot", "run_cell", "run_config", "summarize"]
+
+METHODS = {"dream": "dream-neural", "erl2": "rl2-neural"}
+"""``deep.train`` method name → the ``method`` label of its rows."""
+
+_STYLES = {"dream-neural": ("C2o-", "neural DREAM"), "rl2-neural": ("C1s-", "neural E-RL²")}
 
 
-def run_cell(a: int, seed: int, *, trials: int, eval_every: int, h: int = 1) -> dict[str, object]:
-    """Train neural DREAM on the (A, H) bandit for ``trials`` trials; return the per-seed row."""
-    from deep.train import RunConfig, Trainer
+def run_config(
+    a: int, seed: int, *, trials: int, eval_every: int, h: int = 1, method: str = "dream"
+) -> RunConfig:
+    """The training run of one cell: ``method`` on the (A, H) bandit, preset ``epsilon1``."""
+    from deep.train import RunConfig
 
     num_envs = 8
-    config = RunConfig(
+    return RunConfig(
         env="bandit",
+        method=method,
         env_kwargs={"A": a, "H": h},
         preset="epsilon1",
         steps=trials * 2 * h,
@@ -49,12 +65,23 @@ def run_cell(a: int, seed: int, *, trials: int, eval_every: int, h: int = 1) -> 
         checkpoint_every=10**9,
         threads=1,
     )
+
+
+def run_cell(
+    a: int, seed: int, *, trials: int, eval_every: int, h: int = 1, method: str = "dream"
+) -> dict[str, object]:
+    """Train ``method`` on the (A, H) bandit for ``trials`` trials; return the per-seed row."""
+    from deep.train import Trainer
+
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is unknown; allowed: {', '.join(METHODS)}")
+    config = run_config(a, seed, trials=trials, eval_every=eval_every, h=h, method=method)
     with tempfile.TemporaryDirectory() as tmp:
         summary = Trainer(config, tmp, progress=False).run()
     t = summary["trials_to_informative"]
     capped = not np.isfinite(t)
     return {
-        "method": "dream-neural",
+        "method": METHODS[method],
         "learner": "neural",
         "H": h,
         "A": a,
@@ -90,7 +117,7 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot(summary: pd.DataFrame, tabular: pd.DataFrame | None, path: Path) -> None:
-    """Log-log mean T_greedy against A: neural DREAM (CIs) over the tabular means."""
+    """Log-log mean T_greedy against A: each neural method (CIs) over the tabular means."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 4.2))
@@ -100,9 +127,11 @@ def plot(summary: pd.DataFrame, tabular: pd.DataFrame | None, path: Path) -> Non
             t = tabular[(tabular["method"] == method) & (tabular["measure"] == "T_greedy")]
             t = t[t["A"] <= summary["A"].max()]
             ax.plot(t["A"], t["mean"], style, marker="o", ms=3, label=f"tabular {method}")
-    neural = summary.sort_values("A")
-    err = np.vstack([neural["mean"] - neural["ci95_low"], neural["ci95_high"] - neural["mean"]])
-    ax.errorbar(neural["A"], neural["mean"], yerr=err, fmt="C2o-", capsize=3, label="neural DREAM")
+    for method, neural in summary.sort_values("A").groupby("method", sort=True):
+        fmt, label = _STYLES.get(str(method), ("C7^-", str(method)))
+        low, high = neural["mean"] - neural["ci95_low"], neural["ci95_high"] - neural["mean"]
+        err = np.vstack([low.fillna(0.0), high.fillna(0.0)])
+        ax.errorbar(neural["A"], neural["mean"], yerr=err, fmt=fmt, capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("|A| (H = 1)")
@@ -117,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     p = OneLineParser(prog="python -m analysis.neural_sample_complexity")
     p.add_argument("--A", default="2..6", help="action counts, e.g. 2..6")
+    p.add_argument("--methods", default="dream,erl2", help=f"comma list of {', '.join(METHODS)}")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--trials", type=int, default=3000, help="trial budget per run")
     p.add_argument("--eval-every", type=int, default=8, help="trials between evaluations")
@@ -125,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         a_values = parse_int_set("--A", args.A, 2)
+        methods = parse_choices("--methods", args.methods, tuple(METHODS))
         for flag, value in (("--seeds", args.seeds), ("--trials", args.trials)):
             if value < 1:
                 raise UsageError.for_flag(flag, value, "allowed: integers >= 1")
@@ -135,15 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cells = [(a, s) for a in a_values for s in range(args.seeds)]
+    cells = [(m, a, s) for m in methods for a in a_values for s in range(args.seeds)]
     rows = [
-        run_cell(a, s, trials=args.trials, eval_every=args.eval_every)
-        for a, s in tqdm(cells, desc="neural DREAM cells")
+        run_cell(a, s, trials=args.trials, eval_every=args.eval_every, method=m)
+        for m, a, s in tqdm(cells, desc="neural cells")
     ]
     per_seed = pd.DataFrame(rows)
     header = {
         "experiment": "analysis.neural_sample_complexity",
         "A": list(a_values),
+        "methods": list(methods),
         "seeds": args.seeds,
         "trials": args.trials,
         "eval_every": args.eval_every,

@@ -1,0 +1,439 @@
+"""E-RL²: one recurrent double dueling DQN over the whole trial (App. B.3; Stadie et al., 2018).
+
+RL² (Duan et al., 2016) treats a trial as one long episode: a single recurrent policy
+π(a_t | s_t, τ_{:t}) acts in the exploration *and* the exploitation episode, and its LSTM state
+carries across the boundary, so what it saw while exploring can change how it exploits. Here
+it is, as in App. B.3, a dueling double Q-network Q(s_t, τ_{:t}, a) on the experience
+embedding e(s_t, a_{t−1}, r_{t−1}, d_{t−1}) → LSTM(64) (the episode-termination flag d is true
+at *every* episode end within the trial), and the "E-" of E-RL² (Stadie et al., 2018): the
+exploration episode's rewards are observed (as r_{t−1} inputs) but not optimised — they are
+0 in the TD target, so only exploitation returns are maximised. The TD target crosses the
+exploration → exploitation boundary (not terminal there) and is terminal at the trial's end:
+
+    y_k = r̃_k + γ (1 − term_k) Q'(x_{k+1}, argmax_a Q(x_{k+1}, a)),
+    r̃_k = 0 for exploration steps, r_k for exploitation steps,
+
+over the trial's decision steps k = 0..T_e+T_x−1 (a_0..a_{T_e−1}, then a'_0..a'_{T_x−1}).
+
+**The trial sequence** (:func:`trial_sequence`). The LSTM reads one entry per observation of
+the trial, in order: s_0..s_{T_e} of the exploration episode, then s'_0..s'_{T_x} of the
+exploitation episode (T_e + T_x + 2 entries). Entry s_t carries (a_{t−1}, r_{t−1}, d_{t−1});
+the first entry of each episode carries "no action" (−1), r = 0, d = 0, and the last entry of
+each episode d = 1. The exploration episode's last observation s_T is an entry where no action
+is taken: it passes its information (in the App. C.2 bandit, the revealed μ is *only* there)
+into the LSTM state, and decision step T_e − 1 bootstraps from s'_0, one entry further on.
+The authors' code instead replaces s_T by s'_0 (which then carries a_{T−1}, r_{T−1}, d = 1);
+see the E-RL² table of ``docs/`` / the report for every such choice.
+
+Acting (:meth:`ERL2.start_episode`, :meth:`ERL2.act`) feeds the same entries one at a time:
+the LSTM state is reset only before the exploration episode; before an exploitation episode,
+the previous episode's last observation is fed with d = 1, each trial continuing from its
+state after its own last step (a trial whose episode ended while others played on is still
+fed by the batched step, and those inputs are dropped). So the Q-values used to act equal
+those the update computes on the stored trial.
+
+Defaults are App. B.4 / Table 1's, with the authors' code's values where the paper is silent
+(replay minimum 800 trials).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
+from deep.envs.problem import MetaProblemFamily
+from deep.networks import DuelingHead, ExperienceEmbedder, make_state_embedder, to_torch
+from deep.networks import observation_fields as _observation_fields
+from deep.replay import EpisodeReplay, trial_record, trial_record_fields
+from deep.trial_loop import TrialBatch, horizon_of
+
+__all__ = ["ERL2", "ERL2Config", "ERL2QNetwork", "TrialSequence", "trial_sequence"]
+
+Hidden = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ERL2Config:
+    """E-RL²'s hyperparameters (App. B.4 and Table 1 unless noted)."""
+
+    gamma: float = 0.99
+    lr: float = 1e-4
+    batch_size: int = 32
+    """Trials per sampled batch (each one whole trial, both episodes)."""
+    update_every: int = 4
+    """Env steps (exploration + exploitation) per update."""
+    target_sync_every: int = 5000
+    """Env steps between hard target-network syncs (Table 1's "5000 updates", read as DREAM's
+    config reads it: the authors' code calls update() once per env step)."""
+    grad_clip: float = 10.0
+    epsilon: LinearSchedule = field(default_factory=lambda: LinearSchedule(1.0, 0.01, 500_000))
+    """ε against all env steps of training: 1 → 0.01 over 500k (App. B.4, the baselines)."""
+    replay_capacity: int = 16_000
+    """Trials kept (each: its exploration and first exploitation episode; App. B.4)."""
+    min_replay: int = 800
+    """Trials stored before updates start (paper silent; the authors' baselines: 800)."""
+    history_dim: int = 64
+    """Width of the experience projection and LSTM (App. B.3: 64; the authors' code: 128 on
+    MiniWorld)."""
+    optimise_exploration_rewards: bool = False
+    """False: E-RL² (exploration rewards are inputs only, 0 in the target). True: plain RL²
+    (Duan et al., 2016), whose target sums the rewards of the whole trial."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "batch_size",
+            "update_every",
+            "target_sync_every",
+            "replay_capacity",
+            "min_replay",
+            "history_dim",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name}={value!r} is invalid; allowed: integers >= 1")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma={self.gamma!r} is invalid; allowed: numbers in [0, 1]")
+
+    def for_env(self, env_name: str) -> ERL2Config:
+        """App. B.4's per-benchmark change: a replay of 10,000 trials on the MiniWorld sign task."""
+        return replace(self, replay_capacity=10_000) if env_name == "sign" else self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for result files)."""
+        return asdict(self)
+
+
+class ERL2QNetwork(nn.Module):
+    """Q(s_t, τ_{:t}, ·) = dueling(LSTM(Linear_64([e(s_t); e(a_{t−1}); e(r_{t−1}); e(d_{t−1})]))).
+
+    The experience embedding of App. B.3 with reward and termination embeddings; the dueling
+    heads sit directly on the LSTM output (App. B.3 "E-RL²": "two final linear layer heads").
+    """
+
+    def __init__(self, observation_space: Any, n_actions: int, history_dim: int = 64) -> None:
+        super().__init__()
+        self.history = ExperienceEmbedder(
+            make_state_embedder(observation_space), n_actions, history_dim
+        )
+        self.head = DuelingHead(history_dim, n_actions)
+
+    def forward(
+        self,
+        obs: dict[str, torch.Tensor],
+        prev_action: torch.Tensor,
+        prev_reward: torch.Tensor,
+        prev_done: torch.Tensor,
+        hidden: Hidden | None = None,
+    ) -> tuple[torch.Tensor, Hidden]:
+        """Entries ``[B, P, ...]`` → Q ``[B, P, A]`` and the final LSTM state."""
+        h, hidden = self.history(obs, prev_action, prev_reward, prev_done, hidden)
+        return self.head(h), hidden
+
+
+class TrialSequence(NamedTuple):
+    """A batch of stored trials as one sequence each (see the module docstring).
+
+    Entries (LSTM inputs), ``P`` = the batch's largest T_e + T_x + 2, zero-padded:
+    """
+
+    obs: dict[str, torch.Tensor]
+    """``[B, P, ...]`` s_0..s_{T_e}, s'_0..s'_{T_x}."""
+    prev_action: torch.Tensor
+    """``[B, P]`` int64 a_{t−1} of each entry (−1: first entry of an episode, or padding)."""
+    prev_reward: torch.Tensor
+    """``[B, P]`` float32 r_{t−1} as observed (exploration rewards included)."""
+    prev_done: torch.Tensor
+    """``[B, P]`` bool d: the entry is the last observation of an episode."""
+    n_entries: torch.Tensor
+    """``[B]`` T_e + T_x + 2."""
+    actions: torch.Tensor
+    """``[B, S]`` int64 a_0..a_{T_e−1}, a'_0..a'_{T_x−1} (−1 past the end), S = max T_e+T_x."""
+    rewards: torch.Tensor
+    """``[B, S]`` float32 r̃_k: the reward optimised at decision step k."""
+    mask: torch.Tensor
+    """``[B, S]`` step k < T_e + T_x."""
+    terminal: torch.Tensor
+    """``[B, S]`` step k is the trial's last (k = T_e + T_x − 1)."""
+    positions: torch.Tensor
+    """``[B, S+1]`` entry index of decision step k's state: k + [k >= T_e] (clamped to P−1)."""
+
+
+def trial_sequence(
+    batch: dict[str, np.ndarray],
+    obs_names: list[str],
+    device: torch.device | str = "cpu",
+    *,
+    optimise_exploration_rewards: bool = False,
+) -> TrialSequence:
+    """Concatenate each stored trial's two episodes into one sequence (module docstring).
+
+    ``batch`` holds the fields of :func:`deep.replay.trial_record_fields`.
+    """
+    dev = torch.device(device)
+    te = torch.from_numpy(batch["explore_length"]).to(dev)
+    tx = torch.from_numpy(batch["exploit_length"]).to(dev)
+    if bool((te < 1).any() or (tx < 1).any()):
+        raise ValueError("every stored episode must have at least one step")
+    horizon = batch["explore_actions"].shape[1]
+    n_entries = te + tx + 2
+    p = int(n_entries.max())
+    i = torch.arange(p, device=dev).unsqueeze(0)
+    in_explore = i <= te.unsqueeze(1)
+    valid = i < n_entries.unsqueeze(1)
+    # Entry i reads index i of [explore (H+1) | exploit (H+1)] in the exploration part and
+    # (H+1) + (i − T_e − 1) in the exploitation part; the same index serves the "previous"
+    # action and reward once both episodes' actions are shifted right by one (−1 first).
+    src = torch.where(in_explore, i, i + horizon - te.unsqueeze(1)).clamp(max=2 * horizon + 1)
+    src = torch.where(valid, src, torch.zeros_like(src))
+
+    def take(arr: torch.Tensor, fill: float) -> torch.Tensor:
+        idx = src.reshape(*src.shape, *([1] * (arr.dim() - 2))).expand(-1, -1, *arr.shape[2:])
+        out = arr.gather(1, idx)
+        pad = valid.reshape(*valid.shape, *([1] * (arr.dim() - 2)))
+        return torch.where(pad, out, torch.full_like(out, fill))
+
+    raw_obs = to_torch(
+        {
+            n: np.concatenate([batch[f"explore_obs_{n}"], batch[f"exploit_obs_{n}"]], axis=1)
+            for n in obs_names
+        },
+        dev,
+    )
+    obs = {n: take(v, 0) for n, v in raw_obs.items()}
+    e_act = torch.from_numpy(batch["explore_actions"]).to(dev)
+    x_act = torch.from_numpy(batch["exploit_actions"]).to(dev)
+    e_rew = torch.from_numpy(batch["explore_rewards"]).to(dev)
+    x_rew = torch.from_numpy(batch["exploit_rewards"]).to(dev)
+    none_a = torch.full_like(e_act[:, :1], -1)
+    zero_r = torch.zeros_like(e_rew[:, :1])
+    prev_action = take(torch.cat([none_a, e_act, none_a, x_act], dim=1), -1)
+    prev_reward = take(torch.cat([zero_r, e_rew, zero_r, x_rew], dim=1), 0.0)
+    prev_done = (i == te.unsqueeze(1)) | (i == n_entries.unsqueeze(1) - 1)
+
+    # Decision steps k = 0..T_e+T_x−1: exploration steps first, then exploitation steps.
+    n_steps = te + tx
+    s = int(n_steps.max())
+    k = torch.arange(s, device=dev).unsqueeze(0)
+    explore_step = k < te.unsqueeze(1)
+    mask = k < n_steps.unsqueeze(1)
+    step_src = torch.where(explore_step, k, k + horizon - te.unsqueeze(1)).clamp(
+        max=2 * horizon - 1
+    )
+    actions = torch.cat([e_act, x_act], dim=1).gather(1, step_src)
+    actions = torch.where(mask, actions, torch.full_like(actions, -1))
+    observed = torch.cat([e_rew, x_rew], dim=1).gather(1, step_src)
+    keep = mask if optimise_exploration_rewards else mask & ~explore_step
+    rewards = torch.where(keep, observed, torch.zeros_like(observed))
+    terminal = k == n_steps.unsqueeze(1) - 1
+    k1 = torch.arange(s + 1, device=dev).unsqueeze(0)
+    positions = (k1 + (k1 >= te.unsqueeze(1)).long()).clamp(max=p - 1)
+    return TrialSequence(
+        obs, prev_action, prev_reward, prev_done, n_entries, actions, rewards, mask, terminal,
+        positions,
+    )  # fmt: skip
+
+
+def _at(q: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``q`` ``[B, P, A]`` at entries ``positions`` ``[B, K]`` → ``[B, K, A]``."""
+    return q.gather(1, positions.unsqueeze(-1).expand(-1, -1, q.shape[-1]))
+
+
+class ERL2:
+    """The E-RL² learner: acting for the trial loop, whole-trial replay, double DQN updates."""
+
+    name = "erl2"
+
+    def __init__(
+        self,
+        family: MetaProblemFamily,
+        observation_space: Any,
+        n_actions: int,
+        config: ERL2Config,
+        seed: int,
+        device: str = "cpu",
+    ) -> None:
+        self.family, self.config, self.device = family, config, torch.device(device)
+        self.n_actions = n_actions
+        self.horizon = horizon_of(family)
+        torch.manual_seed(seed)
+        self.q = ERL2QNetwork(observation_space, n_actions, config.history_dim).to(self.device)
+        self.target_q = copy.deepcopy(self.q).requires_grad_(False)
+        self.opt = torch.optim.Adam(self.q.parameters(), lr=config.lr, fused=True)
+        fields = _observation_fields(observation_space)
+        self.obs_names = list(fields)
+        self.replay = EpisodeReplay(
+            config.replay_capacity, trial_record_fields(fields, self.horizon)
+        )
+        self.rng = np.random.default_rng([seed, 7])
+        self.gen = torch.Generator().manual_seed(seed)
+        self.env_steps = 0
+        self.updates = 0
+        self._until_update = config.update_every
+        self._until_sync = config.target_sync_every
+        self.last_stats: dict[str, float] = {}
+        self._hidden: Hidden | None = None
+        self._states: list[Hidden] = []
+        """LSTM state after each step of the current episode (acting)."""
+
+    # ---------------------------------------------------------------- acting
+    def _entry(
+        self, obs: dict[str, np.ndarray], prev_a: np.ndarray, prev_r: np.ndarray, done: bool
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One entry per trial as ``[B, 1, ...]`` tensors."""
+        x = {k: v.unsqueeze(1) for k, v in to_torch(obs, self.device).items()}
+        a = torch.from_numpy(np.asarray(prev_a, dtype=np.int64)).to(self.device).unsqueeze(1)
+        r = torch.from_numpy(np.asarray(prev_r, dtype=np.float32)).to(self.device).unsqueeze(1)
+        d = torch.full_like(a, int(done))
+        return x, a, r, d
+
+    @torch.no_grad()
+    def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
+        """Reset the LSTM state before exploring, and only then (the state carries on).
+
+        Before a later episode, each trial continues from its state after its own last step
+        T−1 (a trial that ended early was still fed while others played on; those inputs are
+        dropped) and the episode's last observation s_T is fed with (a_{T−1}, r_{T−1}, d = 1).
+        """
+        if episode == 0:
+            self._hidden, self._states = None, []
+            return
+        prev = trials.episodes[episode - 1]
+        rows = np.arange(len(trials))
+        last = prev.length - 1
+        pick = torch.from_numpy(last).to(self.device)
+        cols = torch.from_numpy(rows).to(self.device)
+        h, c = (torch.stack([s[i] for s in self._states])[pick, :, cols] for i in (0, 1))
+        hidden = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
+        obs = {k: v[rows, prev.length] for k, v in prev.obs.items()}
+        entry = self._entry(obs, prev.actions[rows, last], prev.rewards[rows, last], True)
+        _, self._hidden = self.q(*entry, hidden)
+        self._states = []
+
+    @torch.no_grad()
+    def act(
+        self, obs: dict[str, np.ndarray], t: int, trials: TrialBatch, episode: int, training: bool
+    ) -> np.ndarray:
+        """ε-greedy actions (ε = 0 when not training) from Q(s_t, τ_{:t}, ·)."""
+        ep = trials.episodes[episode]
+        b = len(trials)
+        if t == 0:
+            prev_a, prev_r = np.full(b, -1), np.zeros(b)
+        else:
+            prev_a, prev_r = ep.actions[:, t - 1], ep.rewards[:, t - 1]
+        q, self._hidden = self.q(*self._entry(obs, prev_a, prev_r, False), self._hidden)
+        self._states.append(self._hidden)
+        if not training:  # greedy, and no draw from the training random stream
+            return q[:, 0].argmax(-1).cpu().numpy()
+        eps = self.config.epsilon.value(self.env_steps)
+        return epsilon_greedy(q[:, 0].cpu(), eps, self.gen).numpy()
+
+    def after_env_steps(self, n_steps: int, episode: int) -> None:
+        """Count steps; update every ``update_every`` and sync the target on schedule."""
+        for _ in range(n_steps):
+            self.env_steps += 1
+            self._until_update -= 1
+            if self._until_update == 0:
+                self._until_update = self.config.update_every
+                self.update()
+            self._until_sync -= 1
+            if self._until_sync == 0:
+                self._until_sync = self.config.target_sync_every
+                self.sync_targets()
+
+    def end_trials(self, trials: TrialBatch) -> None:
+        """Store each trial's exploration and first exploitation episode."""
+        self.replay.add(trial_record(trials, self.obs_names))
+
+    def sync_targets(self) -> None:
+        """Hard copy θ' = θ."""
+        self.target_q.load_state_dict(self.q.state_dict())
+
+    # ---------------------------------------------------------------- updates
+    def sequence(self, batch: dict[str, np.ndarray]) -> TrialSequence:
+        """The sampled trials as sequences, with this config's reward reading."""
+        return trial_sequence(
+            batch,
+            self.obs_names,
+            self.device,
+            optimise_exploration_rewards=self.config.optimise_exploration_rewards,
+        )
+
+    def td_loss(self, seq: TrialSequence) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean over decision steps of (Q(x_k, a_k) − y_k)², y_k of the module docstring."""
+        inputs = (seq.obs, seq.prev_action, seq.prev_reward, seq.prev_done)
+        q, _ = self.q(*inputs)
+        with torch.no_grad():
+            q_target, _ = self.target_q(*inputs)
+        now, nxt = seq.positions[:, :-1], seq.positions[:, 1:]
+        q_k = _at(q, now)
+        y = double_q_targets(
+            _at(q, nxt).detach(), _at(q_target, nxt), seq.rewards, seq.terminal, self.config.gamma
+        )
+        loss = masked_td_loss(q_k, seq.actions, y, seq.mask)
+        return loss, {"td": loss.item()}
+
+    def _step(self, loss: torch.Tensor) -> float:
+        """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"E-RL² loss is {loss.item()} at update {self.updates}; stopping"
+            )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = float(torch.nn.utils.clip_grad_norm_(self.q.parameters(), self.config.grad_clip))
+        self.opt.step()
+        return norm
+
+    def update(self) -> dict[str, float]:
+        """One double DQN step on a batch of whole trials, once ``min_replay`` are stored."""
+        cfg = self.config
+        if len(self.replay) < cfg.min_replay:
+            return {}
+        batch = self.replay.sample(cfg.batch_size, self.rng)
+        loss, stats = self.td_loss(self.sequence(batch))
+        stats["grad_norm"] = self._step(loss)
+        self.updates += 1
+        self.last_stats = stats
+        return stats
+
+    # ---------------------------------------------------------------- diagnostics
+    def epsilons(self) -> dict[str, float]:
+        """Current ε (one policy acts in both episodes; DREAM's two column names)."""
+        eps = self.config.epsilon.value(self.env_steps)
+        return {"epsilon_explore": eps, "epsilon_exploit": eps}
+
+    # ---------------------------------------------------------------- checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, target, optimiser, replay, counters and RNG states."""
+        return {
+            "nets": {"q": self.q.state_dict()},
+            "targets": {"q": self.target_q.state_dict()},
+            "opt": self.opt.state_dict(),
+            "replay": self.replay.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "gen": self.gen.get_state(),
+            "counters": {
+                "env_steps": self.env_steps,
+                "updates": self.updates,
+                "until_update": self._until_update,
+                "until_sync": self._until_sync,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore everything saved by :meth:`state_dict`."""
+        self.q.load_state_dict(state["nets"]["q"])
+        self.target_q.load_state_dict(state["targets"]["q"])
+        self.opt.load_state_dict(state["opt"])
+        self.replay.load_state_dict(state["replay"])
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])
+        c = state["counters"]
+        self.env_steps, self.updates = c["env_steps"], c["updates"]
+        self._until_update, self._until_sync = c["until_update"], c["until_sync"]
