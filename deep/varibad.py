@@ -1,0 +1,657 @@
+"""VariBAD as a meta-RL baseline (App. B.3 "VARIBAD"; Zintgraf et al., 2019).
+
+A recurrent *belief encoder* reads the whole trial and gives a Gaussian belief over the task,
+
+    enc(z | s_t, τ_{:t}) = N(m_t, σ_t² I),   m_t = LSTM_64(x_0, ..., x_t),
+
+where x_t is App. B.3's experience embedding of (s_t, a_{t−1}, r_{t−1}, d_{t−1}) (d: the
+episode-termination flag, true at *every* episode end within the trial) and the LSTM state is
+carried across the exploration → exploitation boundary. App. B.3 fixes σ² = ν² = 10⁻⁵ and
+drops the KL term; with ``kl_weight > 0`` a linear head gives log σ_t² and the loss gains
+kl_weight · KL(N(m_t, σ_t²I) ‖ N(0, I)) (Zintgraf et al.'s prior term, the paper's "KL loss").
+z_t = m_t + σ_t ε, ε ~ N(0, I) (reparameterised).
+
+* **Policy.** A double dueling DQN Q(s_t, z_t, a) = dueling(ReLU(Linear_64([e(s_t); z_t]))).
+  As for E-RL², exploration-episode rewards are observed (as r_{t−1} inputs) but not optimised
+  (0 in the TD target), the target crosses the episode boundary and is terminal at the
+  trial's end. By default the TD loss does not reach the encoder (App. B.3: "VARIBAD does
+  not update the encoder via gradients through the policy"); ``rl_grad_to_encoder=True`` lets
+  it through, as the authors' code does.
+* **Decoders** (the VAE's likelihood). R̂(r | s, a, z) and T̂(s' | s, a, z): [e(s); e(a) (32);
+  z] → Linear 128 → ReLU → Linear 128 → ReLU → a reward head and a next-state head. For every
+  belief z_t (every prefix t of the trial) and every transition i = (s_i, a_i, r_i, s_{i+1}) of
+  the trial (past and future, both episodes), the loss is the mean over all those (t, i) pairs
+  of (R̂ − r_i)² + w_T · mean_d (T̂ − s_{i+1})_d², the state being the integer state vector as
+  a regression target (App. B.3: "the mean-squared error with the true next state"). There is
+  no state decoder on the image-based sign task (App. B.3).
+
+**The trial sequence** (:func:`belief_sequence`). Entries, in order: s_0..s_{T_e} of the
+exploration episode, then s'_0..s'_{T_x} of the exploitation episode. Entry j carries the
+action, reward and termination flag of the step that led to it; the first entry of an episode
+carries "no action" (−1), r = 0, d = 0. No action is taken at the last entry of an episode:
+the exploration episode's final observation s_{T_e} is read by the encoder (in the App. C.2
+bandit μ is revealed only there) and is the true next state of the last exploration
+transition; the TD target of that transition bootstraps from s'_0. (The authors' code drops
+s_{T_e}: its reset state carries the last action, reward and d = 1.)
+
+Defaults are App. B.4 / Table 1's (ε 1 → 0.01 over 500k steps for the baselines), with the
+authors' code's values where the paper is silent (replay minimum 800 trials). One Adam
+optimiser (lr 10⁻⁴, gradient norm clipped to 10) steps the encoder, the Q-network and the
+decoders on td + reward + w_T·state (+ kl_weight·kl); the target Q-network and a target copy
+of the encoder (which gives z' for the TD target) are hard-synced every 5000 env steps. Each
+choice the paper leaves open is stated at its config field.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
+from deep.envs.problem import MetaProblemFamily
+from deep.networks import (
+    DuelingHead,
+    ExperienceEmbedder,
+    make_state_embedder,
+    observation_fields,
+    to_torch,
+)
+from deep.replay import EpisodeReplay, trial_record, trial_record_fields
+from deep.trial_loop import TrialBatch, horizon_of
+
+__all__ = [
+    "BeliefEncoder",
+    "BeliefQNetwork",
+    "BeliefSequence",
+    "TransitionDecoder",
+    "VariBad",
+    "VariBadConfig",
+    "belief_sequence",
+    "gaussian_kl",
+]
+
+Hidden = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class VariBadConfig:
+    """VariBAD's hyperparameters (App. B.3, B.4 and Table 1 unless noted)."""
+
+    gamma: float = 0.99
+    lr: float = 1e-4
+    batch_size: int = 32
+    """Trials per sampled batch (each one whole trial, both episodes)."""
+    update_every: int = 4
+    """Env steps (exploration + exploitation) per update."""
+    target_sync_every: int = 5000
+    """Env steps between hard syncs of the target Q-network and target encoder (Table 1's
+    "5000 updates", read as DREAM's config reads it)."""
+    grad_clip: float = 10.0
+    epsilon: LinearSchedule = field(default_factory=lambda: LinearSchedule(1.0, 0.01, 500_000))
+    """ε against all env steps of training: 1 → 0.01 over 500k (App. B.4, the baselines)."""
+    replay_capacity: int = 16_000
+    """Trials kept (each: its exploration and first exploitation episode; App. B.4)."""
+    min_replay: int = 800
+    """Trials stored before updates start (paper silent; the authors' baselines: 800)."""
+    z_dim: int = 64
+    """Belief size = the experience LSTM's width (App. B.3: its output is the mean m)."""
+    latent_var: float = 1e-5
+    """ν² of enc(z | ·) = N(m, ν²I) when the variance is not learned (App. B.3: 0.00001;
+    the authors' code: std 1e-6)."""
+    kl_weight: float = 0.0
+    """0: no KL term, fixed variance ν² (App. B.3's final setting). > 0: a linear head learns
+    log σ² and kl_weight · KL(N(m, σ²I) ‖ N(0, I)) is added to the loss."""
+    state_decoder: bool = True
+    """Predict s' with T̂ (grid worlds); App. B.3 removes it on the sign task."""
+    state_loss_weight: float = 1.0
+    """w_T: weight of the state MSE against the reward MSE (paper silent: 1; the authors'
+    code weighs summed squared errors by 0.01)."""
+    rl_grad_to_encoder: bool = False
+    """False: the TD loss does not reach the encoder (App. B.3). True: it does (the authors'
+    code, where z is not detached)."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "batch_size",
+            "update_every",
+            "target_sync_every",
+            "replay_capacity",
+            "min_replay",
+            "z_dim",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name}={value!r} is invalid; allowed: integers >= 1")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma={self.gamma!r} is invalid; allowed: numbers in [0, 1]")
+        if not self.latent_var > 0.0:
+            raise ValueError(f"latent_var={self.latent_var!r} is invalid; allowed: numbers > 0")
+        for name in ("kl_weight", "state_loss_weight"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; allowed: >= 0")
+
+    def for_env(self, env_name: str) -> VariBadConfig:
+        """App. B.3/B.4 on the MiniWorld sign task: no state decoder, a replay of 10,000."""
+        if env_name == "sign":
+            return replace(self, state_decoder=False, replay_capacity=10_000)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for result files)."""
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------- the trial sequence
+class BeliefSequence(NamedTuple):
+    """A batch of stored trials, each as one sequence of entries (see the module docstring).
+
+    ``N`` = the batch's largest T_e + T_x + 2; every ``[B, N]`` field is padded past
+    ``length``.
+    """
+
+    obs: dict[str, torch.Tensor]
+    """``[B, N, ...]`` entry j's observation: s_0..s_{T_e}, s'_0..s'_{T_x} (zeros past the end)."""
+    prev_action: torch.Tensor
+    """``[B, N]`` int64 the action leading to entry j (−1: first entry of an episode)."""
+    prev_reward: torch.Tensor
+    """``[B, N]`` float32 its reward as observed (exploration rewards included)."""
+    prev_done: torch.Tensor
+    """``[B, N]`` int64 1 at the last entry of each episode."""
+    action: torch.Tensor
+    """``[B, N]`` int64 the action taken at entry j (−1 where none: episode ends, padding)."""
+    reward: torch.Tensor
+    """``[B, N]`` float32 its reward r_j (0 where no action)."""
+    td_reward: torch.Tensor
+    """``[B, N]`` the reward optimised: r_j in the exploitation episode, 0 while exploring."""
+    next_entry: torch.Tensor
+    """``[B, N]`` int64 entry of the next decision state (j + 1, or s'_0 after the last
+    exploration step); the TD target bootstraps from it."""
+    terminal: torch.Tensor
+    """``[B, N]`` bool entry j's action is the trial's last."""
+    acting: torch.Tensor
+    """``[B, N]`` bool an action is taken at entry j (a transition j → j + 1 exists)."""
+    valid: torch.Tensor
+    """``[B, N]`` bool j < length."""
+    length: torch.Tensor
+    """``[B]`` T_e + T_x + 2."""
+
+
+def belief_sequence(
+    batch: dict[str, np.ndarray], obs_names: list[str], device: torch.device | str = "cpu"
+) -> BeliefSequence:
+    """Concatenate each stored trial's exploration and exploitation episode into one sequence.
+
+    ``batch`` holds the fields of :func:`deep.replay.trial_record_fields` ``[B, ...]``. Entry j
+    of trial b is index j of the exploration episode for j ≤ T_e and index j − T_e − 1 of the
+    exploitation episode after it.
+    """
+    te = np.asarray(batch["explore_length"], dtype=np.int64)
+    tx = np.asarray(batch["exploit_length"], dtype=np.int64)
+    if (te < 1).any() or (tx < 1).any():
+        raise ValueError("every stored episode must have at least one step")
+    horizon = batch["explore_actions"].shape[1]
+    b = len(te)
+    length = te + tx + 2
+    n = int(length.max())
+    j = np.arange(n)[None, :]
+    te_, tx_ = te[:, None], tx[:, None]
+    rows = np.arange(b)[:, None]
+    in_explore = j <= te_
+    k = j - te_ - 1  # index within the exploitation episode
+    valid = j < length[:, None]
+    explore_step = j < te_
+    exploit_step = (k >= 0) & (k < tx_)
+    acting = explore_step | exploit_step
+    ie, ix = np.minimum(j, horizon), np.clip(k, 0, horizon)
+
+    obs = {}
+    for name in obs_names:
+        e_obs, x_obs = batch[f"explore_obs_{name}"], batch[f"exploit_obs_{name}"]
+        shape = (b, n) + (1,) * (e_obs.ndim - 2)
+        pick = np.where(in_explore.reshape(shape), e_obs[rows, ie], x_obs[rows, ix])
+        obs[name] = np.where(valid.reshape(shape), pick, np.zeros_like(pick))
+    ie_a, ix_a = np.minimum(j, horizon - 1), np.clip(k, 0, horizon - 1)
+    action = np.where(
+        explore_step,
+        batch["explore_actions"][rows, ie_a],
+        np.where(exploit_step, batch["exploit_actions"][rows, ix_a], -1),
+    )
+    reward = np.where(
+        explore_step,
+        batch["explore_rewards"][rows, ie_a],
+        np.where(exploit_step, batch["exploit_rewards"][rows, ix_a], 0.0),
+    ).astype(np.float32)
+    td_reward = np.where(exploit_step, reward, 0.0).astype(np.float32)
+    prev_action = np.concatenate([np.full((b, 1), -1), action[:, :-1]], axis=1)
+    prev_reward = np.concatenate([np.zeros((b, 1), np.float32), reward[:, :-1]], axis=1)
+    prev_done = ((j == te_) | (j == length[:, None] - 1)).astype(np.int64)
+    next_entry = np.where(j == te_ - 1, j + 2, j + 1)
+    next_entry = np.where(acting, next_entry, np.minimum(j, n - 1))
+    terminal = j == length[:, None] - 2
+
+    dev = torch.device(device)
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.array(np.broadcast_to(x, (b, n)))).to(dev)
+
+    return BeliefSequence(
+        obs=to_torch(obs, dev),
+        prev_action=t(prev_action.astype(np.int64)),
+        prev_reward=t(prev_reward),
+        prev_done=t(prev_done),
+        action=t(action.astype(np.int64)),
+        reward=t(reward),
+        td_reward=t(td_reward),
+        next_entry=t(next_entry.astype(np.int64)),
+        terminal=t(terminal),
+        acting=t(acting),
+        valid=t(valid),
+        length=torch.from_numpy(length).to(dev),
+    )
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(m, diag σ²) ‖ N(0, I)) = ½ Σ_d (σ_d² + m_d² − 1 − log σ_d²), over the last dim."""
+    return 0.5 * (logvar.exp() + mean**2 - 1.0 - logvar).sum(-1)
+
+
+# ------------------------------------------------------------------------- networks
+class BeliefEncoder(nn.Module):
+    """enc(z | s_t, τ_{:t}) = N(m_t, σ_t²I): m_t = the experience LSTM's output (App. B.3)."""
+
+    def __init__(
+        self, observation_space: Any, n_actions: int, z_dim: int, learn_variance: bool
+    ) -> None:
+        super().__init__()
+        self.experience = ExperienceEmbedder(
+            make_state_embedder(observation_space), n_actions, z_dim
+        )
+        self.logvar = nn.Linear(z_dim, z_dim) if learn_variance else None
+
+    def forward(
+        self,
+        obs: dict[str, torch.Tensor],
+        prev_action: torch.Tensor,
+        prev_reward: torch.Tensor,
+        prev_done: torch.Tensor,
+        hidden: Hidden | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, Hidden]:
+        """Entries ``[B, N, ...]`` → m ``[B, N, z]``, log σ² (None: fixed) and the LSTM state."""
+        m, hidden = self.experience(obs, prev_action, prev_reward, prev_done, hidden)
+        return m, None if self.logvar is None else self.logvar(m), hidden
+
+
+class BeliefQNetwork(nn.Module):
+    """Q(s_t, z_t, ·) = dueling(ReLU(Linear_64([e(s_t); z_t])))  (App. B.3)."""
+
+    def __init__(self, observation_space: Any, n_actions: int, z_dim: int) -> None:
+        super().__init__()
+        self.state = make_state_embedder(observation_space)
+        self.fc = nn.Linear(self.state.out_dim + z_dim, 64)
+        self.head = DuelingHead(64, n_actions)
+
+    def forward(self, obs: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+        """``obs`` ``[B, N, ...]``, ``z`` ``[B, N, z]`` → Q ``[B, N, A]``."""
+        return self.head(torch.relu(self.fc(torch.cat([self.state(obs), z], dim=-1))))
+
+
+class TransitionDecoder(nn.Module):
+    """R̂(r | s, a, z) and T̂(s' | s, a, z) for every (belief t, transition i) pair (App. B.3).
+
+    [e(s_i); e(a_i); z_t] → Linear 128 → ReLU → Linear 128 → ReLU → heads. The first layer's
+    weight is split into its (s, a) columns and its z columns, so it is applied once per
+    transition and once per belief and the two are added for each pair: the same function as
+    the layer on the concatenation, without building the ``[B, N, N, ·]`` input.
+    """
+
+    def __init__(
+        self, observation_space: Any, n_actions: int, z_dim: int, state_dim: int | None
+    ) -> None:
+        super().__init__()
+        self.state = make_state_embedder(observation_space)
+        self.action = nn.Embedding(n_actions, 32)
+        self.fc_sa = nn.Linear(self.state.out_dim + 32, 128)
+        self.fc_z = nn.Linear(z_dim, 128, bias=False)
+        self.fc2 = nn.Linear(128, 128)
+        self.reward = nn.Linear(128, 1)
+        self.next_state = nn.Linear(128, state_dim) if state_dim else None
+
+    def forward(
+        self, z: torch.Tensor, obs: dict[str, torch.Tensor], action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Predictions for beliefs ``z`` ``[B, Nt, z]`` × transitions ``[B, Ni, ...]``.
+
+        Returns r̂ ``[B, Nt, Ni]`` and ŝ' ``[B, Nt, Ni, D]`` (None without a state decoder).
+        Actions −1 (no transition) are read as 0; such pairs must be masked by the caller.
+        """
+        sa = self.fc_sa(torch.cat([self.state(obs), self.action(action.clamp(min=0))], dim=-1))
+        h = (self.fc_z(z).unsqueeze(2) + sa.unsqueeze(1)).relu_()  # [B, Nt, Ni, 128]
+        lead = h.shape[:-1]
+        h = self.fc2(h.reshape(-1, h.shape[-1])).relu_()  # 2-D matmuls: faster on CPU
+        r_hat = self.reward(h).reshape(lead)
+        if self.next_state is None:
+            return r_hat, None
+        return r_hat, self.next_state(h).reshape(*lead, -1)
+
+
+# ------------------------------------------------------------------------- the method
+class VariBad:
+    """The VariBAD learner: acting for the trial loop, whole-trial replay, the App. B.3 losses."""
+
+    name = "varibad"
+
+    def __init__(
+        self,
+        family: MetaProblemFamily,
+        observation_space: Any,
+        n_actions: int,
+        config: VariBadConfig,
+        seed: int,
+        device: str = "cpu",
+    ) -> None:
+        self.family, self.config, self.device = family, config, torch.device(device)
+        self.n_actions = n_actions
+        self.horizon = horizon_of(family)
+        fields = observation_fields(observation_space)
+        if config.state_decoder and "state" not in fields:
+            raise ValueError(
+                "state_decoder=True needs an integer state vector; this observation space has "
+                f"{sorted(fields)} (the sign task: state_decoder=False, App. B.3)"
+            )
+        state_dim = int(np.prod(fields["state"][0])) if config.state_decoder else None
+        torch.manual_seed(seed)
+        cfg = config
+        self.encoder = BeliefEncoder(
+            observation_space, n_actions, cfg.z_dim, learn_variance=cfg.kl_weight > 0
+        ).to(self.device)
+        self.q_net = BeliefQNetwork(observation_space, n_actions, cfg.z_dim).to(self.device)
+        self.decoder = TransitionDecoder(observation_space, n_actions, cfg.z_dim, state_dim).to(
+            self.device
+        )
+        self.targets = {
+            name: copy.deepcopy(getattr(self, name)).requires_grad_(False)
+            for name in ("encoder", "q_net")
+        }
+        self.opt = torch.optim.Adam(
+            [*self.encoder.parameters(), *self.q_net.parameters(), *self.decoder.parameters()],
+            lr=cfg.lr,
+            fused=True,
+        )
+        self.obs_names = list(fields)
+        self.replay = EpisodeReplay(cfg.replay_capacity, trial_record_fields(fields, self.horizon))
+        self.rng = np.random.default_rng([seed, 7])
+        self.gen = torch.Generator().manual_seed(seed)
+        self.env_steps = 0
+        self.updates = 0
+        self._until_update = cfg.update_every
+        self._until_sync = cfg.target_sync_every
+        self.last_stats: dict[str, float] = {}
+        self._hidden: Hidden | None = None
+        self._states: list[Hidden] = []
+        self.last_belief: torch.Tensor | None = None
+        """m_t of the last acting step ``[B, z]`` (diagnostics and tests)."""
+
+    # ---------------------------------------------------------------- beliefs
+    def _logvar(self, m: torch.Tensor, logvar: torch.Tensor | None) -> torch.Tensor:
+        if logvar is not None:
+            return logvar
+        return torch.full_like(m, math.log(self.config.latent_var))
+
+    def sample_belief(
+        self, m: torch.Tensor, logvar: torch.Tensor | None, eps: torch.Tensor
+    ) -> torch.Tensor:
+        """The belief sample z = m + σ ε (reparameterised), σ² = exp(log σ²) or the fixed ν²."""
+        return m + torch.exp(0.5 * self._logvar(m, logvar)) * eps
+
+    def sequence(self, batch: dict[str, np.ndarray]) -> BeliefSequence:
+        """:func:`belief_sequence` of a sampled batch on this method's device."""
+        return belief_sequence(batch, self.obs_names, self.device)
+
+    def beliefs(
+        self, seq: BeliefSequence, target: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mean m and log σ² (None: fixed) at every entry ``[B, N, z]``, from a zero state."""
+        encoder = self.targets["encoder"] if target else self.encoder
+        m, logvar, _ = encoder(seq.obs, seq.prev_action, seq.prev_reward, seq.prev_done)
+        return m, logvar
+
+    # ---------------------------------------------------------------- acting
+    def _encode_step(
+        self,
+        obs: dict[str, np.ndarray],
+        prev_action: np.ndarray,
+        prev_reward: np.ndarray,
+        prev_done: int,
+        hidden: Hidden | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, Hidden]:
+        """One encoder step of every row: m_t, log σ_t² (None: fixed) ``[B, z]``, LSTM state."""
+        b = len(prev_action)
+        x = {k: v.unsqueeze(1) for k, v in to_torch(obs, self.device).items()}
+        prev_a = torch.from_numpy(prev_action.astype(np.int64)).reshape(b, 1).to(self.device)
+        prev_r = torch.from_numpy(prev_reward.astype(np.float32)).reshape(b, 1).to(self.device)
+        prev_d = torch.full((b, 1), prev_done, dtype=torch.int64, device=self.device)
+        m, logvar, hidden = self.encoder(x, prev_a, prev_r, prev_d, hidden)
+        return m[:, 0], None if logvar is None else logvar[:, 0], hidden
+
+    @torch.no_grad()
+    def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
+        """Zero the encoder state before exploring; later, carry the belief across the boundary.
+
+        Before episode k ≥ 1 each trial continues from its encoder state after its own last
+        step T − 1 (a trial that ended early was fed on while others played; those steps are
+        dropped), and the encoder reads episode k − 1's last observation s_T with
+        (a_{T−1}, r_{T−1}, d = 1), as in the stored trial sequence.
+        """
+        states, self._states = self._states, []
+        if episode == 0:
+            self._hidden = None
+            return
+        prev = trials.episodes[episode - 1]
+        rows, last = np.arange(len(trials)), prev.length - 1
+        pick = torch.from_numpy(last).to(self.device)
+        cols = torch.from_numpy(rows).to(self.device)
+        hidden = tuple(  # state i of step t is [1, B, z]: stacked [T, 1, B, z]
+            torch.stack([s[i] for s in states])[pick, :, cols].transpose(0, 1).contiguous()
+            for i in (0, 1)
+        )
+        obs = {k: v[rows, prev.length] for k, v in prev.obs.items()}
+        _, _, self._hidden = self._encode_step(
+            obs,
+            prev.actions[rows, last],
+            prev.rewards[rows, last],
+            1,
+            hidden,  # type: ignore[arg-type]
+        )
+
+    @torch.no_grad()
+    def act(
+        self, obs: dict[str, np.ndarray], t: int, trials: TrialBatch, episode: int, training: bool
+    ) -> np.ndarray:
+        """ε-greedy on Q(s_t, z_t): z_t sampled in training, the mean m_t (and ε = 0) in tests."""
+        ep = trials.episodes[episode]
+        b = len(trials)
+        if t == 0:
+            prev_a, prev_r = np.full(b, -1), np.zeros(b, dtype=np.float32)
+        else:
+            prev_a, prev_r = ep.actions[:, t - 1], ep.rewards[:, t - 1]
+        m, logvar, self._hidden = self._encode_step(obs, prev_a, prev_r, 0, self._hidden)
+        self._states.append(self._hidden)
+        self.last_belief = m
+        z = m
+        if training:
+            eps = torch.randn(m.shape, generator=self.gen).to(self.device)
+            z = self.sample_belief(m, logvar, eps)
+        x = {k: v.unsqueeze(1) for k, v in to_torch(obs, self.device).items()}
+        q = self.q_net(x, z.unsqueeze(1))[:, 0]
+        if not training:  # greedy, and no draw from the training random stream
+            return q.argmax(-1).cpu().numpy()
+        return epsilon_greedy(q.cpu(), self.config.epsilon.value(self.env_steps), self.gen).numpy()
+
+    def after_env_steps(self, n_steps: int, episode: int) -> None:
+        """Count steps; update every ``update_every`` and sync targets on schedule."""
+        for _ in range(n_steps):
+            self.env_steps += 1
+            self._until_update -= 1
+            if self._until_update == 0:
+                self._until_update = self.config.update_every
+                self.update()
+            self._until_sync -= 1
+            if self._until_sync == 0:
+                self._until_sync = self.config.target_sync_every
+                self.sync_targets()
+
+    def end_trials(self, trials: TrialBatch) -> None:
+        """Store each trial's exploration and first exploitation episode."""
+        self.replay.add(trial_record(trials, self.obs_names))
+
+    def sync_targets(self) -> None:
+        """Hard copy of the Q-network and the encoder into their targets."""
+        for name, target in self.targets.items():
+            target.load_state_dict(getattr(self, name).state_dict())
+
+    # ---------------------------------------------------------------- losses
+    def decoder_errors(
+        self, z: torch.Tensor, seq: BeliefSequence
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Squared errors of every (belief t, transition i) pair and the mask of real pairs.
+
+        Returns (r̂_{t,i} − r_i)² ``[B, N, N]``, mean_d (ŝ_{t,i} − s_{i+1})_d² ``[B, N, N]``
+        (None without a state decoder), and the mask ``valid_t ∧ acting_i``.
+        """
+        r_hat, s_hat = self.decoder(z, seq.obs, seq.action)
+        reward_err = (r_hat - seq.reward.unsqueeze(1)) ** 2
+        pairs = seq.valid.unsqueeze(2) & seq.acting.unsqueeze(1)
+        state_err = None
+        if s_hat is not None:
+            s = seq.obs["state"].float()
+            s_next = torch.cat([s[:, 1:], torch.zeros_like(s[:, :1])], dim=1)
+            state_err = ((s_hat - s_next.unsqueeze(1)) ** 2).mean(-1)
+        return reward_err, state_err, pairs
+
+    def losses(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """The loss terms on a batch of stored trials (unweighted; see :meth:`total_loss`).
+
+        * ``td``: double DQN of Q(s_j, z_j) against Q'(s_{next}, z'_{next}) (z' from the target
+          encoder, same ε), r̃ = 0 while exploring, terminal at the trial's end;
+        * ``reward`` / ``state``: mean over real (t, i) pairs of the decoders' squared errors;
+        * ``kl`` (``kl_weight > 0`` only): mean over entries of KL(enc(z | τ_{:t}) ‖ N(0, I)).
+        """
+        cfg = self.config
+        seq = self.sequence(batch)
+        m, logvar = self.beliefs(seq)
+        eps = torch.randn(m.shape, generator=self.gen).to(self.device)
+        z = self.sample_belief(m, logvar, eps)
+        with torch.no_grad():
+            m_t, logvar_t = self.beliefs(seq, target=True)
+            q_target = self.targets["q_net"](seq.obs, self.sample_belief(m_t, logvar_t, eps))
+        q = self.q_net(seq.obs, z if cfg.rl_grad_to_encoder else z.detach())
+        at = seq.next_entry.unsqueeze(-1).expand(-1, -1, q.shape[-1])
+        y = double_q_targets(
+            q.detach().gather(1, at),
+            q_target.gather(1, at),
+            seq.td_reward,
+            seq.terminal,
+            cfg.gamma,
+        )
+        out = {"td": masked_td_loss(q, seq.action, y, seq.acting)}
+        reward_err, state_err, pairs = self.decoder_errors(z, seq)
+        n_pairs = pairs.sum().clamp(min=1)
+        out["reward"] = (reward_err * pairs).sum() / n_pairs
+        if state_err is not None:
+            out["state"] = (state_err * pairs).sum() / n_pairs
+        if cfg.kl_weight > 0:
+            kl = gaussian_kl(m, self._logvar(m, logvar))
+            out["kl"] = (kl * seq.valid).sum() / seq.valid.sum()
+        return out
+
+    def total_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum: td + reward + w_T · state + kl_weight · kl."""
+        cfg = self.config
+        total = losses["td"] + losses["reward"]
+        if "state" in losses:
+            total = total + cfg.state_loss_weight * losses["state"]
+        if "kl" in losses:
+            total = total + cfg.kl_weight * losses["kl"]
+        return total
+
+    def _step(self, loss: torch.Tensor) -> float:
+        """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"VariBAD loss is {loss.item()} at update {self.updates}; stopping"
+            )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for group in self.opt.param_groups for p in group["params"]]
+        norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip))
+        self.opt.step()
+        return norm
+
+    def update(self) -> dict[str, float]:
+        """One gradient step on a batch of stored trials, once ``min_replay`` are stored."""
+        cfg = self.config
+        if len(self.replay) < cfg.min_replay:
+            return {}
+        batch = self.replay.sample(cfg.batch_size, self.rng)
+        losses = self.losses(batch)
+        stats = {k: v.item() for k, v in losses.items()}
+        stats["grad_norm"] = self._step(self.total_loss(losses))
+        self.updates += 1
+        self.last_stats = stats
+        return stats
+
+    # ---------------------------------------------------------------- diagnostics
+    @torch.no_grad()
+    def decoder_error(self, trials: TrialBatch) -> np.ndarray:
+        """Per trial: mean over its (t, i) pairs of (R̂(s_i, a_i, m_t) − r_i)² ``[B]``.
+
+        The reward decoder's error on the trial's exploration and first exploitation episode,
+        with the belief means; it is lowest when exploration has revealed the rewards.
+        """
+        seq = self.sequence(trial_record(trials, self.obs_names))
+        m, _ = self.beliefs(seq)
+        reward_err, _, pairs = self.decoder_errors(m, seq)
+        return ((reward_err * pairs).sum((1, 2)) / pairs.sum((1, 2))).cpu().numpy()
+
+    def epsilons(self) -> dict[str, float]:
+        """Current ε."""
+        return {"epsilon": self.config.epsilon.value(self.env_steps)}
+
+    # ---------------------------------------------------------------- checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, targets, optimiser, replay, counters and RNG states."""
+        return {
+            "nets": {n: getattr(self, n).state_dict() for n in ("encoder", "q_net", "decoder")},
+            "targets": {n: t.state_dict() for n, t in self.targets.items()},
+            "opt": self.opt.state_dict(),
+            "replay": self.replay.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "gen": self.gen.get_state(),
+            "counters": {
+                "env_steps": self.env_steps,
+                "updates": self.updates,
+                "until_update": self._until_update,
+                "until_sync": self._until_sync,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore everything saved by :meth:`state_dict`."""
+        for n, sd in state["nets"].items():
+            getattr(self, n).load_state_dict(sd)
+        for n, sd in state["targets"].items():
+            self.targets[n].load_state_dict(sd)
+        # A copy: Optimizer.load_state_dict keeps same-device tensors, which would alias them.
+        self.opt.load_state_dict(copy.deepcopy(state["opt"]))
+        self.replay.load_state_dict(state["replay"])
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])
+        c = state["counters"]
+        self.env_steps, self.updates = c["env_steps"], c["updates"]
+        self._until_update, self._until_sync = c["until_update"], c["until_sync"]
