@@ -88,7 +88,8 @@ def parse_override(cfg: Any, key: str, text: str) -> Any:
         if base is float:
             return float(text)
     except ValueError:
-        raise ValueError(f"{key}={text!r} is invalid; allowed: a {base.__name__}") from None
+        kinds = {bool: "true or false", int: "an integer", float: "a number"}
+        raise ValueError(f"{key}={text!r} is invalid; allowed: {kinds[base]}") from None
     return text
 
 
