@@ -8,6 +8,8 @@
 2. Profile of one update: milliseconds per part (replay sampling, f and g forward, the
    exploration loss, the exploitation losses, backward + optimiser steps), by timing each
    part alone, and the ratio of the grid state embedder's table path to its direct path.
+3. One update of every method of ``--methods`` (default: all registered) at its paper batch
+   size, as milliseconds and as the ratio to DREAM's update timed in the same process.
 
 Prints a table and writes ``benchmarks/results/bench_train.csv`` (atomically).
 """
@@ -28,7 +30,33 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.io import environment, write_csv
-from deep.train import RunConfig, Trainer
+from deep.train import METHODS, RunConfig, Trainer
+
+_REPLAY_MINIMA = ("min_replay", "min_explore_replay", "min_exploit_replay")
+
+
+def method_update_ms(env: str, method: str, threads: int, repeat: int = 20) -> float:
+    """Milliseconds per ``update()`` of ``method`` (paper config, replay minima lowered)."""
+    spec = METHODS[method]
+    module = __import__(spec.module, fromlist=[spec.cls])
+    factory = module
+    for part in spec.config.split("."):
+        factory = getattr(factory, part)
+    fields = {f.name for f in dataclasses.fields(factory())}
+    args = {k: "64" for k in _REPLAY_MINIMA if k in fields}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = RunConfig(
+            env=env, method=method, steps=10**9, threads=threads, eval_every=10**9,
+            method_args=args,
+        )
+        trainer = Trainer(config, tmp, progress=False)
+        learner = trainer.method
+        real_update = learner.update
+        learner.update = lambda: {}  # type: ignore[method-assign]
+        while len(learner.replay) < 64:
+            trainer._wave()
+        learner.update = real_update  # type: ignore[method-assign]
+        return _timed(real_update, repeat)
 
 
 def _timed(fn, repeat: int) -> float:
@@ -46,7 +74,14 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=20_000, help="env steps timed end to end")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="benchmarks/results/bench_train.csv")
+    p.add_argument("--methods", default=",".join(METHODS), help="methods whose update is timed")
     args = p.parse_args()
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        allowed = ", ".join(METHODS)
+        print(f"error: --methods {','.join(unknown)}: allowed: {allowed}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(env=args.env, steps=10**9, threads=args.threads, eval_every=10**9)
         trainer = Trainer(config, tmp, progress=False)
@@ -106,6 +141,10 @@ def main() -> int:
             lambda: embedder.hidden(embedder.table(idx).flatten(-2)).sum().backward(), 30
         )
         table = _timed(lambda: embedder._first_layer(idx).sum().backward(), 30)
+    dream_ms = method_update_ms(args.env, "dream", args.threads)
+    for method in methods:
+        ms = dream_ms if method == "dream" else method_update_ms(args.env, method, args.threads)
+        rows.append({"part": f"update of {method}", "ms": ms, "value": ms / dream_ms})
     table_df = pd.DataFrame(rows)
     summary = pd.DataFrame(
         [
