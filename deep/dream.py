@@ -393,12 +393,29 @@ class Dream:
         d = ((g.detach() - f.detach().unsqueeze(1)) ** 2).sum(-1)
         return d[:, :-1] - d[:, 1:] - self.config.exploration_penalty, d
 
+    def relabel_exploration(
+        self,
+        explore: EpisodeTensors,
+        f: torch.Tensor,
+        g: torch.Tensor,
+        batch: dict[str, np.ndarray] | None = None,
+    ) -> torch.Tensor:
+        """r^exp ``[B, T]`` of a sampled batch: Eq. 5's information gain.
+
+        ``batch`` is unused here; the objective ablations of ``deep.dream_ablations`` use it.
+        """
+        return self.exploration_rewards(f, g)[0]
+
     def _explore_loss(
-        self, explore: tuple[Any, ...], f: torch.Tensor, g: torch.Tensor
+        self,
+        explore: tuple[Any, ...],
+        f: torch.Tensor,
+        g: torch.Tensor,
+        batch: dict[str, np.ndarray] | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """L_exp(φ): DDQN on the relabelled information-gain rewards (Alg. 2 lines 13–15)."""
         obs, actions, env_rewards, _, mask, dones = explore
-        r_exp, _ = self.exploration_rewards(f, g)
+        r_exp = self.relabel_exploration(explore, f, g, batch)  # type: ignore[arg-type]
         prev_a, prev_r = previous_inputs(actions, env_rewards)
         q, _ = self.explore_q(obs, prev_a, prev_r)
         with torch.no_grad():
@@ -455,13 +472,17 @@ class Dream:
             y = double_q_targets(q[:, 1:].detach(), q_target[:, 1:], rewards, dones, cfg.gamma)
             losses[name] = masked_td_loss(q[:, :-1], actions, y, mask)
         losses["bottleneck"] = self.bottleneck_loss(f)
-        prefix_mask = torch.arange(g.shape[1], device=dev).unsqueeze(0) <= e_length.unsqueeze(1)
-        dist = ((g - f.detach().unsqueeze(1)) ** 2).sum(-1)
-        losses["decoder"] = (dist * prefix_mask).sum(1).mean()
+        losses["decoder"] = self.decoder_loss(f, g, e_length)
         total = sum(losses.values())
         stats = {k: v.item() for k, v in losses.items()}
         stats["f_norm_sq"] = (f.detach() ** 2).sum(-1).mean().item()
         return total, stats  # type: ignore[return-value]
+
+    def decoder_loss(self, f: torch.Tensor, g: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """L_decoder(ω) = Σ_{t ≤ T} ‖f(μ) − g(τ_{:t})‖², f fixed, mean over the batch (App. A)."""
+        prefix_mask = torch.arange(g.shape[1], device=g.device).unsqueeze(0) <= length.unsqueeze(1)
+        dist = ((g - f.detach().unsqueeze(1)) ** 2).sum(-1)
+        return (dist * prefix_mask).sum(1).mean()
 
     def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, what: str) -> float:
         """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
@@ -496,7 +517,7 @@ class Dream:
             g = self.decoder(*explore[:3])
         stats: dict[str, float] = {}
         if explore_ready:
-            loss, s = self._explore_loss(explore, f, g)
+            loss, s = self._explore_loss(explore, f, g, batch)
             s["explore_grad_norm"] = self._step(self.explore_opt, loss, "exploration")
             stats.update(s)
         if task_ready:
