@@ -119,6 +119,7 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
 def plot(summary: pd.DataFrame, tabular: pd.DataFrame | None, path: Path) -> None:
     """Log-log mean T_greedy against A: each neural method (CIs) over the tabular means."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
     fig = Figure(figsize=(5.5, 4.2))
     ax = fig.subplots()
@@ -134,6 +135,10 @@ def plot(summary: pd.DataFrame, tabular: pd.DataFrame | None, path: Path) -> Non
         ax.errorbar(neural["A"], neural["mean"], yerr=err, fmt=fmt, capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    a_values = sorted(int(a) for a in summary["A"].unique())
+    ax.xaxis.set_major_locator(FixedLocator(a_values))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("|A| (H = 1)")
     ax.set_ylabel("mean trials T_greedy")
     ax.set_title("Sample complexity: neural vs tabular (ε = 1)")

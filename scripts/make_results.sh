@@ -39,10 +39,14 @@ else
   $PY -m analysis.trial_gifs --out results/gifs \
       --only vanilla_bus,distracting_bus,map,cooking,cooking_no_goals
 fi
-# Neural DREAM (issue 4): its sample complexity on the bandit next to Fig. 3a (~15 min), and
-# learning curves of whatever runs exist under runs/ (long runs: python -m deep.train ...).
-$PY -m analysis.neural_sample_complexity --A 2..6 --seeds 5 --trials 3000 --out results/fig3a_neural
-if ls runs/*/*/*/metrics.csv >/dev/null 2>&1; then
-  $PY -m analysis.learning_curves runs --out results/dream
+# Neural DREAM and E-RL²: sample complexity on the bandit next to Fig. 3a (~35 min on 2 cores),
+# and learning curves of the grid-world runs that exist under runs/ (long runs: python -m
+# deep.train ... or python -m analysis.sweep sweeps/fig6.json).
+$PY -m analysis.neural_sample_complexity --A 2..6 --seeds 5 --trials 3000 --methods dream,erl2 \
+    --out results/fig3a_neural
+grid_runs=$(ls -d runs/distracting_bus runs/map runs/cooking 2>/dev/null || true)
+if [ -n "$grid_runs" ]; then
+  # shellcheck disable=SC2086
+  $PY -m analysis.learning_curves $grid_runs --out results/dream
 fi
 echo "results/ regenerated"

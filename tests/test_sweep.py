@@ -191,7 +191,7 @@ BAD_SPECS = {
     ),
     "bad config value": (
         {"method_args": {"bottleneck_weight": "big"}},
-        ["method_args", "bottleneck_weight='big' is invalid", "a float"],
+        ["method_args", "bottleneck_weight='big' is invalid", "allowed: a number"],
     ),
     "bad env config": (
         {"envs": [{"env": "bandit", "env_kwargs": {"Q": 1}}]},
