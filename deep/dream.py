@@ -37,7 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
+from deep.dqn import (
+    LinearSchedule,
+    double_q_targets,
+    epsilon_greedy,
+    masked_td_loss,
+    optimizer_step,
+)
 from deep.envs.problem import MetaProblemFamily
 from deep.networks import (
     DuelingHead,
@@ -486,16 +492,7 @@ class Dream:
 
     def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, what: str) -> float:
         """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{what} loss is {loss.item()} at update {self.updates}; stopping"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for group in opt.param_groups for p in group["params"]]
-        norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip))
-        opt.step()
-        return norm
+        return optimizer_step(opt, loss, self.config.grad_clip, what, self.updates)
 
     def update(self) -> dict[str, float]:
         """One update of every component whose replay minimum is met (App. A, B.4).

@@ -46,7 +46,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
+from deep.dqn import (
+    LinearSchedule,
+    double_q_targets,
+    epsilon_greedy,
+    masked_td_loss,
+    optimizer_step,
+)
 from deep.envs.problem import MetaProblemFamily
 from deep.networks import DuelingHead, ExperienceEmbedder, make_state_embedder, to_torch
 from deep.networks import observation_fields as _observation_fields
@@ -380,15 +386,7 @@ class ERL2:
 
     def _step(self, loss: torch.Tensor) -> float:
         """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"E-RL² loss is {loss.item()} at update {self.updates}; stopping"
-            )
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = float(torch.nn.utils.clip_grad_norm_(self.q.parameters(), self.config.grad_clip))
-        self.opt.step()
-        return norm
+        return optimizer_step(self.opt, loss, self.config.grad_clip, "E-RL²", self.updates)
 
     def update(self) -> dict[str, float]:
         """One double DQN step on a batch of whole trials, once ``min_replay`` are stored."""

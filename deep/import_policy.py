@@ -47,7 +47,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
+from deep.dqn import (
+    LinearSchedule,
+    double_q_targets,
+    epsilon_greedy,
+    masked_td_loss,
+    optimizer_step,
+)
 from deep.envs.problem import MetaProblemFamily
 from deep.networks import (
     DuelingHead,
@@ -506,15 +512,7 @@ class Import:
 
     def _step(self, loss: torch.Tensor) -> float:
         """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"IMPORT loss is {loss.item()} at update {self.updates}; stopping"
-            )
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = float(torch.nn.utils.clip_grad_norm_(self.q_net.parameters(), self.config.grad_clip))
-        self.opt.step()
-        return norm
+        return optimizer_step(self.opt, loss, self.config.grad_clip, "IMPORT", self.updates)
 
     def update(self) -> dict[str, float]:
         """One gradient step on L_TD + L_IMPORT once ``min_replay`` trials are stored."""

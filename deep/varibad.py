@@ -53,7 +53,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
+from deep.dqn import (
+    LinearSchedule,
+    double_q_targets,
+    epsilon_greedy,
+    masked_td_loss,
+    optimizer_step,
+)
 from deep.envs.problem import MetaProblemFamily
 from deep.networks import (
     DuelingHead,
@@ -582,16 +588,7 @@ class VariBad:
 
     def _step(self, loss: torch.Tensor) -> float:
         """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"VariBAD loss is {loss.item()} at update {self.updates}; stopping"
-            )
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for group in self.opt.param_groups for p in group["params"]]
-        norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip))
-        self.opt.step()
-        return norm
+        return optimizer_step(self.opt, loss, self.config.grad_clip, "VariBAD", self.updates)
 
     def update(self) -> dict[str, float]:
         """One gradient step on a batch of stored trials, once ``min_replay`` are stored."""
