@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 __all__ = [
     "LinearSchedule",
+    "StepSchedule",
     "double_q_targets",
     "epsilon_greedy",
     "masked_td_loss",
@@ -98,3 +100,44 @@ def optimizer_step(
     norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
     opt.step()
     return norm
+
+
+class StepSchedule:
+    """App. B.4's schedule per env step: updates and target syncs (Table 1: 4 and 5000).
+
+    Counted over exploration and exploitation steps alike; the counters are part of a
+    method's checkpoint.
+    """
+
+    def __init__(self, update_every: int, sync_every: int) -> None:
+        self.update_every, self.sync_every = update_every, sync_every
+        self.env_steps = 0
+        self.until_update = update_every
+        self.until_sync = sync_every
+
+    def advance(self, n_steps: int, update: Callable[[], object], sync: Callable[[], None]) -> None:
+        """Count ``n_steps`` env steps, calling ``update`` and ``sync`` whenever they are due."""
+        for _ in range(n_steps):
+            self.env_steps += 1
+            self.until_update -= 1
+            if self.until_update == 0:
+                self.until_update = self.update_every
+                update()
+            self.until_sync -= 1
+            if self.until_sync == 0:
+                self.until_sync = self.sync_every
+                sync()
+
+    def state_dict(self) -> dict[str, int]:
+        """The counters (the keys methods have always used in their checkpoints)."""
+        return {
+            "env_steps": self.env_steps,
+            "until_update": self.until_update,
+            "until_sync": self.until_sync,
+        }
+
+    def load_state_dict(self, counters: dict[str, int]) -> None:
+        """Restore :meth:`state_dict`'s counters (other keys are ignored)."""
+        self.env_steps = counters["env_steps"]
+        self.until_update = counters["until_update"]
+        self.until_sync = counters["until_sync"]

@@ -39,6 +39,7 @@ from torch import nn
 
 from deep.dqn import (
     LinearSchedule,
+    StepSchedule,
     double_q_targets,
     epsilon_greedy,
     masked_td_loss,
@@ -278,10 +279,8 @@ class Dream:
         self.gen = torch.Generator().manual_seed(seed)
         self.explore_steps = 0
         self.exploit_steps = 0
-        self.env_steps = 0
         self.updates = 0
-        self._until_update = cfg.update_every
-        self._until_sync = cfg.target_sync_every
+        self.schedule = StepSchedule(cfg.update_every, cfg.target_sync_every)
         self.last_stats: dict[str, float] = {}
         self._hidden: Any = None
         self._z: torch.Tensor | None = None
@@ -310,6 +309,11 @@ class Dream:
             eps = torch.randn(f.shape, generator=self.gen).to(self.device)
             f = f + self.config.encoder_std * eps
         return f
+
+    @property
+    def env_steps(self) -> int:
+        """Training env steps taken (exploration and exploitation)."""
+        return self.schedule.env_steps
 
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
         """Reset the recurrent state; before exploiting, pick z (Alg. 2 line 10)."""
@@ -356,16 +360,7 @@ class Dream:
             self.explore_steps += n_steps
         else:
             self.exploit_steps += n_steps
-        for _ in range(n_steps):
-            self.env_steps += 1
-            self._until_update -= 1
-            if self._until_update == 0:
-                self._until_update = self.config.update_every
-                self.update()
-            self._until_sync -= 1
-            if self._until_sync == 0:
-                self._until_sync = self.config.target_sync_every
-                self.sync_targets()
+        self.schedule.advance(n_steps, self.update, self.sync_targets)
 
     def end_trials(self, trials: TrialBatch) -> None:
         """Store each trial's exploration and first exploitation episode (Alg. 2 lines 8, 12)."""
@@ -554,10 +549,8 @@ class Dream:
             "counters": {
                 "explore_steps": self.explore_steps,
                 "exploit_steps": self.exploit_steps,
-                "env_steps": self.env_steps,
                 "updates": self.updates,
-                "until_update": self._until_update,
-                "until_sync": self._until_sync,
+                **self.schedule.state_dict(),
             },
         }
 
@@ -574,5 +567,5 @@ class Dream:
         self.gen.set_state(state["gen"])
         c = state["counters"]
         self.explore_steps, self.exploit_steps = c["explore_steps"], c["exploit_steps"]
-        self.env_steps, self.updates = c["env_steps"], c["updates"]
-        self._until_update, self._until_sync = c["until_update"], c["until_sync"]
+        self.updates = c["updates"]
+        self.schedule.load_state_dict(c)

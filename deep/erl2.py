@@ -48,6 +48,7 @@ from torch import nn
 
 from deep.dqn import (
     LinearSchedule,
+    StepSchedule,
     double_q_targets,
     epsilon_greedy,
     masked_td_loss,
@@ -278,10 +279,8 @@ class ERL2:
         )
         self.rng = np.random.default_rng([seed, 7])
         self.gen = torch.Generator().manual_seed(seed)
-        self.env_steps = 0
         self.updates = 0
-        self._until_update = config.update_every
-        self._until_sync = config.target_sync_every
+        self.schedule = StepSchedule(config.update_every, config.target_sync_every)
         self.last_stats: dict[str, float] = {}
         self._hidden: Hidden | None = None
         self._states: list[Hidden] = []
@@ -297,6 +296,11 @@ class ERL2:
         r = torch.from_numpy(np.asarray(prev_r, dtype=np.float32)).to(self.device).unsqueeze(1)
         d = torch.full_like(a, int(done))
         return x, a, r, d
+
+    @property
+    def env_steps(self) -> int:
+        """Training env steps taken (exploration and exploitation)."""
+        return self.schedule.env_steps
 
     @torch.no_grad()
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
@@ -341,16 +345,7 @@ class ERL2:
 
     def after_env_steps(self, n_steps: int, episode: int) -> None:
         """Count steps; update every ``update_every`` and sync the target on schedule."""
-        for _ in range(n_steps):
-            self.env_steps += 1
-            self._until_update -= 1
-            if self._until_update == 0:
-                self._until_update = self.config.update_every
-                self.update()
-            self._until_sync -= 1
-            if self._until_sync == 0:
-                self._until_sync = self.config.target_sync_every
-                self.sync_targets()
+        self.schedule.advance(n_steps, self.update, self.sync_targets)
 
     def end_trials(self, trials: TrialBatch) -> None:
         """Store each trial's exploration and first exploitation episode."""
@@ -417,10 +412,8 @@ class ERL2:
             "rng": self.rng.bit_generator.state,
             "gen": self.gen.get_state(),
             "counters": {
-                "env_steps": self.env_steps,
                 "updates": self.updates,
-                "until_update": self._until_update,
-                "until_sync": self._until_sync,
+                **self.schedule.state_dict(),
             },
         }
 
@@ -433,5 +426,5 @@ class ERL2:
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
         c = state["counters"]
-        self.env_steps, self.updates = c["env_steps"], c["updates"]
-        self._until_update, self._until_sync = c["until_update"], c["until_sync"]
+        self.updates = c["updates"]
+        self.schedule.load_state_dict(c)

@@ -49,6 +49,7 @@ from torch import nn
 
 from deep.dqn import (
     LinearSchedule,
+    StepSchedule,
     double_q_targets,
     epsilon_greedy,
     masked_td_loss,
@@ -333,10 +334,8 @@ class Import:
         self.replay = EpisodeReplay(config.replay_capacity, record)
         self.rng = np.random.default_rng([seed, 7])
         self.gen = torch.Generator().manual_seed(seed)
-        self.env_steps = 0
         self.updates = 0
-        self._until_update = config.update_every
-        self._until_sync = config.target_sync_every
+        self.schedule = StepSchedule(config.update_every, config.target_sync_every)
         self.last_stats: dict[str, float] = {}
         self.test_source: ZSource = "history"
         """z at test time: the paper's e_θ(τ_{:t}); ``"id"`` evaluates the informed policy."""
@@ -377,6 +376,11 @@ class Import:
             self._hidden,
         )
         return h[:, 0]
+
+    @property
+    def env_steps(self) -> int:
+        """Training env steps taken (exploration and exploitation)."""
+        return self.schedule.env_steps
 
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
         """Trial start: zero LSTM state, pick each trial's z source, compute e_φ(μ).
@@ -443,16 +447,7 @@ class Import:
 
     def after_env_steps(self, n_steps: int, episode: int) -> None:
         """Count steps; update every ``update_every`` and sync the target on schedule."""
-        for _ in range(n_steps):
-            self.env_steps += 1
-            self._until_update -= 1
-            if self._until_update == 0:
-                self._until_update = self.config.update_every
-                self.update()
-            self._until_sync -= 1
-            if self._until_sync == 0:
-                self._until_sync = self.config.target_sync_every
-                self.sync_targets()
+        self.schedule.advance(n_steps, self.update, self.sync_targets)
 
     def end_trials(self, trials: TrialBatch) -> None:
         """Store each trial's exploration and first exploitation episode, and its id."""
@@ -548,10 +543,8 @@ class Import:
             "rng": self.rng.bit_generator.state,
             "gen": self.gen.get_state(),
             "counters": {
-                "env_steps": self.env_steps,
                 "updates": self.updates,
-                "until_update": self._until_update,
-                "until_sync": self._until_sync,
+                **self.schedule.state_dict(),
             },
         }
 
@@ -564,5 +557,5 @@ class Import:
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
         c = state["counters"]
-        self.env_steps, self.updates = c["env_steps"], c["updates"]
-        self._until_update, self._until_sync = c["until_update"], c["until_sync"]
+        self.updates = c["updates"]
+        self.schedule.load_state_dict(c)

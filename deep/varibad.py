@@ -55,6 +55,7 @@ from torch import nn
 
 from deep.dqn import (
     LinearSchedule,
+    StepSchedule,
     double_q_targets,
     epsilon_greedy,
     masked_td_loss,
@@ -393,10 +394,8 @@ class VariBad:
         self.replay = EpisodeReplay(cfg.replay_capacity, trial_record_fields(fields, self.horizon))
         self.rng = np.random.default_rng([seed, 7])
         self.gen = torch.Generator().manual_seed(seed)
-        self.env_steps = 0
         self.updates = 0
-        self._until_update = cfg.update_every
-        self._until_sync = cfg.target_sync_every
+        self.schedule = StepSchedule(cfg.update_every, cfg.target_sync_every)
         self.last_stats: dict[str, float] = {}
         self._hidden: Hidden | None = None
         self._states: list[Hidden] = []
@@ -444,6 +443,11 @@ class VariBad:
         prev_d = torch.full((b, 1), prev_done, dtype=torch.int64, device=self.device)
         m, logvar, hidden = self.encoder(x, prev_a, prev_r, prev_d, hidden)
         return m[:, 0], None if logvar is None else logvar[:, 0], hidden
+
+    @property
+    def env_steps(self) -> int:
+        """Training env steps taken (exploration and exploitation)."""
+        return self.schedule.env_steps
 
     @torch.no_grad()
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
@@ -501,16 +505,7 @@ class VariBad:
 
     def after_env_steps(self, n_steps: int, episode: int) -> None:
         """Count steps; update every ``update_every`` and sync targets on schedule."""
-        for _ in range(n_steps):
-            self.env_steps += 1
-            self._until_update -= 1
-            if self._until_update == 0:
-                self._until_update = self.config.update_every
-                self.update()
-            self._until_sync -= 1
-            if self._until_sync == 0:
-                self._until_sync = self.config.target_sync_every
-                self.sync_targets()
+        self.schedule.advance(n_steps, self.update, self.sync_targets)
 
     def end_trials(self, trials: TrialBatch) -> None:
         """Store each trial's exploration and first exploitation episode."""
@@ -631,10 +626,8 @@ class VariBad:
             "rng": self.rng.bit_generator.state,
             "gen": self.gen.get_state(),
             "counters": {
-                "env_steps": self.env_steps,
                 "updates": self.updates,
-                "until_update": self._until_update,
-                "until_sync": self._until_sync,
+                **self.schedule.state_dict(),
             },
         }
 
@@ -650,5 +643,5 @@ class VariBad:
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
         c = state["counters"]
-        self.env_steps, self.updates = c["env_steps"], c["updates"]
-        self._until_update, self._until_sync = c["until_update"], c["until_sync"]
+        self.updates = c["updates"]
+        self.schedule.load_state_dict(c)
