@@ -493,13 +493,17 @@ class RunConflict(UsageError):
     """A run directory holds a run of another config."""
 
 
+_EXECUTION_ONLY = frozenset({"checkpoint_every"})
+"""RunConfig fields that change how a run is executed, not its numbers (resume is exact)."""
+
+
 def run_state(run_dir: str | os.PathLike[str], config: RunConfig) -> State:
     """What the sweep must do for the run of ``config`` in ``run_dir``.
 
     ``"finished"``: ``summary.json`` of the same config; ``"resume"``: a checkpoint of the
     same config (interrupted, or finished with fewer ``steps``: it is extended); ``"new"``:
     nothing usable there. Raises :class:`RunConflict` if ``config.json`` differs in any
-    other field, or the run there is longer than the sweep asks.
+    other field but ``checkpoint_every``, or the run there is longer than the sweep asks.
     """
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
@@ -510,7 +514,7 @@ def run_state(run_dir: str | os.PathLike[str], config: RunConfig) -> State:
     except (OSError, json.JSONDecodeError):
         return "new"  # run() writes it first, atomically: unreadable means never started
     new = json.loads(json.dumps(asdict(config)))
-    for key in sorted(set(old) | set(new)):
+    for key in sorted((set(old) | set(new)) - _EXECUTION_ONLY):
         if key != "steps" and old.get(key) != new.get(key):
             raise RunConflict(
                 f"{run_dir} holds another run ({key}: {compact_json(old.get(key))} there, "

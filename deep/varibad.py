@@ -122,6 +122,14 @@ class VariBadConfig:
     rl_grad_to_encoder: bool = False
     """False: the TD loss does not reach the encoder (App. B.3). True: it does (the authors'
     code, where z is not detached)."""
+    decode_beliefs: int = 0
+    """0: the decoder loss uses every belief z_t of the trial. k > 0: k beliefs per trial,
+    drawn uniformly without replacement from its real entries at each update (Zintgraf et
+    al.'s ``vae_subsample_elbos``): an unbiased estimate of the same per-trial mean, and about
+    N/k times cheaper. Not in the paper; a speed option for CPU runs."""
+    decode_transitions: int = 0
+    """0: every transition i of the trial is decoded. k > 0: k transitions per trial, drawn
+    like ``decode_beliefs`` (Zintgraf et al.'s ``vae_subsample_decodes``)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -142,6 +150,12 @@ class VariBadConfig:
         for name in ("kl_weight", "state_loss_weight"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; allowed: >= 0")
+        for name in ("decode_beliefs", "decode_transitions"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 0):
+                raise ValueError(
+                    f"{name}={value!r} is invalid; allowed: 0 (all) or an integer >= 1"
+                )
 
     def for_env(self, env_name: str) -> VariBadConfig:
         """App. B.3/B.4 on the MiniWorld sign task: no state decoder, a replay of 10,000."""
@@ -261,6 +275,12 @@ def belief_sequence(
         valid=t(valid),
         length=torch.from_numpy(length).to(dev),
     )
+
+
+def _pick(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[b, index[b, k], ...]`` for ``x`` ``[B, N, ...]`` and ``index`` ``[B, K]``."""
+    shape = index.shape + (1,) * (x.dim() - 2)
+    return x.gather(1, index.reshape(shape).expand(*index.shape, *x.shape[2:]))
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -518,22 +538,58 @@ class VariBad:
 
     # ---------------------------------------------------------------- losses
     def decoder_errors(
-        self, z: torch.Tensor, seq: BeliefSequence
+        self,
+        z: torch.Tensor,
+        seq: BeliefSequence,
+        beliefs: torch.Tensor | None = None,
+        transitions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Squared errors of every (belief t, transition i) pair and the mask of real pairs.
+        """Squared errors of (belief t, transition i) pairs and the mask of real pairs.
 
-        Returns (r̂_{t,i} − r_i)² ``[B, N, N]``, mean_d (ŝ_{t,i} − s_{i+1})_d² ``[B, N, N]``
-        (None without a state decoder), and the mask ``valid_t ∧ acting_i``.
+        Every pair by default; ``beliefs`` ``[B, Kt]`` / ``transitions`` ``[B, Ki]`` pick entry
+        indices per trial instead (see :meth:`decode_picks`). Returns (r̂_{t,i} − r_i)²
+        ``[B, Kt, Ki]``, mean_d (ŝ_{t,i} − s_{i+1})_d² ``[B, Kt, Ki]`` (None without a state
+        decoder), and the mask ``valid_t ∧ acting_i``.
         """
-        r_hat, s_hat = self.decoder(z, seq.obs, seq.action)
-        reward_err = (r_hat - seq.reward.unsqueeze(1)) ** 2
-        pairs = seq.valid.unsqueeze(2) & seq.acting.unsqueeze(1)
-        state_err = None
-        if s_hat is not None:
-            s = seq.obs["state"].float()
+        obs, action, reward, acting = seq.obs, seq.action, seq.reward, seq.acting
+        valid = seq.valid
+        s_next = None
+        if self.decoder.next_state is not None:
+            s = obs["state"].float()
             s_next = torch.cat([s[:, 1:], torch.zeros_like(s[:, :1])], dim=1)
+        if beliefs is not None:
+            z = _pick(z, beliefs)
+            valid = valid.gather(1, beliefs)
+        if transitions is not None:
+            obs = {k: _pick(v, transitions) for k, v in obs.items()}
+            action, reward, acting = (x.gather(1, transitions) for x in (action, reward, acting))
+            s_next = None if s_next is None else _pick(s_next, transitions)
+        r_hat, s_hat = self.decoder(z, obs, action)
+        reward_err = (r_hat - reward.unsqueeze(1)) ** 2
+        pairs = valid.unsqueeze(2) & acting.unsqueeze(1)
+        state_err = None
+        if s_hat is not None and s_next is not None:
             state_err = ((s_hat - s_next.unsqueeze(1)) ** 2).mean(-1)
         return reward_err, state_err, pairs
+
+    def decode_picks(
+        self, seq: BeliefSequence
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Entry indices of the beliefs and transitions to decode, per trial (None: all).
+
+        k of a trial's real entries (``valid`` for beliefs, ``acting`` for transitions),
+        uniformly without replacement: the top k of uniform scores, −1 on the others (a trial
+        with fewer than k real entries gets them all plus masked ones).
+        """
+
+        def pick(k: int, real: torch.Tensor) -> torch.Tensor | None:
+            if k == 0 or k >= real.shape[1]:
+                return None
+            scores = torch.rand(real.shape, generator=self.gen).to(self.device)
+            return scores.masked_fill(~real, -1.0).topk(k, dim=1).indices
+
+        cfg = self.config
+        return pick(cfg.decode_beliefs, seq.valid), pick(cfg.decode_transitions, seq.acting)
 
     def losses(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """The loss terms on a batch of stored trials (unweighted; see :meth:`total_loss`).
@@ -561,7 +617,7 @@ class VariBad:
             cfg.gamma,
         )
         out = {"td": masked_td_loss(q, seq.action, y, seq.acting)}
-        reward_err, state_err, pairs = self.decoder_errors(z, seq)
+        reward_err, state_err, pairs = self.decoder_errors(z, seq, *self.decode_picks(seq))
         n_pairs = pairs.sum().clamp(min=1)
         out["reward"] = (reward_err * pairs).sum() / n_pairs
         if state_err is not None:

@@ -326,6 +326,14 @@ def test_rerun_skips_finished_runs_and_rewrites_nothing(pool_sweep, spec_file, c
     assert _files(out) == before
 
 
+def test_checkpoint_interval_is_not_a_conflict(pool_sweep, spec_file, capsys):
+    """checkpoint_every changes only when checkpoints are written: finished runs stay done."""
+    out, _, _ = pool_sweep
+    argv = [str(spec_file), "--out", str(out), "--workers", "0", "--checkpoint-every", "999"]
+    assert sweep.main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["done_before"] == 4
+
+
 def test_interrupted_run_is_resumed_to_the_same_numbers(pool_sweep, tmp_path, monkeypatch):
     """A trainer stopped after 7 waves leaves its checkpoint; the sweep (in this process,
     --workers 0) resumes it and trains the rest: the same files as the pool's sweep."""

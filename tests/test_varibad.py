@@ -191,6 +191,38 @@ def test_padded_steps_do_not_count(bandit_batch):
     assert changed["reward"] != base["reward"]
 
 
+def test_subsampled_decoding_picks_real_entries_and_matches_the_full_pairs(bandit_batch):
+    """decode_beliefs/decode_transitions: k distinct real entries per trial, whose errors are
+    exactly the full [B, N, N] errors at the picked (t, i)."""
+    method = _method(decode_beliefs=3, decode_transitions=2, state_loss_weight=0.5)
+    seq = method.sequence(bandit_batch)
+    m, _ = method.beliefs(seq)
+    beliefs, transitions = method.decode_picks(seq)
+    assert beliefs.shape == (3, 3) and transitions.shape == (3, 2)
+    for b in range(3):
+        assert len(set(beliefs[b].tolist())) == 3 and len(set(transitions[b].tolist())) == 2
+        assert seq.valid[b, beliefs[b]].all() and seq.acting[b, transitions[b]].all()
+    with torch.no_grad():
+        full_r, full_s, full_pairs = method.decoder_errors(m, seq)
+        r, s, pairs = method.decoder_errors(m, seq, beliefs, transitions)
+    rows = torch.arange(3)[:, None, None]
+    t, i = beliefs[:, :, None], transitions[:, None, :]
+    torch.testing.assert_close(r, full_r[rows, t, i])
+    torch.testing.assert_close(s, full_s[rows, t, i])
+    assert torch.equal(pairs, full_pairs[rows, t, i])
+
+
+def test_subsampling_off_or_covering_every_entry_draws_nothing(bandit_batch):
+    """k = 0 (the default) or k ≥ N decodes every pair and leaves the random stream alone."""
+    for k in (0, 64):
+        method = _method(decode_beliefs=k, decode_transitions=k)
+        before = method.gen.get_state()
+        assert method.decode_picks(method.sequence(bandit_batch)) == (None, None)
+        assert torch.equal(method.gen.get_state(), before)
+    with pytest.raises(ValueError, match="decode_beliefs=-1 is invalid; allowed: 0"):
+        VariBadConfig(decode_beliefs=-1)
+
+
 def test_td_loss_by_a_loop_over_decision_steps(bandit_batch):
     """Double DQN over the trial: r̃ = 0 while exploring, bootstrap from s'_0, terminal at end."""
     method = _method(gamma=0.9)
