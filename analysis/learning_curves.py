@@ -17,11 +17,15 @@ task-relevant information.
 Writes to ``--out``: ``curves.png`` (every panel), ``<env>.png`` (one per benchmark),
 ``curves.csv`` (the aggregated curves), ``final_returns.csv`` (per benchmark, split, method and
 setting: the last evaluation's return, mean and 95% CI over seeds, seeds, env steps, reveal
-fraction), and prints the final-returns table.
+fraction, and ``tail_return_mean``: each seed's mean over its evaluations in the last
+``TAIL_FRACTION`` of its env steps, averaged over seeds — one greedy evaluation of 100 trials is
+noisy), and prints the final-returns table. ``--at-steps N`` first drops every evaluation past N
+env steps, so that methods trained for different budgets are compared at the same one.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from collections.abc import Sequence
@@ -44,6 +48,8 @@ REFERENCE_LINES = (  # column, colour, line style, label
 EVAL_SPLITS = {"test": "held-out problems", "train_eval": "training problems"}
 """Rows of greedy evaluations (``split`` column) and how a panel names them."""
 CURVE_KEYS = ["env", "variant", "method", "setting"]
+TAIL_FRACTION = 0.1
+"""``tail_return_mean`` averages the evaluations with env_steps ≥ (1 − this) × the last one's."""
 
 
 def _setting(method_args: dict | None) -> str:
@@ -108,6 +114,8 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
     for key, g in evals.groupby([*CURVE_KEYS, "split"], sort=True):
         last = g.sort_values("trial").groupby("seed").tail(1)
         mean, half = mean_ci(last["return"].to_numpy())
+        cut = g["seed"].map(last.set_index("seed")["env_steps"]) * (1.0 - TAIL_FRACTION)
+        tail = g[g["env_steps"] >= cut].groupby("seed")["return"].mean()
         rows.append(
             {
                 **dict(zip([*CURVE_KEYS, "split"], key, strict=True)),
@@ -115,6 +123,7 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
                 "env_steps": float(last["env_steps"].mean()),
                 "return_mean": mean,
                 "return_ci95": half,
+                "tail_return_mean": float(tail.mean()),
                 "best_return_mean": float(g.groupby("seed")["return"].max().mean()),
                 "reveal_frac_mean": float(last["reveal_frac"].mean()),
             }
@@ -188,18 +197,34 @@ def plot_panels(
     write_png(path, fig, dpi=100)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: an integer >= 1")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     p = OneLineParser(prog="python -m analysis.learning_curves")
     p.add_argument("runs", nargs="+", help="folders searched for metrics.csv")
     p.add_argument("--references", default="results/benchmarks/reference_values.csv")
     p.add_argument("--out", default="results/dream")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--at-steps", type=_positive_int, default=None, metavar="N",
+        help="leave out every evaluation past N env steps (compare methods at one budget)",
+    )  # fmt: skip
     try:
+        args = p.parse_args(argv)
         df = collect(args.runs)
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
+    if args.at_steps is not None:
+        df = df[df["env_steps"] <= args.at_steps]
     ref_path = Path(args.references)
     refs = read_csv(ref_path) if ref_path.is_file() else None
     out = Path(args.out)
@@ -208,7 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if curves.empty:
         print(f"error: runs {' '.join(args.runs)}: no evaluation rows yet", file=sys.stderr)
         return 2
-    header = {"experiment": "analysis.learning_curves", "runs": sorted(df["run"].unique())}
+    header = {
+        "experiment": "analysis.learning_curves",
+        "runs": sorted(df["run"].unique()),
+        "at_steps": args.at_steps,
+    }
     plot_panels(curves, refs, out / "curves.png")
     for env in sorted(curves["env"].unique()):
         plot_panels(curves, refs, out / f"{env}.png", envs=[env])

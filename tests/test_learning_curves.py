@@ -78,6 +78,30 @@ def test_aggregate_and_final_returns(tmp_path):
     assert final.loc[("map", "default"), "seeds"] == 3
     assert final.loc[("map_lambda", "bottleneck_weight=3"), "return_mean"] == pytest.approx(0.3)
     assert -9.0 not in set(curves["return_mean"])  # training windows are not curves
+    # tail: evaluations at ≥ 90% of each seed's last env steps — only the last one here
+    tail = final.loc[("map", "default"), "tail_return_mean"]
+    assert tail == pytest.approx((0.8 + 0.6 + 0.9) / 3)
+
+
+def test_tail_mean_averages_the_last_tenth_of_each_run(tmp_path):
+    _write_run(tmp_path, "erl2", 0, [0.0] * 10 + [0.5, 0.7, 0.3])  # steps 0..600k by 50k
+    final = final_returns(collect([tmp_path])).iloc[0]
+    assert final["return_mean"] == pytest.approx(0.3)
+    assert final["tail_return_mean"] == pytest.approx(0.5)  # 550k, 600k ≥ 0.9 × 600k = 540k
+
+
+def test_at_steps_cuts_every_run_at_one_budget(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    _write_run(runs, "dream", 0, [-1.0, 0.2, 0.8])  # evaluations at 0, 50k, 100k env steps
+    _write_run(runs, "erl2", 0, [-1.0, 0.1])
+    out = tmp_path / "out"
+    assert main([str(runs), "--out", str(out), "--at-steps", "60_000"]) == 0
+    final = read_csv(out / "final_returns.csv").set_index("method")
+    assert final.loc["dream", "return_mean"] == pytest.approx(0.2)
+    assert final.loc["dream", "env_steps"] == 50_000
+    assert main([str(runs), "--out", str(out), "--at-steps", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--at-steps" in err and "'0' is invalid; allowed: an integer >= 1" in err
 
 
 def test_cli_writes_panels_for_both_problem_splits(tmp_path, capsys):
