@@ -15,6 +15,8 @@ replaces the file's value):
   every run gets one of them (leave it out for a single setting, ``default``, that adds no
   directory level);
 * ``method_args`` — overrides every run gets (a setting's own values win);
+* ``method_overrides`` — overrides for the runs of one method, ``{"varibad":
+  {"decode_beliefs": 8}}`` (they win over ``method_args``; a setting's values win over them);
 * ``splits`` — which rows of each run's ``metrics.csv`` go into ``runs.csv``: ``test`` (the
   default: greedy evaluation on held-out problems), ``train_eval`` (greedy evaluation on the
   training problems, for runs with ``eval_splits`` ``["test", "train"]``) and/or ``train`` (mean
@@ -120,6 +122,7 @@ SPEC_KEYS = (
     "seeds",
     "settings",
     "method_args",
+    "method_overrides",
     "splits",
     *RUN_KEYS,
 )
@@ -161,6 +164,8 @@ class SweepSpec:
     settings: dict[str, dict[str, str]] | None = None
     """Setting name → method-config overrides; None: one setting without a directory level."""
     method_args: dict[str, str] = field(default_factory=dict)
+    method_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Method name → overrides for its runs only."""
     splits: tuple[str, ...] = ("test",)
     steps: int = _RUN_DEFAULTS.steps
     preset: str = _RUN_DEFAULTS.preset
@@ -184,8 +189,10 @@ class SweepSpec:
             "seeds": list(self.seeds),
             "settings": self.settings,
             "method_args": self.method_args,
-            "splits": list(self.splits),
         }
+        if self.method_overrides:  # left out when empty: older sweep.json files stay the same
+            out["method_overrides"] = self.method_overrides
+        out["splits"] = list(self.splits)
         out |= {key: getattr(self, key) for key in RUN_KEYS}
         out["eval_splits"] = list(self.eval_splits)
         return out
@@ -351,17 +358,33 @@ def parse_spec(
             _name(where, "settings", name): _overrides(where, "settings", values)
             for name, values in settings.items()
         }
+    methods = _names(where, "methods", data["methods"], tuple(METHODS))
+    per_method = data.get("method_overrides", {})
+    if not isinstance(per_method, dict):
+        raise where.error(
+            "method_overrides", per_method, "allowed: an object of method name → overrides"
+        )
+    for name in per_method:
+        if name not in methods:
+            raise where.error(
+                "method_overrides", name, f"allowed: methods of this sweep ({', '.join(methods)})"
+            )
+    method_overrides = {
+        name: _overrides(where, "method_overrides", values)
+        for name, values in per_method.items()
+    }
     splits = data.get("splits", ["test"])
     note = data.get("note")
     if note is not None and not isinstance(note, str):
         raise where.error("note", note, "allowed: a string")
     return SweepSpec(
         name=_name(where, "name", data.get("name", default_name)),
-        methods=_names(where, "methods", data["methods"], tuple(METHODS)),
+        methods=methods,
         envs=envs,
         seeds=_seeds(where, data["seeds"]),
         settings=settings,
         method_args=_overrides(where, "method_args", data.get("method_args", {})),
+        method_overrides=method_overrides,
         splits=_names(where, "splits", splits, SPLITS),
         note=note,
         **_run_fields(where, data),
@@ -420,7 +443,11 @@ def expand(spec: SweepSpec) -> list[Run]:
                         seed=seed,
                         variant=entry.variant,
                         env_kwargs=dict(entry.env_kwargs),
-                        method_args={**spec.method_args, **overrides},
+                        method_args={
+                            **spec.method_args,
+                            **spec.method_overrides.get(method, {}),
+                            **overrides,
+                        },
                         **shared,
                     )
                     level = [] if spec.settings is None else [setting]
@@ -482,6 +509,11 @@ def check_runs(spec: SweepSpec, source: str = "spec") -> None:
                 base = apply_overrides(base, spec.method_args)
             except ValueError as err:
                 raise where.error("method_args", spec.method_args, f"{method}: {err}") from None
+            own = spec.method_overrides.get(method, {})
+            try:
+                base = apply_overrides(base, own)
+            except ValueError as err:
+                raise where.error("method_overrides", {method: own}, str(err)) from None
             for name, overrides in settings.items():
                 try:
                     apply_overrides(base, overrides)

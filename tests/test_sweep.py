@@ -137,6 +137,26 @@ def test_expand_order_dirs_and_settings():
     assert again == spec and sweep.expand(again) == runs
 
 
+def test_method_overrides_reach_only_their_method():
+    spec = sweep.parse_spec(
+        {
+            "methods": ["dream", "varibad"],
+            "envs": ["map"],
+            "seeds": [0],
+            "method_args": {"gamma": 0.9},
+            "method_overrides": {"varibad": {"decode_beliefs": 8, "gamma": 0.5}},
+            "settings": {"a": {}, "b": {"gamma": 0.7}},
+        }
+    )
+    args = {(r.method, r.setting): r.config.method_args for r in sweep.expand(spec)}
+    assert args[("dream", "a")] == {"gamma": "0.9"}
+    assert args[("varibad", "a")] == {"gamma": "0.5", "decode_beliefs": "8"}
+    assert args[("varibad", "b")] == {"gamma": "0.7", "decode_beliefs": "8"}  # setting wins
+    sweep.check_runs(spec)
+    assert sweep.parse_spec(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert "method_overrides" not in sweep.parse_spec(SPEC).to_dict()  # old files unchanged
+
+
 def test_no_settings_means_no_directory_level():
     runs = sweep.expand(sweep.parse_spec(SPEC))
     assert [r.path for r in runs] == RUN_DIRS
@@ -198,6 +218,14 @@ BAD_SPECS = {
         ["envs bandit:", "Q"],
     ),
     "same env twice": ({"envs": ["map", "map"]}, ["envs map:", "labels must differ"]),
+    "override for a method not swept": (
+        {"method_overrides": {"erl2": {"epsilon": 1}}},
+        ["method_overrides erl2:", "allowed: methods of this sweep (dream, dream_no_bottleneck)"],
+    ),
+    "override field the method lacks": (
+        {"method_overrides": {"dream": {"decode_beliefs": 8}}},
+        ["method_overrides", "'decode_beliefs'", "allowed:"],
+    ),
     "unknown preset": ({"preset": "huge"}, ["preset huge:", "paper, tiny, epsilon1"]),
     "zero steps": ({"steps": 0}, ["steps 0:", "integer >= 1"]),
     "bad split": ({"splits": ["valid"]}, ["splits valid:", "train, test, train_eval"]),
@@ -458,6 +486,7 @@ EXAMPLES = {
     "ablations.json": 2 * 3,
     "sensitivity.json": 3 * 8 * 3,
     "robustness.json": 3,
+    "fig67_cpu.json": 4 * 3,
 }
 
 
@@ -469,7 +498,8 @@ def test_example_specs(name):
     runs = sweep.expand(spec)
     assert len(runs) == EXAMPLES[name]
     if name != "smoke.json":
-        assert spec.preset == "paper" and spec.steps == 1_000_000 and len(spec.seeds) == 3
+        seeds = 1 if name == "fig67_cpu.json" else 3
+        assert spec.preset == "paper" and spec.steps == 1_000_000 and len(spec.seeds) == seeds
         assert (spec.eval_every, spec.eval_trials) == (2_000, 100)  # Sec. 6
     if name in ("fig6.json", "fig7.json"):
         assert spec.methods == ("dream", "dream_no_bottleneck", "erl2", "import", "varibad")
@@ -480,6 +510,10 @@ def test_example_specs(name):
         assert tuple(e.env for e in spec.envs) == envs and spec.splits == splits
         assert spec.eval_splits == eval_splits
         assert all(tuple(r.config.eval_splits) == eval_splits for r in runs)
+    if name == "fig67_cpu.json":
+        varibad = [r.config.method_args for r in runs if r.method == "varibad"]
+        assert varibad == [{"decode_beliefs": "8", "decode_transitions": "8"}] * 3
+        assert all(r.config.method_args == {} for r in runs if r.method != "varibad")
     # the configs of DREAM's methods build (the baselines' modules are checked by their tests)
     ours = tuple(m for m in spec.methods if METHODS[m].module == "deep.dream")
     if not ours:
