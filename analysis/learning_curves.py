@@ -5,7 +5,8 @@
 Reads every ``metrics.csv`` under the given folders (written by ``python -m deep.train`` or
 ``python -m analysis.sweep``) and nothing else. A *curve* is one method (and setting: its
 ``--method-arg`` overrides) on one benchmark; its seeds are aggregated per evaluation (the
-same trial counts in every seed): the mean test exploitation return against the mean env steps
+same trial counts in every seed; runs with ``env_kwargs`` form their own curves, named
+``env[key=value,...]``): the mean test exploitation return against the mean env steps
 (exploration + exploitation, Sec. 6's x-axis) with a 95% confidence band over seeds (Student t,
 n − 1 degrees of freedom; no band for one seed). Each panel holds one benchmark and problem
 split — ``test`` (held-out problems) and, where the runs evaluated them (``--eval-splits
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +67,10 @@ def collect(folders: Sequence[str | Path]) -> pd.DataFrame:
         for path in sorted(Path(folder).rglob("metrics.csv")):
             df = read_csv(path)
             run = (read_header(path) or {}).get("run") or {}
+            kwargs = run.get("env_kwargs") or {}
+            if kwargs:  # e.g. distracting_bus[train_split=independent]: its own curve
+                inside = ",".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
+                df = df.assign(env=df["env"].astype(str) + f"[{inside}]")
             frames.append(
                 df.assign(
                     variant=run.get("variant") or "paper",
@@ -136,7 +142,8 @@ def _reference_row(
 ) -> pd.Series | None:
     if refs is None:
         return None
-    rows = refs[(refs["benchmark"] == env) & (refs["variant"] == variant)]
+    benchmark = env.split("[")[0]  # the env's own reference values, whatever its env_kwargs
+    rows = refs[(refs["benchmark"] == benchmark) & (refs["variant"] == variant)]
     wanted = ["test", "all"] if split == "test" else ["train", "all"]
     for name in wanted:
         match = rows[rows["split"] == name]
@@ -240,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     plot_panels(curves, refs, out / "curves.png")
     for env in sorted(curves["env"].unique()):
-        plot_panels(curves, refs, out / f"{env}.png", envs=[env])
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", env).strip("_")  # env[k=v] → env_k_v
+        plot_panels(curves, refs, out / f"{stem}.png", envs=[env])
     write_csv(out / "curves.csv", curves, header)
     final = final_returns(df)
     write_csv(out / "final_returns.csv", final, header)

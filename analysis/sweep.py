@@ -75,7 +75,7 @@ from analysis._cli import OneLineParser, UsageError, parse_int_set
 from analysis.io import PACKAGE, atomic_write_bytes, compact_json, csv_text, package_version
 from deep.envs.problem import registered_names
 from deep.presets import PRESETS, apply_overrides, apply_preset
-from deep.train import METHODS, RunConfig, StopRequested, Trainer
+from deep.train import METHODS, RunConfig, StopRequested, Trainer, env_arg_value
 
 __all__ = [
     "DEFAULT_SETTING",
@@ -976,8 +976,8 @@ def _parser() -> argparse.ArgumentParser:
         "--env-arg",
         action="append",
         default=[],
-        metavar="KEY=INT",
-        help="benchmark config entry for every env",
+        metavar="KEY=VALUE",
+        help="benchmark config entry for every env (integers are read as numbers)",
     )
     g.add_argument("--variant", default=None, help="benchmark variant for every env")
     g.add_argument(
@@ -1067,13 +1067,8 @@ def _spec_data(args: argparse.Namespace) -> tuple[dict[str, Any], str, str, dict
 
 def _cli_env_changes(data: dict[str, Any], env_args: Sequence[str], variant: str | None) -> None:
     """Apply ``--env-arg`` and ``--variant`` to every env entry of ``data``."""
-    allowed = "allowed: KEY=INTEGER"
-    env_kwargs: dict[str, Any] = {}
-    for key, text in _pairs("--env-arg", env_args, allowed).items():
-        try:
-            env_kwargs[key] = int(text)
-        except ValueError:
-            raise UsageError.for_flag("--env-arg", f"{key}={text}", allowed) from None
+    pairs = _pairs("--env-arg", env_args, "allowed: KEY=VALUE")
+    env_kwargs: dict[str, Any] = {key: env_arg_value(text) for key, text in pairs.items()}
     if not (env_kwargs or variant is not None) or not isinstance(data.get("envs"), list):
         return
     entries = []

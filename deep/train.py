@@ -40,7 +40,7 @@ from deep.metrics import evaluate, reveal_oracle, steps_to_informative
 from deep.presets import PRESETS, apply_overrides, apply_preset
 from deep.trial_loop import make_env, run_wave, sample_trials
 
-__all__ = ["METHODS", "PRESETS", "RunConfig", "Trainer", "main"]
+__all__ = ["METHODS", "PRESETS", "RunConfig", "Trainer", "env_arg_value", "main"]
 
 
 
@@ -449,8 +449,9 @@ def _parser() -> argparse.ArgumentParser:
         "--env-arg",
         action="append",
         default=[],
-        metavar="KEY=INT",
-        help="benchmark config entry, e.g. --env-arg A=4 (bandit)",
+        metavar="KEY=VALUE",
+        help="benchmark config entry, e.g. --env-arg A=4 (bandit), "
+        "--env-arg train_split=independent (distracting_bus); integers are read as numbers",
     )
     p.add_argument(
         "--method-arg",
@@ -478,16 +479,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def env_arg_value(text: str) -> int | str:
+    """An ``--env-arg`` value: an integer if it reads as one, else the text."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _env_kwargs(items: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError.for_flag("--env-arg", item, "allowed: KEY=INTEGER")
-        try:
-            out[key] = int(value)
-        except ValueError:
-            raise UsageError.for_flag("--env-arg", item, "allowed: KEY=INTEGER") from None
+        if not sep or not key or not value:
+            raise UsageError.for_flag("--env-arg", item, "allowed: KEY=VALUE")
+        out[key] = env_arg_value(value)
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import gymnasium as gym
 import numpy as np
 import pandas as pd
@@ -9,7 +11,8 @@ import pytest
 
 from deep.envs import make, registered_names
 from deep.envs import reference_city as rv
-from deep.envs.city import CityConfig
+from deep.envs.city import CYCLIC_GRAY, PERMUTATIONS, TRAIN_SPLITS, CityConfig
+from deep.envs.reference_city import colored_left_given_gray
 
 NAMES = ("vanilla_bus", "distracting_bus", "map")
 VARIANTS = ("paper", "official")
@@ -181,3 +184,32 @@ def test_reference_values_cli_writes_the_csv_atomically(tmp_path):
     table = pd.read_csv(out)
     assert table["benchmark"].tolist() == ["vanilla_bus"] * 2
     assert table["optimal"].tolist() == pytest.approx([0.8, 0.8])
+
+
+def test_train_splits_of_the_distracting_bus():
+    """paired: App. B.1's 24 IDs (gray k with colored k); stride11: the authors' 53;
+    independent: all 24 colored × 4 cyclic gray permutations."""
+    ids = {s: make("distracting_bus", train_split=s).problem_ids("train") for s in TRAIN_SPLITS}
+    assert list(ids["paired"]) == list(25 * np.arange(24))
+    assert list(ids["paired"]) == list(make("distracting_bus").problem_ids("train"))  # default
+    assert list(ids["stride11"]) == list(make("distracting_bus", variant="official")
+                                          .problem_ids("train"))  # fmt: skip
+    indep = ids["independent"]
+    assert len(indep) == 96 and len(set(indep)) == 96
+    assert {(int(m % 24), int(m // 24)) for m in indep} == {
+        (c, g) for c in range(24) for g in CYCLIC_GRAY
+    }
+    # any two cyclic gray permutations differ at every stop: one gray ride tells them apart
+    for a, b in itertools.combinations(CYCLIC_GRAY, 2):
+        assert all(x != y for x, y in zip(PERMUTATIONS[a], PERMUTATIONS[b], strict=True))
+    for split, train in ids.items():
+        test = make("distracting_bus", train_split=split).problem_ids("test")
+        assert len(test) + len(train) == 576 and not set(test) & set(train)
+
+
+def test_gray_buses_identify_training_problems_only_in_the_paired_split():
+    assert colored_left_given_gray("paired") == 1.0
+    assert colored_left_given_gray("independent") == 24.0
+    stride = colored_left_given_gray("stride11")
+    assert 1.0 < stride < 4.0
+    assert colored_left_given_gray() == 1.0  # the paper variant's default

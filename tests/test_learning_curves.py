@@ -15,7 +15,9 @@ from analysis.io import read_csv, write_csv
 from analysis.learning_curves import aggregate, collect, final_returns, main, mean_ci
 
 
-def _write_run(root, method, seed, returns, *, method_args=None, env="map", splits=("test",)):
+def _write_run(
+    root, method, seed, returns, *, method_args=None, env="map", splits=("test",), env_kwargs=None
+):
     rows = []
     for i, r in enumerate(returns):
         for split in splits:
@@ -33,8 +35,12 @@ def _write_run(root, method, seed, returns, *, method_args=None, env="map", spli
             )
         rows.append({**rows[-1], "split": "train", "return": -9.0})  # ε-greedy window: ignored
     out = root / env / method / f"s{seed}"
+    if env_kwargs:
+        out = root / f"{env}_{len(env_kwargs)}" / method / f"s{seed}"
     out.mkdir(parents=True)
-    header = {"run": {"variant": None, "method_args": method_args or {}}}
+    header = {
+        "run": {"variant": None, "method_args": method_args or {}, "env_kwargs": env_kwargs or {}}
+    }
     write_csv(out / "metrics.csv", pd.DataFrame(rows), header)
 
 
@@ -122,3 +128,14 @@ def test_cli_without_runs_is_a_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no metrics.csv" in err
+
+
+def test_env_kwargs_make_their_own_curve(tmp_path):
+    _write_run(tmp_path, "dream", 0, [0.1, 0.2], env="distracting_bus")
+    _write_run(tmp_path, "dream", 0, [0.5, 0.7], env="distracting_bus",
+               env_kwargs={"train_split": "independent"})  # fmt: skip
+    final = final_returns(collect([tmp_path])).set_index("env")
+    assert final.loc["distracting_bus", "return_mean"] == pytest.approx(0.2)
+    assert final.loc["distracting_bus[train_split=independent]", "return_mean"] == 0.7
+    assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "distracting_bus_train_split_independent.png").is_file()

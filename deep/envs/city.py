@@ -54,6 +54,7 @@ __all__ = [
     "CityConfig",
     "CityEnv",
     "CityFamily",
+    "bus_rides",
 ]
 
 SIZE = 9
@@ -71,6 +72,10 @@ PERMUTATIONS = tuple(itertools.permutations(range(4)))
 
 KINDS = ("vanilla", "distracting", "map")
 VARIANTS = ("paper", "official")
+TRAIN_SPLITS = ("paired", "stride11", "independent")
+"""Designs of the distracting bus's training IDs (:attr:`CityConfig.train_split`)."""
+CYCLIC_GRAY = tuple(PERMUTATIONS.index(tuple((i + s) % 4 for i in range(4))) for s in range(4))
+"""The 4 cyclic gray permutations: any two send every gray stop to different destinations."""
 
 # Object codes of the paper's one-hot "object under the agent" (Sec. 6.1).
 OBJ_NONE, OBJ_BUS, OBJ_MAP, OBJ_POT, OBJ_FRIDGE = range(5)
@@ -112,6 +117,14 @@ class CityConfig:
     map value μ+1, 53 train IDs for distracting bus)."""
     horizon: int = 20
     """Steps per episode (paper: 20)."""
+    train_split: str | None = None
+    """Distracting bus only: which problem IDs are meta-training ones (the rest are held out).
+    "paired": μ = 25k, k = 0..23 — App. B.1's 24 training IDs, each colored and each gray
+    permutation once, so in training the gray permutation determines the colored one (one
+    gray ride identifies the problem: a shortcut that fails on held-out IDs). "stride11": μ =
+    0, 11, 22, ... (53 IDs, the authors' code). "independent": every colored permutation with
+    each of the 4 cyclic gray permutations (96 IDs), so the gray buses say nothing about the
+    colored ones in training. None: the variant's ("paper": paired, "official": stride11)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -120,6 +133,26 @@ class CityConfig:
             raise ValueError(f"unknown variant {self.variant!r}; allowed: {', '.join(VARIANTS)}")
         if not (isinstance(self.horizon, int) and self.horizon >= 1):
             raise ValueError(f"horizon={self.horizon!r} is invalid; allowed: integers >= 1")
+        if self.train_split is not None:
+            if self.kind != "distracting":
+                raise ValueError(
+                    f"train_split={self.train_split!r} is invalid for {self.kind}; allowed: "
+                    "only on distracting_bus"
+                )
+            if self.train_split not in TRAIN_SPLITS:
+                raise ValueError(
+                    f"train_split={self.train_split!r} is invalid; allowed: "
+                    f"{', '.join(TRAIN_SPLITS)}"
+                )
+
+    @property
+    def resolved_train_split(self) -> str | None:
+        """The training-ID design in use (None: not the distracting bus, all 24 IDs train)."""
+        if self.kind != "distracting":
+            return None
+        if self.train_split is not None:
+            return self.train_split
+        return "paired" if self.variant == "paper" else "stride11"
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -145,6 +178,30 @@ def bus_routes(kind: str, problem: int) -> dict[tuple[int, int], tuple[int, int]
             routes[stop] = GRAY_DESTS[gray[i]]
             routes[GRAY_DESTS[gray[i]]] = stop
     return routes
+
+
+def bus_rides(
+    config: CityConfig, states: np.ndarray, actions: np.ndarray, lengths: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per episode: how many ride actions were taken at colored and at gray bus cells.
+
+    ``states`` ``[B, T+1, D]`` (x, y first, both variants), ``actions`` ``[B, T]``,
+    ``lengths`` ``[B]``. A ride anywhere else (no bus there) is counted as ``elsewhere``.
+    """
+    ride = config.actions.index("ride_bus")
+    x, y = states[:, :-1, 0], states[:, :-1, 1]
+    taken = (actions == ride) & (np.arange(actions.shape[1])[None, :] < lengths[:, None])
+
+    def at(cells: tuple[tuple[int, int], ...]) -> np.ndarray:
+        return np.any([(x == cx) & (y == cy) for cx, cy in cells], axis=0)
+
+    colored = at(COLORED_STOPS + COLORED_DESTS)
+    gray = at(GRAY_STOPS + GRAY_DESTS) if config.kind == "distracting" else np.zeros_like(taken)
+    return {
+        "colored": (taken & colored).sum(1),
+        "gray": (taken & gray).sum(1),
+        "elsewhere": (taken & ~colored & ~gray).sum(1),
+    }
 
 
 def observation_space(config: CityConfig) -> spaces.Box:
@@ -174,12 +231,15 @@ class CityFamily(MetaProblemFamily):
         self.n_goals = len(GOALS)
 
     def _train_ids(self) -> np.ndarray:
-        if self.config.kind != "distracting":
+        split = self.config.resolved_train_split
+        if split is None:
             return np.arange(24)
-        if self.config.variant == "official":
+        if split == "stride11":
             return np.arange(0, 576, 11)  # 53 IDs
-        # Paper: 24 train IDs (552 held out). Our choice: μ = 25k, so every colored and every
-        # gray permutation appears exactly once in training.
+        if split == "independent":  # μ = colored + 24 · gray
+            return np.sort((np.arange(24)[:, None] + 24 * np.array(CYCLIC_GRAY)).ravel())
+        # Paper: 24 train IDs (552 held out); which ones is not given. μ = 25k: every colored
+        # and every gray permutation once (colored k with gray k).
         return 25 * np.arange(24)
 
     def _split_ids(self, split: str) -> np.ndarray:
@@ -210,7 +270,8 @@ class CityFamily(MetaProblemFamily):
 
 def _family_factory(kind: str) -> Any:
     def factory(**kwargs: Any) -> CityFamily:
-        check_config_keys(kwargs, "a city env")
+        allowed = ("variant", "horizon") + (("train_split",) if kind == "distracting" else ())
+        check_config_keys(kwargs, "a city env", allowed)
         return CityFamily(CityConfig(kind=kind, **kwargs))
 
     return factory

@@ -35,6 +35,7 @@ from deep.envs.city import GOALS, START, BatchedCityEnv, CityFamily
 from deep.envs.problem import NO_GOAL, make
 
 __all__ = [
+    "colored_left_given_gray",
     "exploitation_returns",
     "no_exploration_value",
     "optimal_values",
@@ -430,6 +431,20 @@ def reveals_all(
     seq = np.stack(obs, axis=1).reshape(family.n_problems, -1)
     consistent = np.flatnonzero((seq == seq[problem]).all(axis=1))
     return bool(np.all(consistent % 24 == problem % 24))
+
+
+def colored_left_given_gray(train_split: str | None = None, variant: str = "paper") -> float:
+    """How many colored permutations the training IDs leave once the gray one is known.
+
+    The mean over the distracting bus's training IDs μ of |{μ' % 24 : μ' a training ID with
+    μ' // 24 = μ // 24}|. 24 means the gray buses carry no information about the colored ones
+    in training ("independent"); 1 means the gray permutation determines the colored one
+    ("paired": riding gray buses identifies a training problem, and fails on held-out IDs).
+    """
+    kwargs = {"variant": variant} | ({"train_split": train_split} if train_split else {})
+    train = make("distracting_bus", **kwargs).problem_ids("train")
+    left = {gray: len(set(train[train // 24 == gray] % 24)) for gray in set(train // 24)}
+    return float(np.mean([left[mu // 24] for mu in train]))
 
 
 @functools.cache

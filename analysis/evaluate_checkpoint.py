@@ -1,0 +1,115 @@
+"""Greedy evaluation of a run's checkpoint on chosen problem splits (training vs held-out).
+
+``python -m analysis.evaluate_checkpoint runs/distracting_bus/dream/s0 --splits train,test``
+
+Loads the run's ``checkpoint.pt`` (the weights as of its last save), plays ``--trials`` greedy
+trials of each split with the protocol of the run's own evaluations (:func:`deep.metrics.evaluate`:
+ε = 0, the benchmark's exact reveal oracle, the method's decoder error) and, on the bus cities,
+counts the exploration episode's bus rides by kind (colored, gray, or where there is no bus:
+:func:`deep.envs.city.bus_rides`). Training problems against held-out ones separate "did not
+learn" from "did not generalise". Prints the table and writes ``--out`` (CSV, atomically) with
+the run config, the checkpoint's env steps and the package version in its header.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from analysis._cli import OneLineParser, UsageError
+from analysis.io import PACKAGE, package_version, write_csv
+from deep.envs.city import CityFamily, bus_rides
+from deep.metrics import evaluate
+from deep.train import Trainer
+
+__all__ = ["evaluate_checkpoint", "main"]
+
+SPLITS = ("train", "test")
+
+
+def evaluate_checkpoint(
+    run_dir: str | Path, splits: Sequence[str] = SPLITS, trials: int = 200, seed: int = 12345
+) -> tuple[pd.DataFrame, dict]:
+    """One row per split: the greedy metrics of the checkpoint in ``run_dir``; and its config."""
+    trainer = Trainer.resume(run_dir, progress=False)
+    config = trainer.config
+    rows = []
+    for split in splits:
+        summary, played = evaluate(
+            trainer.method,
+            trainer.family,
+            n_trials=trials,
+            seed=seed,
+            split=split,
+            oracle=trainer.oracle,
+        )
+        row = {
+            "method": config.method,
+            "env": config.env,
+            "seed": config.seed,
+            "checkpoint_env_steps": trainer.method.env_steps,
+            "split": split,
+            "trials": trials,
+            **summary,
+        }
+        if isinstance(trainer.family, CityFamily):
+            explore = [p.episodes[0] for p in played]
+            counts = [
+                bus_rides(trainer.family.config, e.obs["state"], e.actions, e.length)
+                for e in explore
+            ]
+            for kind in ("colored", "gray", "elsewhere"):
+                per_trial = np.concatenate([c[kind] for c in counts])[:trials]
+                row[f"rides_{kind}"] = float(per_trial.mean())
+        rows.append(row)
+    return pd.DataFrame(rows), {"run": str(run_dir), "config": config.__dict__}
+
+
+def _splits(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names or any(s not in SPLITS for s in names) or len(set(names)) != len(names):
+        allowed = f"allowed: {', '.join(SPLITS)}, comma-separated"
+        raise UsageError.for_flag("--splits", text, allowed)
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    p = OneLineParser(prog="python -m analysis.evaluate_checkpoint")
+    p.add_argument("run", help="run directory holding checkpoint.pt")
+    p.add_argument("--splits", default="train,test", help="train and/or test, comma-separated")
+    p.add_argument("--trials", default="200", help="greedy trials per split")
+    p.add_argument("--seed", default="12345", help="seed of the evaluation trials")
+    p.add_argument("--threads", default="1", help="torch CPU threads")
+    p.add_argument("--out", default=None, help="CSV path (default: <run>/checkpoint_eval.csv)")
+    try:
+        args = p.parse_args(argv)
+        splits = _splits(args.splits)
+        numbers = {}
+        for flag in ("trials", "seed", "threads"):
+            text = getattr(args, flag)
+            value = int(text) if text.lstrip("-").isdigit() else None
+            if value is None or value < (0 if flag == "seed" else 1):
+                low = "0" if flag == "seed" else "1"
+                raise UsageError.for_flag(f"--{flag}", text, f"allowed: an integer >= {low}")
+            numbers[flag] = value
+        torch.set_num_threads(numbers["threads"])
+        table, header = evaluate_checkpoint(args.run, splits, numbers["trials"], numbers["seed"])
+    except UsageError as err:
+        print(err.line(), file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.run) / "checkpoint_eval.csv"
+    meta = {"package": PACKAGE, "package_version": package_version()}
+    write_csv(out, table, {"experiment": "analysis.evaluate_checkpoint", **meta, **header})
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
