@@ -22,6 +22,9 @@ fraction, and ``tail_return_mean``: each seed's mean over its evaluations in the
 ``TAIL_FRACTION`` of its env steps, averaged over seeds — one greedy evaluation of 100 trials is
 noisy), and prints the final-returns table. ``--at-steps N`` first drops every evaluation past N
 env steps, so that methods trained for different budgets are compared at the same one.
+``--training-returns`` adds each curve's mean ε-greedy return of the training trials (dotted):
+a gap to the held-out curve shows a method that learned its training problems but does not
+generalise.
 """
 
 from __future__ import annotations
@@ -94,10 +97,14 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return mean, float(stats.t.ppf(0.5 + level / 2, n - 1)) * sem
 
 
-def aggregate(df: pd.DataFrame) -> pd.DataFrame:
-    """Per curve, split and evaluation (trial count): mean/CI of return over seeds."""
+def aggregate(df: pd.DataFrame, splits: Sequence[str] = tuple(EVAL_SPLITS)) -> pd.DataFrame:
+    """Per curve, split and evaluation (trial count): mean/CI of return over seeds.
+
+    ``splits``: the greedy evaluations by default; ``("train",)`` aggregates the mean ε-greedy
+    returns of the training trials of each evaluation window instead.
+    """
     rows = []
-    evals = df[df["split"].isin(list(EVAL_SPLITS))]
+    evals = df[df["split"].isin(list(splits))]
     for key, g in evals.groupby([*CURVE_KEYS, "split", "trial"], sort=True):
         mean, half = mean_ci(g["return"].to_numpy())
         rows.append(
@@ -161,9 +168,17 @@ def _panels(curves: pd.DataFrame, envs: Sequence[str] | None = None) -> list[tup
 
 
 def plot_panels(
-    curves: pd.DataFrame, refs: pd.DataFrame | None, path: Path, envs: Sequence[str] | None = None
+    curves: pd.DataFrame,
+    refs: pd.DataFrame | None,
+    path: Path,
+    envs: Sequence[str] | None = None,
+    training: pd.DataFrame | None = None,
 ) -> None:
-    """One column per (benchmark, split): return ± 95% CI and reveal fraction; PNG."""
+    """One column per (benchmark, split): return ± 95% CI and reveal fraction; PNG.
+
+    ``training`` (from ``aggregate(df, ("train",))``): each curve's ε-greedy training returns,
+    drawn dotted in its held-out panel.
+    """
     from matplotlib.figure import Figure
 
     panels = _panels(curves, envs)
@@ -186,6 +201,13 @@ def plot_panels(
             if np.isfinite(band).any():
                 lo, hi = g["return_mean"] - band, g["return_mean"] + band
                 ax.fill_between(g["env_steps"], lo, hi, color=c, alpha=0.2, lw=0)
+            if training is not None and split == "test":
+                mine = training[(training["env"] == env) & (training["variant"] == variant)]
+                mine = mine[(mine["method"] == method) & (mine["setting"] == setting)]
+                if len(mine):
+                    mine = mine.sort_values("env_steps")
+                    ax.plot(mine["env_steps"], mine["return_mean"], color=c, ls=":", lw=1,
+                            label=f"{name}: training trials, ε-greedy")  # fmt: skip
             test = here[(here["split"] == "test") & (here["method"] == method)]
             test = test[test["setting"] == setting].sort_values("env_steps")
             ax2.plot(test["env_steps"], test["reveal_frac_mean"], color=c)
@@ -221,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--references", default="results/benchmarks/reference_values.csv")
     p.add_argument("--out", default="results/dream")
     p.add_argument(
+        "--training-returns",
+        action="store_true",
+        help="also draw each curve's ε-greedy training returns (dotted) in its held-out panel",
+    )
+    p.add_argument(
         "--at-steps", type=_positive_int, default=None, metavar="N",
         help="leave out every evaluation past N env steps (compare methods at one budget)",
     )  # fmt: skip
@@ -245,10 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": sorted(df["run"].unique()),
         "at_steps": args.at_steps,
     }
-    plot_panels(curves, refs, out / "curves.png")
+    training = aggregate(df, ("train",)) if args.training_returns else None
+    plot_panels(curves, refs, out / "curves.png", training=training)
     for env in sorted(curves["env"].unique()):
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", env).strip("_")  # env[k=v] → env_k_v
-        plot_panels(curves, refs, out / f"{stem}.png", envs=[env])
+        plot_panels(curves, refs, out / f"{stem}.png", envs=[env], training=training)
     write_csv(out / "curves.csv", curves, header)
     final = final_returns(df)
     write_csv(out / "final_returns.csv", final, header)

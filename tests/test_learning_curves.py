@@ -122,6 +122,9 @@ def test_cli_writes_panels_for_both_problem_splits(tmp_path, capsys):
     assert final.loc["train_eval", "return_mean"] == pytest.approx(0.2)
     assert final.loc["test", "return_mean"] == pytest.approx(0.1)
     assert "erl2" in capsys.readouterr().out
+    training = aggregate(collect([runs]), ("train",))
+    assert set(training["split"]) == {"train"} and (training["return_mean"] == -9.0).all()
+    assert main([str(runs), "--out", str(out), "--training-returns"]) == 0
 
 
 def test_cli_without_runs_is_a_one_line_error(tmp_path, capsys):
