@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -354,9 +355,10 @@ def test_rerun_skips_finished_runs_and_rewrites_nothing(pool_sweep, spec_file, c
     assert _files(out) == before
 
 
-def test_checkpoint_interval_is_not_a_conflict(pool_sweep, spec_file, capsys):
+def test_checkpoint_interval_is_not_a_conflict(pool_sweep, spec_file, tmp_path, capsys):
     """checkpoint_every changes only when checkpoints are written: finished runs stay done."""
-    out, _, _ = pool_sweep
+    out = tmp_path / "copy"  # the shared pool sweep stays the other tests' reference
+    shutil.copytree(pool_sweep[0], out)
     argv = [str(spec_file), "--out", str(out), "--workers", "0", "--checkpoint-every", "999"]
     assert sweep.main(argv) == 0
     assert json.loads(capsys.readouterr().out)["done_before"] == 4
