@@ -47,6 +47,10 @@ $PY -m analysis.neural_sample_complexity --A 2..6 --seeds 5 --trials 3000 --meth
 grid_runs=$(ls -d runs/distracting_bus runs/map runs/cooking 2>/dev/null || true)
 if [ -n "$grid_runs" ]; then
   # shellcheck disable=SC2086
-  $PY -m analysis.learning_curves $grid_runs --out results/dream
+  $PY -m analysis.learning_curves $grid_runs --training-returns --out results/dream
+fi
+if [ -f runs/distracting_bus/dream/s0/checkpoint.pt ]; then  # training vs held-out problems
+  $PY -m analysis.evaluate_checkpoint runs/distracting_bus/dream/s0 --trials 500 \
+      --out results/dream/distracting_bus_checkpoint_eval.csv
 fi
 echo "results/ regenerated"
