@@ -53,6 +53,15 @@ def _int_or_raise(flag: str, text: str, item: str, allowed: str) -> int:
     return int(item)
 
 
+def int_at_least(flag: str, text: str, minimum: int) -> int:
+    """``text`` as an integer >= ``minimum`` (``_`` separators allowed), else a UsageError."""
+    item = text.replace("_", "")
+    value = _int_or_raise(flag, text, item, f"allowed: an integer >= {minimum}")
+    if value < minimum:
+        raise UsageError.for_flag(flag, text, f"allowed: an integer >= {minimum}")
+    return value
+
+
 def parse_int_set(
     flag: str, text: str, minimum: int, maximum: int | None = None
 ) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis._cli import OneLineParser, UsageError
+from analysis._cli import OneLineParser, UsageError, int_at_least
 from analysis.io import PACKAGE, package_version, write_csv
 from deep.envs.city import CityFamily, bus_rides
 from deep.metrics import evaluate
@@ -90,14 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = p.parse_args(argv)
         splits = _splits(args.splits)
-        numbers = {}
-        for flag in ("trials", "seed", "threads"):
-            text = getattr(args, flag)
-            value = int(text) if text.lstrip("-").isdigit() else None
-            if value is None or value < (0 if flag == "seed" else 1):
-                low = "0" if flag == "seed" else "1"
-                raise UsageError.for_flag(f"--{flag}", text, f"allowed: an integer >= {low}")
-            numbers[flag] = value
+        numbers = {
+            flag: int_at_least(f"--{flag}", getattr(args, flag), 0 if flag == "seed" else 1)
+            for flag in ("trials", "seed", "threads")
+        }
         torch.set_num_threads(numbers["threads"])
         table, header = evaluate_checkpoint(args.run, splits, numbers["trials"], numbers["seed"])
     except UsageError as err:

@@ -29,7 +29,6 @@ generalise.
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import sys
@@ -40,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis._cli import OneLineParser, UsageError
+from analysis._cli import OneLineParser, UsageError, int_at_least
 from analysis.io import read_csv, read_header, write_csv, write_png
 
 __all__ = ["aggregate", "collect", "final_returns", "main", "mean_ci", "plot_panels"]
@@ -226,16 +225,6 @@ def plot_panels(
     write_png(path, fig, dpi=100)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: an integer >= 1")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     p = OneLineParser(prog="python -m analysis.learning_curves")
@@ -248,17 +237,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also draw each curve's ε-greedy training returns (dotted) in its held-out panel",
     )
     p.add_argument(
-        "--at-steps", type=_positive_int, default=None, metavar="N",
+        "--at-steps", default=None, metavar="N",
         help="leave out every evaluation past N env steps (compare methods at one budget)",
     )  # fmt: skip
     try:
         args = p.parse_args(argv)
         df = collect(args.runs)
+        at_steps = None if args.at_steps is None else int_at_least("--at-steps", args.at_steps, 1)
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
-    if args.at_steps is not None:
-        df = df[df["env_steps"] <= args.at_steps]
+    if at_steps is not None:
+        df = df[df["env_steps"] <= at_steps]
     ref_path = Path(args.references)
     refs = read_csv(ref_path) if ref_path.is_file() else None
     out = Path(args.out)
@@ -270,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = {
         "experiment": "analysis.learning_curves",
         "runs": sorted(df["run"].unique()),
-        "at_steps": args.at_steps,
+        "at_steps": at_steps,
     }
     training = aggregate(df, ("train",)) if args.training_returns else None
     plot_panels(curves, refs, out / "curves.png", training=training)
