@@ -307,7 +307,7 @@ def _run_fields(where: _Where, data: Mapping[str, Any]) -> dict[str, Any]:
         value = data["eval_splits"]
         names = _names(where, "eval_splits", value, EVAL_SPLITS)
         if "test" not in names:
-            raise where.error("eval_splits", value, "allowed: [\"test\"] or [\"test\", \"train\"]")
+            raise where.error("eval_splits", value, 'allowed: ["test"] or ["test", "train"]')
         out["eval_splits"] = tuple(x for x in EVAL_SPLITS if x in names)
     if "device" in data:
         device = data["device"]
@@ -370,8 +370,7 @@ def parse_spec(
                 "method_overrides", name, f"allowed: methods of this sweep ({', '.join(methods)})"
             )
     method_overrides = {
-        name: _overrides(where, "method_overrides", values)
-        for name, values in per_method.items()
+        name: _overrides(where, "method_overrides", values) for name, values in per_method.items()
     }
     splits = data.get("splits", ["test"])
     note = data.get("note")

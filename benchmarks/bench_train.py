@@ -46,7 +46,11 @@ def method_update_ms(env: str, method: str, threads: int, repeat: int = 20) -> f
     args = {k: "64" for k in _REPLAY_MINIMA if k in fields}
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(
-            env=env, method=method, steps=10**9, threads=threads, eval_every=10**9,
+            env=env,
+            method=method,
+            steps=10**9,
+            threads=threads,
+            eval_every=10**9,
             method_args=args,
         )
         trainer = Trainer(config, tmp, progress=False)

@@ -249,9 +249,9 @@ class Dream:
         self.task_q = TaskQNetwork(
             observation_space, n_actions, cfg.z_dim, cfg.exploitation_policy == "recurrent"
         ).to(self.device)
-        self.encoder = GridStateEmbedder(
-            [family.n_problems * cfg.id_labels - 1], cfg.z_dim
-        ).to(self.device)
+        self.encoder = GridStateEmbedder([family.n_problems * cfg.id_labels - 1], cfg.z_dim).to(
+            self.device
+        )
         self.decoder = TrajectoryDecoder(
             make_state_embedder(observation_space), n_actions, cfg.z_dim
         ).to(self.device)

@@ -43,7 +43,6 @@ from deep.trial_loop import make_env, run_wave, sample_trials
 __all__ = ["METHODS", "PRESETS", "RunConfig", "Trainer", "env_arg_value", "main"]
 
 
-
 @dataclass(frozen=True)
 class MethodSpec:
     """Where a method lives, imported only when a run uses it.

@@ -572,9 +572,7 @@ class VariBad:
             state_err = ((s_hat - s_next.unsqueeze(1)) ** 2).mean(-1)
         return reward_err, state_err, pairs
 
-    def decode_picks(
-        self, seq: BeliefSequence
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def decode_picks(self, seq: BeliefSequence) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Entry indices of the beliefs and transitions to decode, per trial (None: all).
 
         k of a trial's real entries (``valid`` for beliefs, ``acting`` for transitions),

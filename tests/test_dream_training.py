@@ -569,8 +569,15 @@ def test_default_dream_keeps_one_id_per_problem(tmp_path):
 
 
 def test_eval_splits_add_greedy_rows_on_training_problems(tmp_path):
-    config = RunConfig(**{**SMALL, "env": "cooking", "env_kwargs": {}, "steps": 200,
-                          "eval_splits": ("test", "train")})
+    config = RunConfig(
+        **{
+            **SMALL,
+            "env": "cooking",
+            "env_kwargs": {},
+            "steps": 200,
+            "eval_splits": ("test", "train"),
+        }
+    )
     Trainer(config, tmp_path, progress=False).run()
     df = _metrics(tmp_path)
     evals = df[df["split"].isin(["test", "train_eval"])]

@@ -66,8 +66,14 @@ def test_aggregate_and_final_returns(tmp_path):
     _write_run(tmp_path, "dream", 0, [-1.0, 0.0, 0.8])
     _write_run(tmp_path, "dream", 1, [-1.0, 0.4, 0.6])
     _write_run(tmp_path, "dream", 2, [-1.0, 0.2, 0.7, 0.9])  # one more evaluation
-    _write_run(tmp_path, "dream", 0, [0.1, 0.2, 0.3], method_args={"bottleneck_weight": "3"},
-               env="map_lambda")
+    _write_run(
+        tmp_path,
+        "dream",
+        0,
+        [0.1, 0.2, 0.3],
+        method_args={"bottleneck_weight": "3"},
+        env="map_lambda",
+    )
     df = collect([tmp_path])
     assert set(df["setting"]) == {"default", "bottleneck_weight=3"}
     curves = aggregate(df)

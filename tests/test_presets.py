@@ -50,8 +50,9 @@ def test_unknown_preset_names_the_allowed_ones():
 
 
 def test_overrides_parse_by_the_field_type():
-    toy = apply_overrides(_Toy(), {"lr": "2e-3", "min_replay": "1_000", "name": "b",
-                                   "flag": "true", "maybe": "7"})
+    toy = apply_overrides(
+        _Toy(), {"lr": "2e-3", "min_replay": "1_000", "name": "b", "flag": "true", "maybe": "7"}
+    )
     assert (toy.lr, toy.min_replay, toy.name, toy.flag, toy.maybe) == (2e-3, 1000, "b", True, 7)
     assert apply_overrides(_Toy(), {}) == _Toy()
 
