@@ -148,8 +148,12 @@ def _reference_row(
 ) -> pd.Series | None:
     if refs is None:
         return None
-    benchmark = env.split("[")[0]  # the env's own reference values, whatever its env_kwargs
-    rows = refs[(refs["benchmark"] == benchmark) & (refs["variant"] == variant)]
+    # Rows for these env_kwargs when the table has them (distracting_bus[train_split=...]),
+    # otherwise the benchmark's own.
+    rows = refs[(refs["benchmark"] == env) & (refs["variant"] == variant)]
+    if not len(rows):
+        benchmark = env.split("[")[0]
+        rows = refs[(refs["benchmark"] == benchmark) & (refs["variant"] == variant)]
     wanted = ["test", "all"] if split == "test" else ["train", "all"]
     for name in wanted:
         match = rows[rows["split"] == name]

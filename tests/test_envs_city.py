@@ -11,6 +11,7 @@ import pytest
 
 from deep.envs import make, registered_names
 from deep.envs import reference_city as rv
+from deep.envs import reference_values as rv_values
 from deep.envs.city import CYCLIC_GRAY, PERMUTATIONS, TRAIN_SPLITS, CityConfig
 from deep.envs.reference_city import colored_left_given_gray
 
@@ -213,3 +214,35 @@ def test_gray_buses_identify_training_problems_only_in_the_paired_split():
     stride = colored_left_given_gray("stride11")
     assert 1.0 < stride < 4.0
     assert colored_left_given_gray() == 1.0  # the paper variant's default
+
+
+def test_reference_values_follow_the_training_split():
+    """An explicit split gets its own label; 'paired' is the paper's default, number for number;
+    the training prior of 'independent' is 96 problems, and a gray ride no longer helps."""
+    default = rv.reference_table("distracting_bus", "paper", "train").iloc[0]
+    paired = rv.reference_table("distracting_bus", "paper", "train", "paired").iloc[0]
+    assert paired["benchmark"] == "distracting_bus[train_split=paired]"
+    assert paired.drop("benchmark").equals(default.drop("benchmark"))
+    indep = rv.reference_table("distracting_bus", "paper", "train", "independent").iloc[0]
+    assert indep["n_problems"] == 96 and indep["optimal"] == pytest.approx(0.8)
+    # paired: riding a gray bus narrows the 24 problems, so exploitation alone beats walking
+    assert default["no_exploration"] > 0.3 + 0.01
+    assert indep["no_exploration"] == pytest.approx(0.3)
+    assert indep["no_exploration"] <= indep["pearl_ub"] <= indep["optimal"] + 1e-12
+    with pytest.raises(ValueError, match="train_split='paired' is invalid for map"):
+        rv_values.reference_table("map", "paper", "all", "paired")
+
+
+def test_reference_values_cli_merges_into_an_existing_table(tmp_path):
+    out = tmp_path / "reference_values.csv"
+    assert rv_values.main(["--only", "vanilla_bus,map", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    table.loc[table["benchmark"] == "map", "optimal"] = -1.0  # marks the row that must stay
+    table.to_csv(out, index=False)
+    assert rv_values.main(["--only", "vanilla_bus", "--out", str(out), "--merge"]) == 0
+    merged = pd.read_csv(out)
+    assert merged["benchmark"].tolist() == ["vanilla_bus"] * 2 + ["map"] * 2
+    assert (merged.loc[merged["benchmark"] == "map", "optimal"] == -1.0).all()
+    assert merged.loc[merged["benchmark"] == "vanilla_bus", "optimal"].tolist() == pytest.approx(
+        [0.8, 0.8]
+    )

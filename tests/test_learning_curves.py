@@ -148,3 +148,20 @@ def test_env_kwargs_make_their_own_curve(tmp_path):
     assert final.loc["distracting_bus[train_split=independent]", "return_mean"] == 0.7
     assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "distracting_bus_train_split_independent.png").is_file()
+
+
+def test_reference_lines_of_env_kwargs_runs_come_from_their_own_rows(tmp_path):
+    from analysis.learning_curves import _reference_row
+
+    refs = pd.DataFrame(
+        {
+            "benchmark": ["distracting_bus", "distracting_bus[train_split=independent]"],
+            "variant": ["paper", "paper"],
+            "split": ["test", "test"],
+            "optimal": [0.8, 0.5],
+        }
+    )
+    own = _reference_row(refs, "distracting_bus[train_split=independent]", "paper", "test")
+    assert own["optimal"] == 0.5
+    fallback = _reference_row(refs, "distracting_bus[horizon=30]", "paper", "test")
+    assert fallback["optimal"] == 0.8

@@ -35,6 +35,7 @@ from deep.envs.city import GOALS, START, BatchedCityEnv, CityFamily
 from deep.envs.problem import NO_GOAL, make
 
 __all__ = [
+    "benchmark_label",
     "colored_left_given_gray",
     "exploitation_returns",
     "no_exploration_value",
@@ -128,8 +129,8 @@ class _Model:
 
 
 @functools.cache
-def _model(name: str, variant: str) -> _Model:
-    family = make(name, variant=variant)
+def _model(name: str, variant: str, train_split: str | None = None) -> _Model:
+    family = make(name, variant=variant, **({"train_split": train_split} if train_split else {}))
     assert isinstance(family, CityFamily)
     return _Model(family)
 
@@ -150,9 +151,15 @@ def exploitation_returns(name: str, variant: str, problems: np.ndarray) -> np.nd
     return out
 
 
-def pearl_ub_value(name: str, variant: str = "paper", split: str = "test") -> float:
-    """Exact expected exploitation return of Thompson sampling (PEARL-UB), see module doc."""
-    m = _model(name, variant)
+def pearl_ub_value(
+    name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
+) -> float:
+    """Exact expected exploitation return of Thompson sampling (PEARL-UB), see module doc.
+
+    ``train_split`` picks the distracting bus's training IDs (:attr:`CityConfig.train_split`;
+    None: the variant's own), which fix the prior of both splits.
+    """
+    m = _model(name, variant, train_split)
     ts = _ThompsonSampling(m, tuple(int(p) for p in m.family.problem_ids(split)))
     return ts.value()
 
@@ -253,9 +260,11 @@ class _ThompsonSampling:
         )
 
 
-def no_exploration_value(name: str, variant: str = "paper", split: str = "test") -> float:
+def no_exploration_value(
+    name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
+) -> float:
     """Exact optimal exploitation return without exploration information (see module doc)."""
-    m = _model(name, variant)
+    m = _model(name, variant, train_split)
     problems = tuple(int(p) for p in m.family.problem_ids(split))
     return float(
         np.mean([_BeliefPlanner(m, g).value(0, m.start, problems) for g in range(len(GOALS))])
@@ -447,23 +456,39 @@ def colored_left_given_gray(train_split: str | None = None, variant: str = "pape
     return float(np.mean([left[mu // 24] for mu in train]))
 
 
+def benchmark_label(name: str, train_split: str | None = None) -> str:
+    """The ``benchmark`` label of a reference row.
+
+    ``distracting_bus[train_split=independent]`` for an explicit training split, the name as it
+    is otherwise: the label :mod:`analysis.learning_curves` gives runs with those ``env_kwargs``.
+    """
+    return name if train_split is None else f"{name}[train_split={train_split}]"
+
+
 @functools.cache
-def reference_table(name: str, variant: str = "paper", split: str = "test") -> pd.DataFrame:
-    """One-row table of the reference exploitation returns of a benchmark (see module doc)."""
-    m = _model(name, variant)
+def reference_table(
+    name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
+) -> pd.DataFrame:
+    """One-row table of the reference exploitation returns of a benchmark (see module doc).
+
+    ``train_split`` (distracting bus only) recomputes the values for another choice of training
+    IDs: it changes which problems each split holds, so the prior of PEARL-UB and of the
+    no-exploration planner.
+    """
+    m = _model(name, variant, train_split)
     problems = m.family.problem_ids(split)
     v_star = optimal_values(name, variant)[problems]
     script = scripted_exploration(name, variant)
     all_revealed = all(reveals_all(name, int(p), script, variant) for p in problems)
     row = {
-        "benchmark": name,
+        "benchmark": benchmark_label(name, train_split),
         "variant": variant,
         "split": split,
         "n_problems": len(problems),
         "optimal": float(v_star.mean()),
         "optimal_after_exploration": float(v_star.mean()) if all_revealed else np.nan,
-        "pearl_ub": pearl_ub_value(name, variant, split),
-        "no_exploration": no_exploration_value(name, variant, split),
+        "pearl_ub": pearl_ub_value(name, variant, split, train_split),
+        "no_exploration": no_exploration_value(name, variant, split, train_split),
     }
     return pd.DataFrame([row])
 

@@ -8,8 +8,13 @@ columns are the same everywhere: ``optimal`` (mean V*(μ, g)), ``optimal_after_e
 ``pearl_ub`` and ``no_exploration``, all exploitation-episode returns averaged over the true μ of
 the split and its goals. ``reveals_all`` dispatches the per-trajectory oracle the same way.
 
-``python -m deep.envs.reference_values [--only NAMES] [--out CSV]`` prints the table and writes
-it atomically (temporary file, then rename).
+The distracting bus also has one row per explicit training-ID design
+(:data:`deep.envs.city.TRAIN_SPLITS`), labelled ``distracting_bus[train_split=...]``: the
+label :mod:`analysis.learning_curves` gives runs made with ``--env-arg train_split=...``.
+
+``python -m deep.envs.reference_values [--only NAMES] [--out CSV] [--merge]`` prints the table
+and writes it atomically (temporary file, then rename); ``--merge`` keeps the rows of the other
+benchmarks already in ``--out`` (so the slow sign row need not be recomputed).
 """
 
 from __future__ import annotations
@@ -25,8 +30,15 @@ import pandas as pd
 
 from analysis.io import atomic_write_text
 from deep.envs import bandit, reference_city, reference_cooking
+from deep.envs.city import TRAIN_SPLITS
 
-__all__ = ["BENCHMARKS", "all_reference_tables", "reference_table", "reveals_all"]
+__all__ = [
+    "BENCHMARKS",
+    "all_reference_tables",
+    "merge_tables",
+    "reference_table",
+    "reveals_all",
+]
 
 CITY = ("vanilla_bus", "distracting_bus", "map")
 COOKING = ("cooking", "cooking_no_goals")
@@ -46,12 +58,18 @@ def _variants(name: str) -> tuple[str, ...]:
     return ("paper", "official") if name in CITY else ("paper",)
 
 
+def _train_splits(name: str) -> tuple[str | None, ...]:
+    return (None, *TRAIN_SPLITS) if name == "distracting_bus" else (None,)
+
+
 def _check_name(name: str) -> None:
     if name not in BENCHMARKS:
         raise ValueError(f"no reference values for {name!r}; allowed: {', '.join(BENCHMARKS)}")
 
 
-def reference_table(name: str, variant: str = "paper", split: str = "test") -> pd.DataFrame:
+def reference_table(
+    name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
+) -> pd.DataFrame:
     """One-row table of the reference returns of ``name`` (see the module doc)."""
     _check_name(name)
     if variant not in _variants(name):
@@ -59,8 +77,11 @@ def reference_table(name: str, variant: str = "paper", split: str = "test") -> p
             f"no reference values for {name!r} variant {variant!r}; "
             f"allowed: {', '.join(_variants(name))}"
         )
+    if train_split not in _train_splits(name):
+        allowed = ", ".join(map(str, _train_splits(name)))
+        raise ValueError(f"train_split={train_split!r} is invalid for {name}; allowed: {allowed}")
     if name in CITY:
-        return reference_city.reference_table(name, variant, split)
+        return reference_city.reference_table(name, variant, split, train_split)
     if name in COOKING:
         return reference_cooking.reference_table(name, split)
     if name == "bandit":
@@ -90,14 +111,29 @@ def reveals_all(
 
 
 def all_reference_tables(names: Sequence[str] = BENCHMARKS) -> pd.DataFrame:
-    """Every (benchmark, variant, split) row for ``names``."""
+    """Every (benchmark, training split, variant, split) row for ``names``."""
     rows = []
     for name in names:
         _check_name(name)
-        for variant in _variants(name):
-            for split in _splits(name):
-                rows.append(reference_table(name, variant, split))
+        for train_split in _train_splits(name):
+            for variant in _variants(name):
+                for split in _splits(name):
+                    rows.append(reference_table(name, variant, split, train_split))
     return pd.concat(rows, ignore_index=True)
+
+
+def merge_tables(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``new``'s rows plus the rows of ``old`` of the benchmarks ``new`` does not have.
+
+    Rows are in :data:`BENCHMARKS` order; a label ``name[k=v]`` counts as ``name``.
+    """
+
+    def base(table: pd.DataFrame) -> pd.Series:
+        return table["benchmark"].astype(str).str.split("[", regex=False).str[0]
+
+    table = pd.concat([old[~base(old).isin(set(base(new)))], new], ignore_index=True)
+    order = {name: i for i, name in enumerate(BENCHMARKS)}
+    return table.iloc[base(table).map(order).argsort(kind="stable")].reset_index(drop=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deep.envs.reference_values")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated names")
     parser.add_argument("--out", default=None, help="CSV path to write (atomically)")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of the benchmarks not in --only that --out already holds",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     bad = [n for n in names if n not in BENCHMARKS]
@@ -112,11 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"error: --only {args.only!r}: allowed names: {', '.join(BENCHMARKS)}\n")
     if "sign" in names and importlib.util.find_spec("miniworld") is None:
         parser.exit(2, "error: --only includes 'sign' but miniworld is not installed\n")
+    if args.merge and not args.out:
+        parser.exit(2, "error: --merge needs --out (the table to merge into)\n")
     start = time.perf_counter()
     table = all_reference_tables(names)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     if args.out:
+        if args.merge and os.path.exists(args.out):
+            table = merge_tables(pd.read_csv(args.out), table)
         atomic_write_text(args.out, table.to_csv(index=False))
     return 0
 
