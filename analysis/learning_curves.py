@@ -170,6 +170,19 @@ def _panels(curves: pd.DataFrame, envs: Sequence[str] | None = None) -> list[tup
     return sorted(keys.itertuples(index=False, name=None), key=lambda k: (k[0], order[k[2]], k[1]))
 
 
+MAX_COLUMNS = 4
+"""Panels per row of a figure (more panels wrap onto further rows)."""
+
+
+def _steps_label(x: float, _pos: object = None) -> str:
+    """Env-step tick labels: 250k, 1M."""
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:g}M"
+    if abs(x) >= 1e3:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
+
+
 def plot_panels(
     curves: pd.DataFrame,
     refs: pd.DataFrame | None,
@@ -177,21 +190,33 @@ def plot_panels(
     envs: Sequence[str] | None = None,
     training: pd.DataFrame | None = None,
 ) -> None:
-    """One column per (benchmark, split): return ± 95% CI and reveal fraction; PNG.
+    """One panel per (benchmark, split): return ± 95% CI above the reveal fraction; PNG.
+
+    Panels fill rows of at most :data:`MAX_COLUMNS`.
 
     ``training`` (from ``aggregate(df, ("train",))``): each curve's ε-greedy training returns,
     drawn dotted in its held-out panel.
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     panels = _panels(curves, envs)
     labels = sorted(curves[["method", "setting"]].drop_duplicates().itertuples(index=False))
     colour = {lab: f"C{i % 10}" for i, lab in enumerate(labels)}
-    fig = Figure(figsize=(4.8 * len(panels), 5.6))
-    grid = fig.subplots(2, len(panels), sharex="col", height_ratios=[2, 1])
-    axes = np.asarray(grid).reshape(2, -1)
-    for col, (env, variant, split) in enumerate(panels):
-        ax, ax2 = axes[0, col], axes[1, col]
+    ncols = min(MAX_COLUMNS, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(4.8 * ncols, 5.6 * nrows))
+    axes = np.asarray(fig.subplots(2 * nrows, ncols, height_ratios=[2, 1] * nrows, squeeze=False))
+    for unused in range(len(panels), nrows * ncols):  # the last row's empty slots
+        row, col = divmod(unused, ncols)
+        axes[2 * row, col].set_visible(False)
+        axes[2 * row + 1, col].set_visible(False)
+    for i, (env, variant, split) in enumerate(panels):
+        row, col = divmod(i, ncols)
+        ax, ax2 = axes[2 * row, col], axes[2 * row + 1, col]
+        ax.sharex(ax2)
+        ax.tick_params(labelbottom=False)
+        ax2.xaxis.set_major_formatter(FuncFormatter(_steps_label))
         here = curves[(curves["env"] == env) & (curves["variant"] == variant)]
         for (method, setting), g in here[here["split"] == split].groupby(["method", "setting"]):
             g = g.sort_values("env_steps")

@@ -165,3 +165,25 @@ def test_reference_lines_of_env_kwargs_runs_come_from_their_own_rows(tmp_path):
     assert own["optimal"] == 0.5
     fallback = _reference_row(refs, "distracting_bus[horizon=30]", "paper", "test")
     assert fallback["optimal"] == 0.8
+
+
+def test_step_tick_labels():
+    from analysis.learning_curves import _steps_label
+
+    assert [_steps_label(x) for x in (0, 500, 250_000, 1_000_000, 1_500_000)] == [
+        "0", "500", "250k", "1M", "1.5M"
+    ]  # fmt: skip
+
+
+def test_many_panels_wrap_onto_rows(tmp_path):
+    for env in ("map", "cooking", "distracting_bus"):
+        _write_run(
+            tmp_path / "runs", "erl2", 0, [-1.0, 0.1], env=env, splits=("test", "train_eval")
+        )
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "runs"), "--out", str(out)]) == 0
+    from PIL import Image
+
+    width, height = Image.open(out / "curves.png").size  # 6 panels: 4 in the first row, 2 below
+    one_row = Image.open(out / "map.png").size[1]
+    assert height == 2 * one_row and width == 4 * Image.open(out / "map.png").size[0] // 2
