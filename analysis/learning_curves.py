@@ -120,7 +120,14 @@ def aggregate(df: pd.DataFrame, splits: Sequence[str] = tuple(EVAL_SPLITS)) -> p
 
 
 def final_returns(df: pd.DataFrame) -> pd.DataFrame:
-    """Per curve and split: each seed's last evaluation, aggregated over seeds."""
+    """Per curve and split: each seed's last evaluation, aggregated over seeds.
+
+    ``informative_seeds`` counts the seeds whose greedy exploration becomes and stays
+    informative (every evaluated exploration reveals all, :func:`deep.metrics.steps_to_informative`)
+    and ``steps_to_informative_mean`` is their mean env steps to get there (NaN: none did).
+    """
+    from deep.metrics import steps_to_informative  # imports torch: only when needed
+
     rows = []
     evals = df[df["split"].isin(list(EVAL_SPLITS))]
     for key, g in evals.groupby([*CURVE_KEYS, "split"], sort=True):
@@ -128,6 +135,11 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
         mean, half = mean_ci(last["return"].to_numpy())
         cut = g["seed"].map(last.set_index("seed")["env_steps"]) * (1.0 - TAIL_FRACTION)
         tail = g[g["env_steps"] >= cut].groupby("seed")["return"].mean()
+        informative = [  # the neural T of each seed, on this split's evaluations
+            steps_to_informative(runs.assign(split="test"))["env_steps"]
+            for _, runs in g.groupby("seed")
+        ]
+        reached = [t for t in informative if math.isfinite(t)]
         rows.append(
             {
                 **dict(zip([*CURVE_KEYS, "split"], key, strict=True)),
@@ -138,6 +150,8 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
                 "tail_return_mean": float(tail.mean()),
                 "best_return_mean": float(g.groupby("seed")["return"].max().mean()),
                 "reveal_frac_mean": float(last["reveal_frac"].mean()),
+                "informative_seeds": len(reached),
+                "steps_to_informative_mean": float(np.mean(reached)) if reached else math.nan,
             }
         )
     return pd.DataFrame(rows)

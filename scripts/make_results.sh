@@ -53,4 +53,19 @@ if [ -f runs/distracting_bus/dream/s0/checkpoint.pt ]; then  # training vs held-
   $PY -m analysis.evaluate_checkpoint runs/distracting_bus/dream/s0 --trials 500 \
       --out results/dream/distracting_bus_checkpoint_eval.csv
 fi
+# Figs. 6-7 (issue 5): every grid-world run there is (DREAM's own runs above, the baselines and
+# no-bottleneck runs of sweeps/fig67_cpu.json, the bus_split ablation), then equal budgets.
+fig_runs=$(ls -d runs/sweeps/fig67_cpu runs/sweeps/bus_split runs/distracting_bus runs/map \
+    runs/cooking 2>/dev/null || true)
+if [ -n "$fig_runs" ]; then
+  # shellcheck disable=SC2086
+  $PY -m analysis.learning_curves $fig_runs --out results/fig6_7
+  # shellcheck disable=SC2086
+  $PY -m analysis.learning_curves $fig_runs --at-steps 110000 --out results/fig6_7/at_110k
+fi
+map_runs=$(ls -d runs/sweeps/fig67_cpu/map runs/map 2>/dev/null || true)
+if [ -n "$map_runs" ]; then
+  # shellcheck disable=SC2086
+  $PY -m analysis.learning_curves $map_runs --at-steps 510000 --out results/fig6_7/map_at_510k
+fi
 echo "results/ regenerated"

@@ -187,3 +187,17 @@ def test_many_panels_wrap_onto_rows(tmp_path):
     width, height = Image.open(out / "curves.png").size  # 6 panels: 4 in the first row, 2 below
     one_row = Image.open(out / "map.png").size[1]
     assert height == 2 * one_row and width == 4 * Image.open(out / "map.png").size[0] // 2
+
+
+def test_final_returns_count_the_seeds_that_become_and_stay_informative(tmp_path):
+    for seed in (0, 1, 2):
+        _write_run(tmp_path, "dream", seed, [-1.0, 0.5, 0.8])  # evaluations at 0, 50k, 100k
+    df = collect([tmp_path])
+    step = df["env_steps"] // 50_000
+    reveal = {0: [0, 1, 1], 1: [0, 1, 0], 2: [0, 0, 1]}  # informative from 50k / never / 100k
+    df["reveal_frac"] = [float(reveal[s][k]) for s, k in zip(df["seed"], step, strict=True)]
+    final = final_returns(df).set_index("split").loc["test"]
+    assert final["informative_seeds"] == 2
+    assert final["steps_to_informative_mean"] == pytest.approx((50_000 + 100_002) / 2)
+    df["reveal_frac"] = 0.0
+    assert math.isnan(final_returns(df).iloc[0]["steps_to_informative_mean"])
