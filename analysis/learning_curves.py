@@ -124,7 +124,8 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
 
     ``informative_seeds`` counts the seeds whose greedy exploration becomes and stays
     informative (every evaluated exploration reveals all, :func:`deep.metrics.steps_to_informative`)
-    and ``steps_to_informative_mean`` is their mean env steps to get there (NaN: none did).
+    and ``steps_to_informative_mean`` / ``_ci95`` is their mean env steps to get there with its
+    95% half-width (NaN: none did).
     """
     from deep.metrics import steps_to_informative  # imports torch: only when needed
 
@@ -140,6 +141,7 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
             for _, runs in g.groupby("seed")
         ]
         reached = [t for t in informative if math.isfinite(t)]
+        t_mean, t_half = mean_ci(np.asarray(reached)) if reached else (math.nan, math.nan)
         rows.append(
             {
                 **dict(zip([*CURVE_KEYS, "split"], key, strict=True)),
@@ -151,7 +153,8 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
                 "best_return_mean": float(g.groupby("seed")["return"].max().mean()),
                 "reveal_frac_mean": float(last["reveal_frac"].mean()),
                 "informative_seeds": len(reached),
-                "steps_to_informative_mean": float(np.mean(reached)) if reached else math.nan,
+                "steps_to_informative_mean": t_mean,
+                "steps_to_informative_ci95": t_half,
             }
         )
     return pd.DataFrame(rows)
@@ -163,7 +166,11 @@ def _reference_row(
     if refs is None:
         return None
     # Rows for these env_kwargs when the table has them (distracting_bus[train_split=...]),
-    # otherwise the benchmark's own.
+    # otherwise the benchmark's own. The bandit's rows are per (A, H): variant "A=4,H=1".
+    if env.split("[")[0] == "bandit":
+        kwargs = dict(kv.split("=", 1) for kv in re.findall(r"[A-Za-z_]+=[^,\]]+", env))
+        variant = f"A={kwargs.get('A', BANDIT_DEFAULT_A)},H={kwargs.get('H', BANDIT_DEFAULT_H)}"
+        env = "bandit"
     rows = refs[(refs["benchmark"] == env) & (refs["variant"] == variant)]
     if not len(rows):
         benchmark = env.split("[")[0]
@@ -184,6 +191,8 @@ def _panels(curves: pd.DataFrame, envs: Sequence[str] | None = None) -> list[tup
     return sorted(keys.itertuples(index=False, name=None), key=lambda k: (k[0], order[k[2]], k[1]))
 
 
+BANDIT_DEFAULT_A, BANDIT_DEFAULT_H = 2, 1
+"""``BanditConfig``'s defaults, for runs that did not set A or H (checked by the tests)."""
 MAX_COLUMNS = 4
 """Panels per row of a figure (more panels wrap onto further rows)."""
 

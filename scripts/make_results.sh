@@ -53,6 +53,9 @@ if [ -f runs/distracting_bus/dream/s0/checkpoint.pt ]; then  # training vs held-
   $PY -m analysis.evaluate_checkpoint runs/distracting_bus/dream/s0 --trials 500 \
       --out results/dream/distracting_bus_checkpoint_eval.csv
 fi
+# Every method and ablation on the A = 4 bandit, 3 seeds (~10 min on 2 cores).
+$PY -m analysis.sweep sweeps/ablations_bandit.json --workers 2 --no-progress
+$PY -m analysis.learning_curves runs/sweeps/ablations_bandit --out results/ablations_bandit
 # Figs. 6-7 (issue 5): every grid-world run there is (DREAM's own runs above, the baselines and
 # no-bottleneck runs of sweeps/fig67_cpu.json, the bus_split ablation), then equal budgets.
 fig_runs=$(ls -d runs/sweeps/fig67_cpu runs/sweeps/bus_split runs/distracting_bus runs/map \

@@ -201,3 +201,22 @@ def test_final_returns_count_the_seeds_that_become_and_stay_informative(tmp_path
     assert final["steps_to_informative_mean"] == pytest.approx((50_000 + 100_002) / 2)
     df["reveal_frac"] = 0.0
     assert math.isnan(final_returns(df).iloc[0]["steps_to_informative_mean"])
+
+
+def test_bandit_runs_get_the_reference_row_of_their_a_and_h():
+    from analysis.learning_curves import BANDIT_DEFAULT_A, BANDIT_DEFAULT_H, _reference_row
+    from deep.envs.bandit import BanditConfig
+
+    assert (BanditConfig().A, BanditConfig().H) == (BANDIT_DEFAULT_A, BANDIT_DEFAULT_H)
+    refs = pd.DataFrame(
+        {
+            "benchmark": ["bandit", "bandit", "bandit"],
+            "variant": ["A=2,H=1", "A=4,H=1", "A=4,H=2"],
+            "split": ["all"] * 3,
+            "no_exploration": [0.5, 0.25, 0.125],
+        }
+    )
+    assert _reference_row(refs, "bandit[A=4]", "paper", "test")["no_exploration"] == 0.25
+    assert _reference_row(refs, "bandit[A=4,H=2]", "paper", "test")["no_exploration"] == 0.125
+    assert _reference_row(refs, "bandit", "paper", "test")["no_exploration"] == 0.5
+    assert _reference_row(refs, "bandit[A=9]", "paper", "test") is None
