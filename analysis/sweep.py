@@ -72,7 +72,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from analysis._cli import OneLineParser, UsageError, parse_int_set
-from analysis.io import PACKAGE, atomic_write_bytes, compact_json, csv_text, package_version
+from analysis.io import (
+    PACKAGE,
+    atomic_write_bytes,
+    compact_json,
+    csv_text,
+    package_version,
+    read_csv,
+)
 from deep.envs.problem import registered_names
 from deep.presets import PRESETS, apply_overrides, apply_preset
 from deep.train import METHODS, RunConfig, StopRequested, Trainer, env_arg_value
@@ -531,8 +538,9 @@ _EXECUTION_ONLY = frozenset({"checkpoint_every"})
 def run_state(run_dir: str | os.PathLike[str], config: RunConfig) -> State:
     """What the sweep must do for the run of ``config`` in ``run_dir``.
 
-    ``"finished"``: ``summary.json`` of the same config; ``"resume"``: a checkpoint of the
-    same config (interrupted, or finished with fewer ``steps``: it is extended); ``"new"``:
+    ``"finished"``: ``summary.json`` of the same config that reached its ``steps``;
+    ``"resume"``: a checkpoint of the same config (interrupted, or finished with fewer
+    ``steps``: it is extended, and an extension interrupted is resumed); ``"new"``:
     nothing usable there. Raises :class:`RunConflict` if ``config.json`` differs in any
     other field but ``checkpoint_every``, or the run there is longer than the sweep asks.
     """
@@ -556,9 +564,26 @@ def run_state(run_dir: str | os.PathLike[str], config: RunConfig) -> State:
             f"{run_dir} holds a longer run (steps: {old['steps']} there, {config.steps} in the "
             "sweep); use another --out or remove it"
         )
-    if (run_dir / "summary.json").is_file() and old["steps"] == config.steps:
-        return "finished"
+    if old["steps"] == config.steps and _summary_steps(run_dir) >= config.steps:
+        return "finished"  # (a summary of fewer steps: left by a stage this run extends)
     return "resume" if (run_dir / "checkpoint.pt").is_file() else "new"
+
+
+def _summary_steps(run_dir: Path) -> int:
+    """Env steps ``run_dir/summary.json`` reports (-1: none, or unreadable)."""
+    try:
+        return int(json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["env_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
+def _evaluated_steps(run_dir: Path) -> int | None:
+    """Env steps of the last evaluation in ``run_dir/metrics.csv`` (None: none yet)."""
+    try:
+        df = read_csv(run_dir / "metrics.csv")
+    except (OSError, ValueError):
+        return None
+    return int(df["env_steps"].max()) if len(df) and "env_steps" in df else None
 
 
 # ----------------------------------------------------------------------------- one run
@@ -1096,7 +1121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
         if args.dry_run:
             for run in expand(spec):
-                print(f"{run_state(out / run.path, run.config)}\t{out / run.path}")
+                state = run_state(out / run.path, run.config)
+                done = _evaluated_steps(out / run.path) if state == "resume" else None
+                extra = "" if done is None else f"\t{done:,} of {run.config.steps:,} env steps"
+                print(f"{state}\t{out / run.path}{extra}")
             return 0
         report = run_sweep(
             spec,

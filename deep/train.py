@@ -357,6 +357,8 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         """Train until ``config.steps`` env steps; returns the summary (also ``summary.json``)."""
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.env_steps < self.config.steps:  # a shorter run's summary would say "finished"
+            (self.out / "summary.json").unlink(missing_ok=True)
         atomic_write_text(self.out / "config.json", json.dumps(asdict(self.config), indent=2))
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(

@@ -398,6 +398,36 @@ def test_interrupted_run_is_resumed_to_the_same_numbers(pool_sweep, tmp_path, mo
     _assert_same_sweep(reference, out)
 
 
+def test_an_interrupted_extension_is_resumed_not_skipped(pool_sweep, tmp_path, monkeypatch, capsys):
+    """A finished 96-step run extended to 192 steps and stopped half-way: the summary of the
+    96-step stage must not make it count as finished; the rerun completes the 192 steps."""
+    out = tmp_path / "copy"
+    shutil.copytree(pool_sweep[0], out)
+    longer = sweep.parse_spec({**SPEC, "steps": 192}, default_name="x")
+    run = sweep.expand(longer)[0]
+    original = Trainer._wave
+
+    def wave_then_stop(self):
+        steps = original(self)
+        self.stop_requested = self.env_steps >= 144
+        return steps
+
+    monkeypatch.setattr(Trainer, "_wave", wave_then_stop)
+    with pytest.raises(StopRequested):
+        Trainer.resume(out / run.path, progress=False, steps=192).run()
+    monkeypatch.undo()
+    assert sweep.run_state(out / run.path, run.config) == "resume"
+    spec = _write_spec(tmp_path / "s.json", {**SPEC, "steps": 192})
+    assert sweep.main([str(spec), "--out", str(out), "--dry-run"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"resume\t{out / RUN_DIRS[0]}\t") and first.endswith(
+        " of 192 env steps"
+    )
+    report = sweep.run_sweep(longer, out, workers=0, progress=False)
+    assert [o.status for o in report.outcomes] == ["resumed"] * 4
+    assert all(_summary(out / r)["env_steps"] >= 192 for r in RUN_DIRS)
+
+
 def test_failing_run_is_reported_and_the_others_finish(pool_sweep, tmp_path, capsys, monkeypatch):
     reference, _, _ = pool_sweep
     out = tmp_path / "o"
