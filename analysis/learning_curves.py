@@ -168,8 +168,11 @@ def _reference_row(
     # Rows for these env_kwargs when the table has them (distracting_bus[train_split=...]),
     # otherwise the benchmark's own. The bandit's rows are per (A, H): variant "A=4,H=1".
     if env.split("[")[0] == "bandit":
+        from deep.envs.bandit import BanditConfig, variant_name
+
         kwargs = dict(kv.split("=", 1) for kv in re.findall(r"[A-Za-z_]+=[^,\]]+", env))
-        variant = f"A={kwargs.get('A', BANDIT_DEFAULT_A)},H={kwargs.get('H', BANDIT_DEFAULT_H)}"
+        default = BanditConfig()
+        variant = variant_name(int(kwargs.get("A", default.A)), int(kwargs.get("H", default.H)))
         env = "bandit"
     rows = refs[(refs["benchmark"] == env) & (refs["variant"] == variant)]
     if not len(rows):
@@ -191,8 +194,6 @@ def _panels(curves: pd.DataFrame, envs: Sequence[str] | None = None) -> list[tup
     return sorted(keys.itertuples(index=False, name=None), key=lambda k: (k[0], order[k[2]], k[1]))
 
 
-BANDIT_DEFAULT_A, BANDIT_DEFAULT_H = 2, 1
-"""``BanditConfig``'s defaults, for runs that did not set A or H (checked by the tests)."""
 MAX_COLUMNS = 4
 """Panels per row of a figure (more panels wrap onto further rows)."""
 

@@ -204,10 +204,10 @@ def test_final_returns_count_the_seeds_that_become_and_stay_informative(tmp_path
 
 
 def test_bandit_runs_get_the_reference_row_of_their_a_and_h():
-    from analysis.learning_curves import BANDIT_DEFAULT_A, BANDIT_DEFAULT_H, _reference_row
+    from analysis.learning_curves import _reference_row
     from deep.envs.bandit import BanditConfig
 
-    assert (BanditConfig().A, BanditConfig().H) == (BANDIT_DEFAULT_A, BANDIT_DEFAULT_H)
+    assert (BanditConfig().A, BanditConfig().H) == (2, 1)  # what a bare "bandit" run used
     refs = pd.DataFrame(
         {
             "benchmark": ["bandit", "bandit", "bandit"],
