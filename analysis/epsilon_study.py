@@ -24,8 +24,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis import sample_complexity
-from analysis._cli import OneLineParser, UsageError, parse_int_set
-from analysis.io import atomic_write_bytes, read_csv, write_csv
+from common.cli import OneLineParser, UsageError, parse_int_set
+from common.io import atomic_write_bytes, read_csv, write_csv
 
 CLAIMED = {"dream": "faster", "rl2": "slower"}
 """App. C.2: "DREAM only learns faster with smaller ε, and RL² only learns slower"."""

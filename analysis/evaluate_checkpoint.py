@@ -9,11 +9,19 @@ counts the exploration episode's bus rides by kind (colored, gray, or where ther
 :func:`deep.envs.city.bus_rides`). Training problems against held-out ones separate "did not
 learn" from "did not generalise". Prints the table and writes ``--out`` (CSV, atomically) with
 the run config, the checkpoint's env steps and the package version in its header.
+
+A run folder without ``checkpoint.pt`` (``error: run <folder>: no checkpoint.pt there``), a
+truncated or damaged checkpoint (``error: <checkpoint>: ...; the file was left as it is``) and an
+``--out`` that cannot be written (``error: <path>: cannot write (<reason>)``, checked before
+evaluating) are one line on stderr and exit status 2, and so is a damaged ``metrics.csv`` (the
+trainer's resume refuses one); ``config.json`` and ``summary.json`` are not read.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,8 +29,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis._cli import OneLineParser, UsageError, int_at_least
-from analysis.io import PACKAGE, package_version, write_csv
+from analysis.run_files import read_metrics
+from common.cli import OneLineParser, UsageError, int_at_least
+from common.io import PACKAGE, DamagedFile, UnwritableOutput, package_version, write_csv
 from deep.envs.city import CityFamily, bus_rides
 from deep.metrics import evaluate
 from deep.train import Trainer
@@ -35,8 +44,12 @@ SPLITS = ("train", "test")
 def evaluate_checkpoint(
     run_dir: str | Path, splits: Sequence[str] = SPLITS, trials: int = 200, seed: int = 12345
 ) -> tuple[pd.DataFrame, dict]:
-    """One row per split: the greedy metrics of the checkpoint in ``run_dir``; and its config."""
-    trainer = Trainer.resume(run_dir, progress=False)
+    """One row per split: the greedy metrics of the checkpoint in ``run_dir``; and its config.
+
+    Raises :class:`UsageError` if ``run_dir`` has no ``checkpoint.pt`` and
+    :class:`common.io.DamagedFile` if it cannot be loaded.
+    """
+    trainer = _load(Path(run_dir))
     config = trainer.config
     rows = []
     for split in splits:
@@ -70,6 +83,41 @@ def evaluate_checkpoint(
     return pd.DataFrame(rows), {"run": str(run_dir), "config": config.__dict__}
 
 
+def _check_run(run_dir: Path) -> None:
+    """Stop before any work: a missing or truncated checkpoint, a damaged ``metrics.csv``.
+
+    (:meth:`deep.train.Trainer.resume` refuses a damaged ``metrics.csv`` too.)
+    """
+    path = run_dir / "checkpoint.pt"
+    if not path.is_file():
+        raise UsageError.for_flag("run", run_dir, "no checkpoint.pt there")
+    try:  # torch.save writes a zip archive; its directory, at the end, is gone if truncated
+        with zipfile.ZipFile(path) as archive:
+            archive.namelist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DamagedFile.at(path, f"not a complete checkpoint ({err})") from None
+    if (run_dir / "metrics.csv").is_file():
+        read_metrics(run_dir / "metrics.csv")
+
+
+def _load(run_dir: Path) -> Trainer:
+    """The trainer of ``run_dir`` as of its checkpoint (nothing in ``run_dir`` is written).
+
+    A checkpoint damaged inside raises :class:`common.io.DamagedFile` from ``Trainer.resume``.
+    """
+    _check_run(run_dir)
+    return Trainer.resume(run_dir, progress=False)
+
+
+def _check_writable(out: Path) -> None:
+    """Raise :class:`UnwritableOutput` now if ``out``'s folder cannot take a new file."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise UnwritableOutput.at(out, err) from None
+
+
 def _splits(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names or any(s not in SPLITS for s in names) or len(set(names)) != len(names):
@@ -95,13 +143,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             for flag in ("trials", "seed", "threads")
         }
         torch.set_num_threads(numbers["threads"])
+        out = Path(args.out) if args.out else Path(args.run) / "checkpoint_eval.csv"
+        _check_run(Path(args.run))  # the run's errors first, then --out's: before evaluating
+        _check_writable(out)
         table, header = evaluate_checkpoint(args.run, splits, numbers["trials"], numbers["seed"])
+        meta = {"package": PACKAGE, "package_version": package_version()}
+        try:
+            write_csv(out, table, {"experiment": "analysis.evaluate_checkpoint", **meta, **header})
+        except OSError as err:  # (a folder that cannot be written raises UnwritableOutput)
+            raise UnwritableOutput.at(out, err) from None
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path(args.run) / "checkpoint_eval.csv"
-    meta = {"package": PACKAGE, "package_version": package_version()}
-    write_csv(out, table, {"experiment": "analysis.evaluate_checkpoint", **meta, **header})
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0

@@ -3,21 +3,36 @@
 ``python -m analysis.learning_curves runs/distracting_bus runs/map --out results/fig6``
 
 Reads every ``metrics.csv`` under the given folders (written by ``python -m deep.train`` or
-``python -m analysis.sweep``) and nothing else. A *curve* is one method (and setting: its
-``--method-arg`` overrides) on one benchmark; its seeds are aggregated per evaluation (the
-same trial counts in every seed; runs with ``env_kwargs`` form their own curves, named
-``env[key=value,...]``): the mean test exploitation return against the mean env steps
-(exploration + exploitation, Sec. 6's x-axis) with a 95% confidence band over seeds (Student t,
-n − 1 degrees of freedom; no band for one seed). Each panel holds one benchmark and problem
-split — ``test`` (held-out problems) and, where the runs evaluated them (``--eval-splits
-test,train``), the training problems (Fig. 7 left) — with the horizontal reference lines of
-``results/benchmarks/reference_values.csv`` (optimal, PEARL-UB, no exploration: computed
-exactly by planning), and below it the fraction of test trials whose exploration reveals all
-task-relevant information.
+``python -m analysis.sweep``), with each run's ``config.json`` and ``summary.json`` when present,
+and nothing else. A *curve* is one full run configuration: benchmark, variant, ``env_kwargs``
+(runs with them are named ``env[key=value,...]``), method, setting (its ``--method-arg``
+overrides), preset, budget (``steps``) and every other config key but those in
+:data:`IGNORED_CONFIG_KEYS` (seed, device, threads, checkpoint and evaluation cadence: they do not
+change what a run learns). A ``paper`` and a ``tiny`` run, or a 100k and a 1M run, are never
+pooled; curves that differ in such a key are labelled with it. A curve's seeds are aggregated
+per evaluation: the mean test exploitation return against the mean env steps (exploration +
+exploitation, Sec. 6's x-axis) with a 95% confidence band over seeds (Student t, n − 1 degrees
+of freedom; no band for one seed). Each panel holds one benchmark and problem split — ``test``
+(held-out problems) and, where the runs evaluated them (``--eval-splits test,train``), the
+training problems (Fig. 7 left) — with the horizontal reference lines of the package's
+``results/benchmarks/reference_values.csv`` (found from any working directory; ``--references
+CSV`` for another table, which must exist): optimal, PEARL-UB, no exploration, computed exactly
+by planning; below it the fraction of test trials whose exploration reveals all task-relevant
+information.
+
+A run is never counted twice: two folders holding the same configuration and seed (a sweep
+folder copied under the same root) stop the command with one line naming both (exit 2);
+``--dedupe`` keeps the first in path order (folders as given, each searched in sorted order) and
+prints ``dropped <folder>: the same run as <folder> (--dedupe)`` for each other copy. A curve
+that pools unfinished runs (no ``summary.json``, or one short of the config's ``steps``) with
+finished ones gets a ``warning: ...`` line on stderr; ``unfinished_seeds`` in
+``final_returns.csv`` counts them for every curve. A damaged ``metrics.csv``, ``config.json``,
+``summary.json`` or reference table (truncated, not CSV / JSON) and an ``--out`` that cannot be
+written are one line ``error: <path>: ...`` and exit status 2; no input file is ever written.
 
 Writes to ``--out``: ``curves.png`` (every panel), ``<env>.png`` (one per benchmark),
-``curves.csv`` (the aggregated curves), ``final_returns.csv`` (per benchmark, split, method and
-setting: the last evaluation's return, mean and 95% CI over seeds, seeds, env steps, reveal
+``curves.csv`` (the aggregated curves), ``final_returns.csv`` (per curve and split: the last
+evaluation's return, mean and 95% CI over seeds, seeds, unfinished seeds, env steps, reveal
 fraction, and ``tail_return_mean``: each seed's mean over its evaluations in the last
 ``TAIL_FRACTION`` of its env steps, averaged over seeds — one greedy evaluation of 100 trials is
 noisy), and prints the final-returns table. ``--at-steps N`` first drops every evaluation past N
@@ -33,25 +48,76 @@ import math
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis._cli import OneLineParser, UsageError, int_at_least
-from analysis.io import read_csv, read_header, write_csv, write_png
+from analysis.run_files import (
+    METRICS_COLUMNS,
+    metrics_header,
+    read_config,
+    read_result_csv,
+    read_summary,
+)
+from common.cli import OneLineParser, UsageError, int_at_least
+from common.io import UnwritableOutput, compact_json, write_csv, write_png
 
-__all__ = ["aggregate", "collect", "final_returns", "main", "mean_ci", "plot_panels"]
+__all__ = [
+    "CURVE_KEYS",
+    "IGNORED_CONFIG_KEYS",
+    "Collected",
+    "aggregate",
+    "collect",
+    "final_returns",
+    "gather",
+    "main",
+    "mean_ci",
+    "plot_panels",
+]
 
 REFERENCE_LINES = (  # column, colour, line style, label
     ("optimal", "k", "-", "optimal"),
     ("pearl_ub", "C1", ":", "PEARL-UB"),
     ("no_exploration", "C7", "--", "no exploration"),
 )
+DEFAULT_REFERENCES = (
+    Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "reference_values.csv"
+)
+"""The package's exact reference values (found from any working directory)."""
+REFERENCE_COLUMNS = ("benchmark", "variant", "split")
 EVAL_SPLITS = {"test": "held-out problems", "train_eval": "training problems"}
 """Rows of greedy evaluations (``split`` column) and how a panel names them."""
-CURVE_KEYS = ["env", "variant", "method", "setting"]
+IGNORED_CONFIG_KEYS = frozenset(
+    {
+        "seed",  # what a curve pools over
+        "device",  # where and how fast a run trained, not what it learned
+        "threads",
+        "checkpoint_every",  # resuming is exact: checkpoints do not change the numbers
+        "checkpoint_minutes",
+        "eval_every",  # evaluations play on their own env and RNG: training is the same
+        "eval_splits",  # (only adds rows of another split)
+        "out",  # paths and display, should a tool add them to a run's config
+        "resume",
+        "progress",
+        "no_progress",
+    }
+)
+"""Run-config keys that do not make runs different experiments. Every other key of a run's
+``config.json`` (else its ``metrics.csv`` config line) separates curves: runs are pooled over
+seeds only when env, variant, env_kwargs, method, method_args, preset, steps and the rest
+(``num_envs``, ``eval_trials``, ...) all agree."""
+CURVE_KEYS = ["env", "variant", "method", "setting", "preset", "steps", "other_config"]
+"""A curve's identity: ``env`` carries ``[env_kwargs]``, ``setting`` the method_args and
+``other_config`` every remaining key not in :data:`IGNORED_CONFIG_KEYS` (``k=v,...``)."""
+_NAMED_KEYS = frozenset(
+    {"env", "variant", "env_kwargs", "method", "method_args", "preset", "steps"}
+)
+LINE_KEYS = CURVE_KEYS[2:]
+"""The keys that tell the curves of one panel (benchmark, variant, split) apart."""
 TAIL_FRACTION = 0.1
 """``tail_return_mean`` averages the evaluations with env_steps ≥ (1 − this) × the last one's."""
 
@@ -62,27 +128,123 @@ def _setting(method_args: dict | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(method_args.items()))
 
 
-def collect(folders: Sequence[str | Path]) -> pd.DataFrame:
-    """All rows of every ``metrics.csv`` under ``folders``, with the run's variant and setting."""
-    frames = []
+def _other_config(run: dict[str, Any]) -> str:
+    keys = sorted(set(run) - _NAMED_KEYS - IGNORED_CONFIG_KEYS)
+    return ",".join(
+        f"{k}={run[k] if isinstance(run[k], str) else compact_json(run[k])}" for k in keys
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run folder: its rows and what identifies it."""
+
+    folder: Path
+    rows: pd.DataFrame
+    curve: tuple[Any, ...]
+    """Values of :data:`CURVE_KEYS` (``steps`` None when the run's config does not say)."""
+    seed: int
+    finished: bool
+    """``summary.json`` there, reporting at least the config's ``steps``."""
+
+
+def _read_run(path: Path) -> _Run:
+    """The run whose ``metrics.csv`` is ``path`` (its config: ``config.json``, else the CSV's)."""
+    df = read_result_csv(path, required=(*METRICS_COLUMNS, "reveal_frac"))
+    folder = path.parent
+    run = metrics_header(path).get("run") or {}
+    if (folder / "config.json").is_file():
+        run = read_config(folder / "config.json")
+    if not isinstance(run, dict):
+        run = {}
+    kwargs = run.get("env_kwargs") or {}
+    env = str(df["env"].iloc[0]) if len(df) else str(run.get("env", "?"))
+    if kwargs:  # e.g. distracting_bus[train_split=independent]: its own curve
+        env += "[" + ",".join(f"{k}={v}" for k, v in sorted(kwargs.items())) + "]"
+    steps = run.get("steps")
+    steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+    curve = (
+        env,
+        run.get("variant") or "paper",
+        str(df["method"].iloc[0]) if len(df) else str(run.get("method", "?")),
+        _setting(run.get("method_args")),
+        str(run.get("preset") or "?"),
+        steps,
+        _other_config(run),
+    )
+    summary = folder / "summary.json"
+    done = int(read_summary(summary)["env_steps"]) if summary.is_file() else None
+    finished = done is not None and (steps is None or done >= steps)
+    seed = int(df["seed"].iloc[0]) if len(df) else int(run.get("seed", 0))
+    rows = df.drop(columns=["env", "method"]).assign(
+        **dict(zip(CURVE_KEYS, curve, strict=True)), run=str(folder), finished=finished
+    )
+    return _Run(folder, rows, curve, seed, finished)
+
+
+def _describe(curve: tuple[Any, ...], seed: int) -> str:
+    named = dict(zip(CURVE_KEYS, curve, strict=True))
+    steps = "?" if named["steps"] is None else named["steps"]
+    return (
+        f"{named['env']} {named['method']} [{named['setting']}], preset {named['preset']}, "
+        f"{steps} steps, seed {seed}"
+    )
+
+
+@dataclass
+class Collected:
+    """The rows of every run found, and the copies :func:`gather` left out."""
+
+    rows: pd.DataFrame
+    dropped: list[tuple[Path, Path]] = field(default_factory=list)
+    """Runs left out by ``dedupe``: (the folder left out, the folder of the run kept)."""
+
+    def dropped_lines(self) -> list[str]:
+        """One line per run left out, for stderr."""
+        return [f"dropped {a}: the same run as {b} (--dedupe)" for a, b in self.dropped]
+
+
+def gather(folders: Sequence[str | Path], *, dedupe: bool = False) -> Collected:
+    """All rows of every ``metrics.csv`` under ``folders``, with each run's curve keys.
+
+    Runs are pooled only by their full configuration (:data:`CURVE_KEYS`). Two folders holding
+    the same configuration and seed (a copied sweep) would count one run twice: that raises
+    :class:`UsageError` naming both, or with ``dedupe`` keeps the first in path order (folders
+    as given, each searched in sorted order) and lists the others in ``dropped``. The same
+    file reached through two given folders counts once. Damaged files raise
+    :class:`common.io.DamagedFile`.
+    """
+    seen: set[Path] = set()
+    first: dict[tuple[Any, ...], Path] = {}
+    frames, dropped = [], []
     for folder in folders:
         for path in sorted(Path(folder).rglob("metrics.csv")):
-            df = read_csv(path)
-            run = (read_header(path) or {}).get("run") or {}
-            kwargs = run.get("env_kwargs") or {}
-            if kwargs:  # e.g. distracting_bus[train_split=independent]: its own curve
-                inside = ",".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
-                df = df.assign(env=df["env"].astype(str) + f"[{inside}]")
-            frames.append(
-                df.assign(
-                    variant=run.get("variant") or "paper",
-                    setting=_setting(run.get("method_args")),
-                    run=str(path.parent),
-                )
-            )
+            if path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            run = _read_run(path)
+            key = (*run.curve, run.seed)
+            if key in first:
+                same = f"{run.folder} and {first[key]} hold the same run"
+                if not dedupe:
+                    raise UsageError(
+                        f"{same} ({_describe(run.curve, run.seed)}): pooling both would count "
+                        "it twice; remove one copy or pass --dedupe to keep the first"
+                    )
+                dropped.append((run.folder, first[key]))
+                continue
+            first[key] = run.folder
+            frames.append(run.rows)
     if not frames:
         raise UsageError.for_flag("runs", ", ".join(map(str, folders)), "no metrics.csv found")
-    return pd.concat(frames, ignore_index=True)
+    rows = pd.concat(frames, ignore_index=True)
+    rows["steps"] = rows["steps"].astype("Int64")
+    return Collected(rows, dropped)
+
+
+def collect(folders: Sequence[str | Path], *, dedupe: bool = False) -> pd.DataFrame:
+    """The rows of :func:`gather` (a ``finished`` column says whether each run finished)."""
+    return gather(folders, dedupe=dedupe).rows
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -104,24 +266,35 @@ def aggregate(df: pd.DataFrame, splits: Sequence[str] = tuple(EVAL_SPLITS)) -> p
     """
     rows = []
     evals = df[df["split"].isin(list(splits))]
-    for key, g in evals.groupby([*CURVE_KEYS, "split", "trial"], sort=True):
+    for key, g in evals.groupby([*CURVE_KEYS, "split", "trial"], sort=True, dropna=False):
+        if g["seed"].duplicated().any():  # gather() never gives this: one value per seed
+            raise ValueError(f"{key}: a seed appears twice; a curve pools distinct runs")
         mean, half = mean_ci(g["return"].to_numpy())
         rows.append(
             {
                 **dict(zip([*CURVE_KEYS, "split", "trial"], key, strict=True)),
                 "env_steps": float(g["env_steps"].mean()),
-                "seeds": int(g["seed"].nunique()),
+                "seeds": len(g),
                 "return_mean": mean,
                 "return_ci95": half,
                 "reveal_frac_mean": float(g["reveal_frac"].mean()),
             }
         )
-    return pd.DataFrame(rows)
+    return _typed(pd.DataFrame(rows))
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
+    """``steps`` as integers with missing values (a run config that did not say)."""
+    if "steps" in table:
+        table["steps"] = table["steps"].astype("Int64")
+    return table
 
 
 def final_returns(df: pd.DataFrame) -> pd.DataFrame:
     """Per curve and split: each seed's last evaluation, aggregated over seeds.
 
+    ``unfinished_seeds`` counts the seeds whose run has not finished (no ``summary.json``, or
+    one with fewer env steps than the run's ``steps``: ``finished`` column of :func:`collect`).
     ``informative_seeds`` counts the seeds whose greedy exploration becomes and stays
     informative (every evaluated exploration reveals all, :func:`deep.metrics.steps_to_informative`)
     and ``steps_to_informative_mean`` / ``_ci95`` is their mean env steps to get there with its
@@ -131,7 +304,7 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     evals = df[df["split"].isin(list(EVAL_SPLITS))]
-    for key, g in evals.groupby([*CURVE_KEYS, "split"], sort=True):
+    for key, g in evals.groupby([*CURVE_KEYS, "split"], sort=True, dropna=False):
         last = g.sort_values("trial").groupby("seed").tail(1)
         mean, half = mean_ci(last["return"].to_numpy())
         cut = g["seed"].map(last.set_index("seed")["env_steps"]) * (1.0 - TAIL_FRACTION)
@@ -146,6 +319,7 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
             {
                 **dict(zip([*CURVE_KEYS, "split"], key, strict=True)),
                 "seeds": len(last),
+                "unfinished_seeds": _unfinished(last),
                 "env_steps": float(last["env_steps"].mean()),
                 "return_mean": mean,
                 "return_ci95": half,
@@ -157,7 +331,31 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
                 "steps_to_informative_ci95": t_half,
             }
         )
-    return pd.DataFrame(rows)
+    return _typed(pd.DataFrame(rows))
+
+
+def _unfinished(last: pd.DataFrame) -> Any:
+    """Seeds whose run has not finished (NA: rows without the ``finished`` column)."""
+    if "finished" not in last:
+        return pd.NA
+    return int((~last["finished"].astype(bool)).sum())
+
+
+def _family_of(env: str) -> Any:
+    """The problem family of a curve's env label ``name[key=value,...]`` (None: unknown)."""
+    from deep.envs.problem import make, registered_names
+
+    base = env.split("[")[0]
+    if base not in registered_names():
+        return None
+    kwargs = {
+        k: int(v) if v.lstrip("-").isdigit() else v
+        for k, v in (kv.split("=", 1) for kv in re.findall(r"[A-Za-z_]+=[^,\]]+", env))
+    }
+    try:
+        return make(base, **kwargs)
+    except (TypeError, ValueError):
+        return None
 
 
 def _reference_row(
@@ -166,14 +364,11 @@ def _reference_row(
     if refs is None:
         return None
     # Rows for these env_kwargs when the table has them (distracting_bus[train_split=...]),
-    # otherwise the benchmark's own. The bandit's rows are per (A, H): variant "A=4,H=1".
-    if env.split("[")[0] == "bandit":
-        from deep.envs.bandit import BanditConfig, variant_name
-
-        kwargs = dict(kv.split("=", 1) for kv in re.findall(r"[A-Za-z_]+=[^,\]]+", env))
-        default = BanditConfig()
-        variant = variant_name(int(kwargs.get("A", default.A)), int(kwargs.get("H", default.H)))
-        env = "bandit"
+    # otherwise the benchmark's own. A family whose reference rows are not per variant (the
+    # bandit's are per (A, H): "A=4,H=1") names its own row.
+    family = _family_of(env)
+    if family is not None and variant not in family.reference_variants:
+        variant, env = family.reference_variant, family.name
     rows = refs[(refs["benchmark"] == env) & (refs["variant"] == variant)]
     if not len(rows):
         benchmark = env.split("[")[0]
@@ -207,6 +402,56 @@ def _steps_label(x: float, _pos: object = None) -> str:
     return f"{x:g}"
 
 
+def _line_names(curves: pd.DataFrame, others: Sequence[pd.DataFrame | None] = ()) -> list[str]:
+    """Label each curve's line (its :data:`LINE_KEYS`) in a ``line`` column of every frame.
+
+    A label names the method, the setting when not ``default``, and each other key whose
+    value differs between the curves (a ``tiny`` and a ``paper`` run are never one line).
+    """
+    varying = [k for k in LINE_KEYS[2:] if curves[k].astype(str).nunique() > 1]
+
+    def value(row: pd.Series, key: str) -> str:
+        return "?" if pd.isna(row[key]) else str(row[key])
+
+    def name(row: pd.Series) -> str:
+        text = (
+            row["method"] if row["setting"] == "default" else f"{row['method']} [{row['setting']}]"
+        )
+        extra = [f"{k}={value(row, k)}" for k in varying if value(row, k)]
+        return text + (f" ({', '.join(extra)})" if extra else "")
+
+    for frame in (curves, *others):
+        if frame is not None and len(frame):
+            frame["line"] = frame.apply(name, axis=1)
+    return sorted(curves["line"].unique())
+
+
+def _draw_panel(
+    ax: Any,
+    ax2: Any,
+    here: pd.DataFrame,
+    split: str,
+    colour: dict[str, str],
+    training: pd.DataFrame | None,
+) -> None:
+    """The curves of one panel (``here``: one benchmark and variant) and their reveal fractions."""
+    for line, g in here[here["split"] == split].groupby("line", sort=True):
+        g = g.sort_values("env_steps")
+        c = colour[line]
+        ax.plot(g["env_steps"], g["return_mean"], color=c, label=f"{line} (n={g['seeds'].max()})")
+        band = g["return_ci95"].to_numpy(dtype=float)
+        if np.isfinite(band).any():
+            lo, hi = g["return_mean"] - band, g["return_mean"] + band
+            ax.fill_between(g["env_steps"], lo, hi, color=c, alpha=0.2, lw=0)
+        if training is not None and len(training) and split == "test":
+            mine = training[training["line"] == line].sort_values("env_steps")
+            if len(mine):
+                ax.plot(mine["env_steps"], mine["return_mean"], color=c, ls=":", lw=1,
+                        label=f"{line}: training trials, ε-greedy")  # fmt: skip
+        test = here[(here["split"] == "test") & (here["line"] == line)].sort_values("env_steps")
+        ax2.plot(test["env_steps"], test["reveal_frac_mean"], color=c)
+
+
 def plot_panels(
     curves: pd.DataFrame,
     refs: pd.DataFrame | None,
@@ -216,7 +461,8 @@ def plot_panels(
 ) -> None:
     """One panel per (benchmark, split): return ± 95% CI above the reveal fraction; PNG.
 
-    Panels fill rows of at most :data:`MAX_COLUMNS`.
+    Panels fill rows of at most :data:`MAX_COLUMNS`; each curve (:data:`CURVE_KEYS`) is its
+    own line, labelled by :func:`_line_names`.
 
     ``training`` (from ``aggregate(df, ("train",))``): each curve's ε-greedy training returns,
     drawn dotted in its held-out panel.
@@ -224,9 +470,11 @@ def plot_panels(
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
+    curves = curves.copy()
+    training = training.copy() if training is not None else None
+    lines = _line_names(curves, [training])
+    colour = {line: f"C{i % 10}" for i, line in enumerate(lines)}
     panels = _panels(curves, envs)
-    labels = sorted(curves[["method", "setting"]].drop_duplicates().itertuples(index=False))
-    colour = {lab: f"C{i % 10}" for i, lab in enumerate(labels)}
     ncols = min(MAX_COLUMNS, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(4.8 * ncols, 5.6 * nrows))
@@ -242,31 +490,15 @@ def plot_panels(
         ax.tick_params(labelbottom=False)
         ax2.xaxis.set_major_formatter(FuncFormatter(_steps_label))
         here = curves[(curves["env"] == env) & (curves["variant"] == variant)]
-        for (method, setting), g in here[here["split"] == split].groupby(["method", "setting"]):
-            g = g.sort_values("env_steps")
-            c = colour[(method, setting)]
-            seeds = int(g["seeds"].max())
-            name = method if setting == "default" else f"{method} [{setting}]"
-            label = f"{name} (n={seeds})"
-            ax.plot(g["env_steps"], g["return_mean"], color=c, label=label)
-            band = g["return_ci95"].to_numpy()
-            if np.isfinite(band).any():
-                lo, hi = g["return_mean"] - band, g["return_mean"] + band
-                ax.fill_between(g["env_steps"], lo, hi, color=c, alpha=0.2, lw=0)
-            if training is not None and split == "test":
-                mine = training[(training["env"] == env) & (training["variant"] == variant)]
-                mine = mine[(mine["method"] == method) & (mine["setting"] == setting)]
-                if len(mine):
-                    mine = mine.sort_values("env_steps")
-                    ax.plot(mine["env_steps"], mine["return_mean"], color=c, ls=":", lw=1,
-                            label=f"{name}: training trials, ε-greedy")  # fmt: skip
-            test = here[(here["split"] == "test") & (here["method"] == method)]
-            test = test[test["setting"] == setting].sort_values("env_steps")
-            ax2.plot(test["env_steps"], test["reveal_frac_mean"], color=c)
+        mine = None
+        if training is not None and len(training):
+            mine = training[(training["env"] == env) & (training["variant"] == variant)]
+        _draw_panel(ax, ax2, here, split, colour, mine)
         ref = _reference_row(refs, env, variant, split)
         if ref is not None:
             for column, color, style, name in REFERENCE_LINES:
-                ax.axhline(float(ref[column]), ls=style, color=color, lw=1, label=name)
+                if column in ref.index and pd.notna(ref[column]):
+                    ax.axhline(float(ref[column]), ls=style, color=color, lw=1, label=name)
         ax.set_title(f"{env} ({variant}): {EVAL_SPLITS[split]}", fontsize=9)
         ax.legend(fontsize=6, loc="lower right")
         ax2.set_ylim(-0.05, 1.05)
@@ -278,11 +510,13 @@ def plot_panels(
     write_png(path, fig, dpi=100)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point."""
+def _parser() -> OneLineParser:
     p = OneLineParser(prog="python -m analysis.learning_curves")
     p.add_argument("runs", nargs="+", help="folders searched for metrics.csv")
-    p.add_argument("--references", default="results/benchmarks/reference_values.csv")
+    p.add_argument(
+        "--references", default=None, metavar="CSV",
+        help="reference lines (default: the package's results/benchmarks/reference_values.csv)",
+    )  # fmt: skip
     p.add_argument("--out", default="results/dream")
     p.add_argument(
         "--training-returns",
@@ -293,37 +527,86 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--at-steps", default=None, metavar="N",
         help="leave out every evaluation past N env steps (compare methods at one budget)",
     )  # fmt: skip
+    p.add_argument(
+        "--dedupe", action="store_true",
+        help="keep the first of runs with the same config and seed (else: an error)",
+    )  # fmt: skip
+    return p
+
+
+def _references(given: str | None) -> pd.DataFrame | None:
+    """The reference table: ``given`` (must exist), else the package's own if it is there."""
+    if given is None:
+        if not DEFAULT_REFERENCES.is_file():
+            return None
+        return read_result_csv(DEFAULT_REFERENCES, required=REFERENCE_COLUMNS)
+    if not Path(given).is_file():
+        raise UsageError.for_flag("--references", given, "no such file")
+    return read_result_csv(given, required=REFERENCE_COLUMNS)
+
+
+def _unfinished_lines(final: pd.DataFrame) -> list[str]:
+    """One warning per curve that pools unfinished runs with finished ones."""
+    mixed = final[(final["unfinished_seeds"] > 0) & (final["unfinished_seeds"] < final["seeds"])]
+    lines = []
+    for _, row in mixed.drop_duplicates(CURVE_KEYS).iterrows():
+        steps = "?" if pd.isna(row["steps"]) else row["steps"]
+        lines.append(
+            f"warning: {row['env']} {row['method']} [{row['setting']}] (preset {row['preset']}, "
+            f"{steps} steps) pools {row['unfinished_seeds']} unfinished of {row['seeds']} "
+            "seeds (unfinished_seeds in final_returns.csv)"
+        )
+    return lines
+
+
+def _write_outputs(
+    out: Path, df: pd.DataFrame, refs: pd.DataFrame | None, header: dict, training: bool
+) -> pd.DataFrame:
+    """Every file of ``--out``; returns the final-returns table."""
     try:
-        args = p.parse_args(argv)
-        df = collect(args.runs)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UnwritableOutput.at(out, err) from None
+    curves = aggregate(df)
+    train = aggregate(df, ("train",)) if training else None
+    try:
+        write_csv(out / "curves.csv", curves, header)  # first: an unwritable folder fails fast
+        plot_panels(curves, refs, out / "curves.png", training=train)
+        for env in sorted(curves["env"].unique()):
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", env).strip("_")  # env[k=v] → env_k_v
+            plot_panels(curves, refs, out / f"{stem}.png", envs=[env], training=train)
+        final = final_returns(df)
+        write_csv(out / "final_returns.csv", final, header)
+    except OSError as err:  # (a folder that cannot be written raises UnwritableOutput itself)
+        raise UnwritableOutput.at(out, err) from None
+    return final
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point (0: written; 2: bad input, a damaged file, an unwritable ``--out``)."""
+    try:
+        args = _parser().parse_args(argv)
         at_steps = None if args.at_steps is None else int_at_least("--at-steps", args.at_steps, 1)
+        found = gather(args.runs, dedupe=args.dedupe)
+        refs = _references(args.references)
+        df = found.rows
+        if at_steps is not None:
+            df = df[df["env_steps"] <= at_steps]
+        if not df["split"].isin(list(EVAL_SPLITS)).any():
+            raise UsageError(f"runs {' '.join(args.runs)}: no evaluation rows yet")
+        header = {
+            "experiment": "analysis.learning_curves",
+            "runs": sorted(df["run"].unique()),
+            "at_steps": at_steps,
+            "dropped": [str(folder) for folder, _ in found.dropped],
+        }
+        final = _write_outputs(Path(args.out), df, refs, header, args.training_returns)
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
-    if at_steps is not None:
-        df = df[df["env_steps"] <= at_steps]
-    ref_path = Path(args.references)
-    refs = read_csv(ref_path) if ref_path.is_file() else None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    curves = aggregate(df)
-    if curves.empty:
-        print(f"error: runs {' '.join(args.runs)}: no evaluation rows yet", file=sys.stderr)
-        return 2
-    header = {
-        "experiment": "analysis.learning_curves",
-        "runs": sorted(df["run"].unique()),
-        "at_steps": at_steps,
-    }
-    training = aggregate(df, ("train",)) if args.training_returns else None
-    plot_panels(curves, refs, out / "curves.png", training=training)
-    for env in sorted(curves["env"].unique()):
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", env).strip("_")  # env[k=v] → env_k_v
-        plot_panels(curves, refs, out / f"{stem}.png", envs=[env], training=training)
-    write_csv(out / "curves.csv", curves, header)
-    final = final_returns(df)
-    write_csv(out / "final_returns.csv", final, header)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    for line in [*found.dropped_lines(), *_unfinished_lines(final)]:
+        print(line, file=sys.stderr)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(final.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 

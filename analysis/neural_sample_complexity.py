@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from analysis._cli import OneLineParser, UsageError, parse_choices, parse_int_set
-from analysis.io import environment, read_csv, write_csv, write_png
+from common.cli import OneLineParser, UsageError, parse_choices, parse_int_set
+from common.io import environment, read_csv, write_csv, write_png
 
 if TYPE_CHECKING:
     from deep.train import RunConfig

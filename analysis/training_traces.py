@@ -28,8 +28,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm import tqdm
 
-from analysis._cli import OneLineParser, UsageError, parse_float_list, parse_int
-from analysis.io import (
+from common.cli import OneLineParser, UsageError, parse_float_list, parse_int
+from common.io import (
     atomic_write_bytes,
     atomic_write_text,
     compact_json,

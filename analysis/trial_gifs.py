@@ -20,74 +20,24 @@ import argparse
 import importlib.util
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from deep.envs import make, reference_city, reference_cooking, reference_sign
+from deep.envs import make
 from deep.envs.render import Policy, record_trial, write_gif
-from deep.envs.sign import END_EPISODE, SignConfig
 
-CITY = ("vanilla_bus", "distracting_bus", "map")
-COOKING = ("cooking", "cooking_no_goals")
-SIGN = "sign"
-NAMES = (*CITY, *COOKING, SIGN)
-
-
-def _scripted(actions: Sequence[int], idle: int) -> Policy:
-    def policy(env: Any, t: int) -> int:
-        return int(actions[t]) if t < len(actions) else idle
-
-    return policy
-
-
-def sign_policies(seed: int, variant: str = "paper") -> tuple[Policy, Policy]:
-    """(exploration that reads the sign, π*) for a sign trial whose first reset has ``seed``.
-
-    The exploration is planned from the start pose of ``reset(seed=seed)``, so it is only
-    right for an episode reset with that seed; π* is planned at ``t = 0`` of each episode from
-    the live env's pose, so it works from any start.
-    """
-    config = SignConfig(variant=variant)
-    explore = _scripted(reference_sign.reveal_actions(seed, config), END_EPISODE)
-    plan: list[int] = []
-
-    def exploit(env: Any, t: int) -> int:
-        if t == 0:
-            plan[:] = reference_sign.optimal_exploitation(env)
-        return plan[t] if t < len(plan) else 0
-
-    return explore, exploit
+NAMES = ("vanilla_bus", "distracting_bus", "map", "cooking", "cooking_no_goals", "sign")
+"""The benchmarks drawn, in order (every family with :meth:`oracle_policies` but the bandit)."""
 
 
 def oracle_policies(name: str, problem: int, *, seed: int = 0) -> tuple[Policy, Policy]:
     """(scripted exploration, optimal exploitation) for benchmark ``name``'s problem μ.
 
-    ``seed``: the sign task's first reset seed (see :func:`sign_policies`); the grid worlds
-    ignore it (they always start in the same cell).
+    ``make(name).oracle_policies(problem, seed=seed)``: ``seed`` is the first reset seed of
+    the trial (the sign task's start pose); the grid worlds ignore it (they always start in the
+    same cell).
     """
-    if name == SIGN:
-        return sign_policies(seed)
-    fam = make(name)
-    actions = fam.config.actions  # type: ignore[attr-defined]
-    if name in CITY:
-        model = reference_city._model(name, "paper")
-        script = reference_city.scripted_exploration(name)
-
-        def exploit(env: Any, t: int) -> int:
-            cell = env.pos[1] * 9 + env.pos[0]
-            return int(model.policy[env.problem, env.goal, cell])
-
-        return _scripted(script, actions.index("drop")), exploit
-    model_c = reference_cooking.cooking_model(name)
-    script = reference_cooking.scripted_exploration(name, problem)
-
-    def exploit_cooking(env: Any, t: int) -> int:
-        cell = env.pos[1] * 3 + env.pos[0]
-        key = reference_cooking._encode(env.problem, env.goal, cell, env.inventory, env.stage)
-        return int(model_c.policy[t, np.searchsorted(model_c.keys, key)])
-
-    return _scripted(script, actions.index("ride_bus")), exploit_cooking
+    return make(name).oracle_policies(problem, seed=seed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,13 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-exploit", type=int, default=2)
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    bad = [n for n in names if n not in NAMES]
+    bad = [n for n in names if n not in NAMES]  # env-name-ok: validates --only
     if bad or not names:
         parser.exit(2, f"error: --only {args.only!r}: allowed names: {', '.join(NAMES)}\n")
     if args.n_exploit < 1:
         parser.exit(2, f"error: --n-exploit {args.n_exploit}: allowed: integers >= 1\n")
-    if SIGN in names and importlib.util.find_spec("miniworld") is None:
-        parser.exit(2, "error: --only includes 'sign' but miniworld is not installed\n")
+    for name in names:
+        for module in make(name).requires:
+            if importlib.util.find_spec(module) is None:
+                parser.exit(2, f"error: --only includes {name!r} but {module} is not installed\n")
     for name in names:
         fam = make(name)
         trial = fam.sample_trial(np.random.default_rng(args.seed), "test", args.n_exploit)

@@ -30,7 +30,7 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 
-from analysis.io import atomic_write_text
+from common.io import atomic_write_text
 from deep.envs import NO_GOAL, make
 
 GRID_WORLDS = ("vanilla_bus", "distracting_bus", "map", "cooking", "cooking_no_goals")

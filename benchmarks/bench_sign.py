@@ -9,7 +9,7 @@ variant skips that render and would look faster than it is). The target is a med
 (ours / raw) of at least 0.9; the script reports it and asserts nothing.
 
 ``--out`` writes one row per repetition and env, plus the median rows, atomically
-(:func:`analysis.io.atomic_write_text`: a temporary file in the same folder, then a rename).
+(:func:`common.io.atomic_write_text`: a temporary file in the same folder, then a rename).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.io import atomic_write_text
+from common.io import atomic_write_text
 from deep.envs import _headless
 from deep.envs.sign import SignConfig, SignEnv
 

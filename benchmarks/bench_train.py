@@ -1,178 +1,271 @@
-"""Training throughput of neural DREAM and where the time goes (not a timed test).
+"""Training speed of neural DREAM on this machine, and what bounds it (not a timed test).
 
-``python benchmarks/bench_train.py [--env distracting_bus] [--steps 20000] [--threads 2]``
+``python benchmarks/bench_train.py [--env distracting_bus] [--baseline d925754] [--steps 6000]``
 
-1. End to end: env steps/s of ``deep.train``'s loop with App. B.4's update schedule (one
-   update every 4 env steps, batch 32), measured after the replay holds enough trials for
-   every component to update, and the ratio to acting alone (no updates) in the same process.
-2. Profile of one update: milliseconds per part (replay sampling, f and g forward, the
-   exploration loss, the exploitation losses, backward + optimiser steps), by timing each
-   part alone, and the ratio of the grid state embedder's table path to its direct path.
-3. One update of every method of ``--methods`` (default: all registered) at its paper batch
-   size, as milliseconds and as the ratio to DREAM's update timed in the same process.
+Every figure is a ratio against a baseline measured in the same invocation (machines here are
+noisy; absolute times drift):
 
-Prints a table and writes ``benchmarks/results/bench_train.csv`` (atomically).
+1. **One update** (App. B.4: batch 32, both agents updating), at one torch thread:
+   FLOPs per update from ``torch.utils.flop_counter`` plus the oneDNN LSTM's matmuls (a formula
+   registered here: 8·H·(I + H) per step and row forward, twice that backward), the matmul
+   peak of this core *at the update's own shapes* (every mm/addmm/bmm shape the update
+   dispatches, timed alone in fp32), milliseconds per update, achieved GFLOP/s and its
+   fraction of that peak; and bf16 autocast (``--method-arg autocast_bf16=true``) against fp32.
+2. **Threads**: the update at 1 and 2 torch threads, on an idle machine and with a second
+   process keeping the other core busy (how a sweep loads it).
+3. **End to end against ``--baseline``** (a git revision, checked out into a temporary
+   worktree): ``python -m deep.train`` on ``--env`` with both agents updating from the start
+   (replay minima lowered to 200 trials), (a) two runs at the same time at default flags, as
+   a sweep or a user running two seeds uses a 2-core machine, and (b) one run at
+   ``--threads 1``; wall seconds of each and the ratio baseline / this tree.
+
+Prints the table and writes ``benchmarks/results/bench_train.csv`` (atomically).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from analysis.io import environment, write_csv
-from deep.train import METHODS, RunConfig, Trainer
+from common.io import environment, write_csv  # noqa: E402
+from deep.train import RunConfig, Trainer  # noqa: E402
 
-_REPLAY_MINIMA = ("min_replay", "min_explore_replay", "min_exploit_replay")
-
-
-def method_update_ms(env: str, method: str, threads: int, repeat: int = 20) -> float:
-    """Milliseconds per ``update()`` of ``method`` (paper config, replay minima lowered)."""
-    spec = METHODS[method]
-    module = __import__(spec.module, fromlist=[spec.cls])
-    factory = module
-    for part in spec.config.split("."):
-        factory = getattr(factory, part)
-    fields = {f.name for f in dataclasses.fields(factory())}
-    args = {k: "64" for k in _REPLAY_MINIMA if k in fields}
-    with tempfile.TemporaryDirectory() as tmp:
-        config = RunConfig(
-            env=env,
-            method=method,
-            steps=10**9,
-            threads=threads,
-            eval_every=10**9,
-            method_args=args,
-        )
-        trainer = Trainer(config, tmp, progress=False)
-        learner = trainer.method
-        real_update = learner.update
-        learner.update = lambda: {}  # type: ignore[method-assign]
-        while len(learner.replay) < 64:
-            trainer._wave()
-        learner.update = real_update  # type: ignore[method-assign]
-        return _timed(real_update, repeat)
+aten = torch.ops.aten
+MINIMA = {"min_explore_replay": "200", "min_exploit_replay": "200"}
+"""Both agents update from 200 stored trials (the paper's minima are 8000 and 500)."""
 
 
-def _timed(fn, repeat: int) -> float:
+# ----------------------------------------------------------------------------- FLOPs
+def _lstm_forward_flops(input_shape, w_ih_shape, w_hh_shape, *args, out_shape=None, **kw) -> int:
+    """2·(4H·I + 4H·H) per step and row: the gate matmuls of one LSTM layer."""
+    steps_rows = input_shape[0] * input_shape[1]
+    return 2 * steps_rows * w_ih_shape[0] * (w_ih_shape[1] + w_hh_shape[1])
+
+
+def _lstm_backward_flops(input_shape, w_ih_shape, w_hh_shape, *args, out_shape=None, **kw) -> int:
+    """Twice the forward: the gradients of the inputs and of the weights."""
+    return 2 * _lstm_forward_flops(input_shape, w_ih_shape, w_hh_shape)
+
+
+LSTM_FORMULAS = {
+    aten.mkldnn_rnn_layer: _lstm_forward_flops,
+    aten.mkldnn_rnn_layer_backward: _lstm_backward_flops,
+}
+
+
+class MatmulShapes(TorchDispatchMode):
+    """Records the (m, k, n, batch) of every fp32 matmul an update dispatches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: Counter[tuple[int, int, int, int]] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in (aten.mm.default, aten.addmm.default):
+            a, b = args[-2], args[-1]
+            self.shapes[(a.shape[0], a.shape[1], b.shape[1], 1)] += 1
+        elif func in (aten.bmm.default, aten.baddbmm.default):
+            a, b = args[-2], args[-1]
+            self.shapes[(a.shape[1], a.shape[2], b.shape[2], a.shape[0])] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def matmul_peak(shapes: Counter[tuple[int, int, int, int]], seconds: float = 2.0) -> float:
+    """GFLOP/s of plain fp32 matmuls of these shapes, in the update's proportions."""
+    tensors = {s: (torch.randn(s[3], s[0], s[1]), torch.randn(s[3], s[1], s[2])) for s in shapes}
+
+    def once() -> None:
+        for s, count in shapes.items():
+            a, b = tensors[s]
+            for _ in range(count):
+                torch.bmm(a, b) if s[3] > 1 else torch.mm(a[0], b[0])
+
+    flops = sum(2 * m * k * n * bt * c for (m, k, n, bt), c in shapes.items())
+    return flops / _seconds_per_call(once, seconds) / 1e9
+
+
+def _seconds_per_call(fn: Callable[[], object], budget: float) -> float:
     fn()
-    start = time.perf_counter()
-    for _ in range(repeat):
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < budget or calls < 5:
         fn()
-    return (time.perf_counter() - start) / repeat * 1000.0
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
+# ----------------------------------------------------------------------------- one update
+def ready_trainer(env: str, threads: int, method_args: dict[str, str], tmp: str) -> Trainer:
+    """A DREAM trainer whose replay holds enough trials for every component to update."""
+    config = RunConfig(
+        env=env,
+        steps=10**9,
+        eval_every=10**9,
+        threads=threads,
+        method_args={**MINIMA, **method_args},
+    )
+    trainer = Trainer(config, tmp, progress=False)
+    learner = trainer.method
+    real_update = learner.update
+    learner.update = lambda: {}  # type: ignore[method-assign]
+    while len(learner.replay) < 256:
+        trainer._wave()
+    learner.update = real_update  # type: ignore[method-assign]
+    return trainer
+
+
+def update_numbers(env: str, seconds: float) -> dict[str, float]:
+    """FLOPs, peak, ms per update (fp32 and bf16 autocast) at one torch thread."""
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        learner = ready_trainer(env, 1, {}, tmp).method
+        counter = FlopCounterMode(display=False, custom_mapping=LSTM_FORMULAS)
+        with counter:
+            learner.update()
+        total = counter.get_total_flops()
+        lstm = sum(v for op, v in counter.get_flop_counts()["Global"].items() if "rnn" in str(op))
+        shapes = MatmulShapes()
+        with shapes:
+            learner.update()
+        fp32 = _seconds_per_call(learner.update, seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        bf16_learner = ready_trainer(env, 1, {"autocast_bf16": "true"}, tmp).method
+        bf16 = _seconds_per_call(bf16_learner.update, seconds)
+    peak = matmul_peak(shapes.shapes, seconds)
+    achieved = total / fp32 / 1e9
+    return {
+        "update GFLOP (all)": total / 1e9,
+        "update GFLOP (LSTM, oneDNN)": lstm / 1e9,
+        "matmul peak at the update's shapes (GFLOP/s, fp32, 1 thread)": peak,
+        "update ms (fp32, 1 thread)": fp32 * 1e3,
+        "update GFLOP/s achieved": achieved,
+        "fraction of the matmul peak": achieved / peak,
+        "compute floor ms (GFLOP / peak)": total / 1e9 / peak * 1e3,
+        "env steps/s bound by updates (1 per 4 steps)": 4 / fp32,
+        "bf16 autocast speed-up (fp32 ms / bf16 ms)": fp32 / bf16,
+    }
+
+
+_LOAD = "import torch\ntorch.set_num_threads(1)\na = torch.randn(512, 512)\nwhile True: a @ a\n"
+
+
+def thread_numbers(env: str, seconds: float) -> dict[str, float]:
+    """Update ms at 1 and 2 threads, idle and with the other core busy."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        learner = ready_trainer(env, 1, {}, tmp).method
+        for loaded in (False, True):
+            load = subprocess.Popen([sys.executable, "-c", _LOAD]) if loaded else None
+            try:
+                times = {}
+                for threads in (1, 2):
+                    torch.set_num_threads(threads)
+                    times[threads] = _seconds_per_call(learner.update, seconds)
+            finally:
+                if load is not None:
+                    load.kill()
+                    load.wait()
+            tag = "loaded" if loaded else "idle"
+            out[f"update ms, 1 thread, {tag}"] = times[1] * 1e3
+            out[f"update ms, 2 threads, {tag}"] = times[2] * 1e3
+            out[f"1-thread speed-up over 2 threads, {tag}"] = times[2] / times[1]
+    torch.set_num_threads(1)
+    return out
+
+
+# ----------------------------------------------------------------------------- end to end
+def _train_cmd(env: str, steps: int, seed: int, out: Path, extra: list[str]) -> list[str]:
+    args = ["--env", env, "--steps", str(steps), "--seed", str(seed), "--eval-every", "100000"]
+    for key, value in MINIMA.items():
+        args += ["--method-arg", f"{key}={value}"]
+    return [sys.executable, "-m", "deep.train", *args, "--no-progress", "--out", str(out), *extra]
+
+
+def wall_of(tree: Path, commands: list[list[str]]) -> float:
+    """Seconds until every command, started together in ``tree``, has finished."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(c, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for c in commands
+    ]
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(commands[0][:4])} in {tree}: {err.decode()[-500:]}")
+    return time.perf_counter() - start
+
+
+def end_to_end(env: str, steps: int, baseline: str) -> dict[str, float]:
+    """Wall seconds of (a) two runs at default flags and (b) one at --threads 1, both trees."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "baseline"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base), baseline],
+            check=True,
+        )
+        try:
+            for tree, tag in ((base, "baseline"), (ROOT, "this tree")):
+                runs = Path(tmp) / tag.replace(" ", "_")
+                pair = [_train_cmd(env, steps, s, runs / f"pair{s}", []) for s in (0, 1)]
+                out[f"two runs at default flags, {tag} (s)"] = wall_of(tree, pair)
+                one = [_train_cmd(env, steps, 0, runs / "one", ["--threads", "1"])]
+                out[f"one run at --threads 1, {tag} (s)"] = wall_of(tree, one)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)])
+    for what in ("two runs at default flags", "one run at --threads 1"):
+        out[f"{what}: speed-up over {baseline}"] = (
+            out[f"{what}, baseline (s)"] / out[f"{what}, this tree (s)"]
+        )
+    return out
 
 
 def main() -> int:
     """Run the benchmark; returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="distracting_bus")
-    p.add_argument("--steps", type=int, default=20_000, help="env steps timed end to end")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", default="benchmarks/results/bench_train.csv")
-    p.add_argument("--methods", default=",".join(METHODS), help="methods whose update is timed")
+    p.add_argument("--steps", type=int, default=6_000, help="env steps of each end-to-end run")
+    p.add_argument("--baseline", default="d925754", help="git revision to compare against")
+    p.add_argument("--seconds", type=float, default=3.0, help="timing budget per figure")
+    p.add_argument("--skip", default="", help="comma list of: update, threads, end_to_end")
+    p.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_train.csv"))
     args = p.parse_args()
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        allowed = ", ".join(METHODS)
-        print(f"error: --methods {','.join(unknown)}: allowed: {allowed}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        config = RunConfig(env=args.env, steps=10**9, threads=args.threads, eval_every=10**9)
-        trainer = Trainer(config, tmp, progress=False)
-        dream = trainer.method
-        cfg = dream.config
-        # Fill the replay past both minima without updates, then time acting alone.
-        real_update = dream.update
-        dream.update = lambda: {}  # type: ignore[method-assign]
-        while len(dream.replay) < max(cfg.min_explore_replay, cfg.min_exploit_replay):
-            trainer._wave()
-        start, steps0 = time.perf_counter(), trainer.env_steps
-        while trainer.env_steps - steps0 < args.steps:
-            trainer._wave()
-        acting = (trainer.env_steps - steps0) / (time.perf_counter() - start)
-        dream.update = real_update  # type: ignore[method-assign]
-        start, steps0 = time.perf_counter(), trainer.env_steps
-        while trainer.env_steps - steps0 < args.steps:
-            trainer._wave()
-        training = (trainer.env_steps - steps0) / (time.perf_counter() - start)
-
-        # One update, part by part.
-        batch = dream.replay.sample(cfg.batch_size, dream.rng)
-        explore = dream._episode(batch, "explore")
-        problems = torch.from_numpy(batch["problem"]).unsqueeze(-1)
-
-        def forward_fg() -> tuple[torch.Tensor, torch.Tensor]:
-            return dream.encoder(problems), dream.decoder(*explore[:3])
-
-        def explore_loss() -> torch.Tensor:
-            f, g = forward_fg()
-            return dream._explore_loss(explore, f, g)[0]
-
-        def task_loss() -> torch.Tensor:
-            f, g = forward_fg()
-            return dream._task_loss(batch, explore, f, g)[0]
-
-        def explore_backward() -> None:
-            dream._step(dream.explore_opt, explore_loss(), "exploration")
-
-        def task_backward() -> None:
-            dream._step(dream.task_opt, task_loss(), "exploitation")
-
-        parts = {
-            "replay sample": lambda: dream.replay.sample(cfg.batch_size, dream.rng),
-            "f and g forward": forward_fg,
-            "exploration loss (incl. f, g)": lambda: explore_loss(),
-            "exploitation losses (incl. f, g)": lambda: task_loss(),
-            "exploration loss + backward + Adam": explore_backward,
-            "exploitation losses + backward + Adam": task_backward,
-            "whole update": real_update,
-        }
-        rows = [{"part": k, "ms": _timed(fn, 30)} for k, fn in parts.items()]
-        embedder = dream.task_q.state
-        x = torch.from_numpy(batch["exploit_obs_state"].astype(np.int64))
-        idx = (x + embedder.offsets).reshape(-1, x.shape[-1])
-        direct = _timed(
-            lambda: embedder.hidden(embedder.table(idx).flatten(-2)).sum().backward(), 30
-        )
-        table = _timed(lambda: embedder._first_layer(idx).sum().backward(), 30)
-    dream_ms = method_update_ms(args.env, "dream", args.threads)
-    for method in methods:
-        ms = dream_ms if method == "dream" else method_update_ms(args.env, method, args.threads)
-        rows.append({"part": f"update of {method}", "ms": ms, "value": ms / dream_ms})
-    table_df = pd.DataFrame(rows)
-    summary = pd.DataFrame(
-        [
-            {"part": "acting only (env steps/s)", "ms": np.nan, "value": acting},
-            {"part": "training (env steps/s)", "ms": np.nan, "value": training},
-            {"part": "training / acting", "ms": np.nan, "value": training / acting},
-            {"part": "1M env steps (minutes)", "ms": np.nan, "value": 1e6 / training / 60},
-            {"part": "embedder direct / table (fwd+bwd)", "ms": np.nan, "value": direct / table},
-        ]
-    )
-    out = pd.concat([summary, table_df], ignore_index=True)
-    print(f"env {args.env}, torch threads {torch.get_num_threads()}, batch {cfg.batch_size}")
-    print(out.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    skip = set(filter(None, args.skip.split(",")))
+    numbers: dict[str, float] = {}
+    if "update" not in skip:
+        numbers.update(update_numbers(args.env, args.seconds))
+    if "threads" not in skip:
+        numbers.update(thread_numbers(args.env, args.seconds))
+    if "end_to_end" not in skip:
+        numbers.update(end_to_end(args.env, args.steps, args.baseline))
+    table = pd.DataFrame({"figure": list(numbers), "value": list(numbers.values())})
+    print(f"env {args.env}, DREAM paper config, batch 32, {os.cpu_count()} CPUs")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     header = {
         "benchmark": "bench_train",
         "env": args.env,
-        "threads": args.threads,
+        "baseline": args.baseline,
         "steps": args.steps,
-        "dream_config": dataclasses.asdict(cfg),
         "torch_version": torch.__version__,
         **environment(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_csv(args.out, out, header)
+    write_csv(args.out, table, header)
     return 0
 
 

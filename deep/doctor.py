@@ -19,6 +19,8 @@ import subprocess
 import sys
 from importlib import metadata
 
+from common.cli import OneLineParser, UsageError
+
 __all__ = ["main", "probe_rendering"]
 
 PACKAGES = ("numpy", "torch", "gymnasium", "miniworld", "pyglet")
@@ -88,8 +90,17 @@ def probe_rendering(steps: int = PROBE_STEPS) -> dict[str, object]:
     return {"ok": True, **facts}
 
 
-def main() -> int:
-    """Print the report; return the exit status."""
+def main(argv: list[str] | None = None) -> int:
+    """Print the report; return the exit status (``--help``: what it checks, and nothing run)."""
+    parser = OneLineParser(
+        prog="python -m deep.doctor",
+        description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1],
+    )
+    try:
+        parser.parse_args(argv)
+    except UsageError as err:
+        print(err.line(), file=sys.stderr)
+        return 2
     print(f"python: {platform.python_version()} ({sys.executable})")
     for package in PACKAGES:
         print(f"{package}: {_version(package)}")

@@ -21,7 +21,6 @@ __all__ = [
     "double_q_targets",
     "epsilon_greedy",
     "masked_td_loss",
-    "optimizer_step",
 ]
 
 
@@ -82,24 +81,6 @@ def epsilon_greedy(q: torch.Tensor, epsilon: float, generator: torch.Generator) 
     explore = torch.rand(n, generator=generator) < epsilon
     random_actions = torch.randint(n_actions, (n,), generator=generator)
     return torch.where(explore, random_actions, q.argmax(dim=-1))
-
-
-def optimizer_step(
-    opt: torch.optim.Optimizer, loss: torch.Tensor, clip: float, what: str, update: int
-) -> float:
-    """Backward, clip the gradient norm of ``opt``'s parameters at ``clip``, step (App. B.4).
-
-    A non-finite ``loss`` raises ``FloatingPointError`` naming ``what`` and ``update`` before
-    anything changes, so the last checkpoint stays usable. Returns the norm before clipping.
-    """
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"{what} loss is {loss.item()} at update {update}; stopping")
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    params = [p for group in opt.param_groups for p in group["params"]]
-    norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-    opt.step()
-    return norm
 
 
 class StepSchedule:

@@ -28,42 +28,28 @@ open is listed in ``docs/dream.md``.
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import math
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from deep.dqn import (
-    LinearSchedule,
-    StepSchedule,
-    double_q_targets,
-    epsilon_greedy,
-    masked_td_loss,
-    optimizer_step,
-)
-from deep.envs.problem import MetaProblemFamily
+from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
+from deep.method import MetaRLMethod, MethodConfig, OptimizerGroup, UpdateLosses
 from deep.networks import (
     DuelingHead,
     ExperienceEmbedder,
     GridStateEmbedder,
     TrajectoryDecoder,
     make_state_embedder,
-    observation_fields,
     previous_inputs,
     to_torch,
 )
-from deep.replay import (
-    EpisodeReplay,
-    EpisodeTensors,
-    episode_tensors,
-    trial_record,
-    trial_record_fields,
-)
-from deep.trial_loop import TrialBatch, horizon_of
+from deep.replay import EpisodeTensors, episode_tensors
+from deep.trial_loop import TrialBatch
 
 __all__ = ["Dream", "DreamConfig"]
 
@@ -71,25 +57,16 @@ Bottleneck = Literal["hinge", "min", "none"]
 
 
 @dataclass(frozen=True)
-class DreamConfig:
-    """DREAM's hyperparameters (App. B.4 and Table 1 unless noted)."""
+class DreamConfig(MethodConfig):
+    """DREAM's hyperparameters (App. B.4 and Table 1 unless noted).
 
-    gamma: float = 0.99
-    lr: float = 1e-4
-    batch_size: int = 32
-    """Episodes per sampled batch (each update samples one batch per policy)."""
-    update_every: int = 4
-    """Env steps (exploration + exploitation) per update of every component."""
-    target_sync_every: int = 5000
-    """Env steps between hard target-network syncs (Table 1's "5000 updates", read as the
-    authors' code does: one update() call per env step)."""
-    grad_clip: float = 10.0
+    The ones every method shares are on :class:`deep.method.MethodConfig`.
+    """
+
     explore_epsilon: LinearSchedule = field(default_factory=LinearSchedule)
     """ε of π^exp against its own steps: 1 → 0.01 over 250k (App. B.4)."""
     exploit_epsilon: LinearSchedule = field(default_factory=LinearSchedule)
     """ε of π^task against its own steps: 1 → 0.01 over 250k (App. B.4)."""
-    replay_capacity: int = 16_000
-    """Trials kept (each: its exploration and first exploitation episode)."""
     min_explore_replay: int = 8_000
     """Trials stored before π^exp is updated (paper silent; the authors' code: 8000)."""
     min_exploit_replay: int = 500
@@ -110,7 +87,11 @@ class DreamConfig:
     """Problem IDs per problem (App. B.2's robustness test uses 3 on map): each training trial's
     μ is shown to the encoder as one of ``id_labels`` IDs, drawn uniformly per trial."""
 
+    role: ClassVar[str] = "dream"
+    positive_ints: ClassVar[tuple[str, ...]] = (*MethodConfig.positive_ints, "id_labels")
+
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.bottleneck not in ("hinge", "min", "none"):
             raise ValueError(
                 f"bottleneck {self.bottleneck!r} is unknown; allowed: hinge, min, none"
@@ -120,16 +101,6 @@ class DreamConfig:
                 f"exploitation_policy {self.exploitation_policy!r} is unknown; "
                 "allowed: feedforward, recurrent"
             )
-        for name in (
-            "batch_size",
-            "update_every",
-            "target_sync_every",
-            "replay_capacity",
-            "id_labels",
-        ):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name}={value!r} is invalid; allowed: integers >= 1")
 
     @classmethod
     def official(cls, **changes: Any) -> DreamConfig:
@@ -141,14 +112,6 @@ class DreamConfig:
     def no_bottleneck(cls, **changes: Any) -> DreamConfig:
         """DREAM (no bottleneck) of Fig. 6: no penalty on ‖f‖ and no encoder noise."""
         return replace(cls(bottleneck="none", encoder_std=0.0), **changes)
-
-    def for_env(self, env_name: str) -> DreamConfig:
-        """App. B.4's per-benchmark change: c = 0 on the MiniWorld sign task."""
-        return replace(self, exploration_penalty=0.0) if env_name == "sign" else self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for result files)."""
-        return asdict(self)
 
 
 class TaskQNetwork(nn.Module):
@@ -226,65 +189,72 @@ class ExploreQNetwork(nn.Module):
         return self.head(h), hidden
 
 
-class Dream:
+class Dream(MetaRLMethod):
     """The DREAM learner: acting for the trial loop, replay, and the App. A updates."""
 
     name = "dream"
+    config: DreamConfig
+    network_names = ("explore_q", "task_q", "encoder", "decoder")
+    target_names = network_names
+    _hidden: Any = None
+    """The acting policy's LSTM state (per episode)."""
+    _z: torch.Tensor | None = None
+    """z of the current exploitation episode ``[B, z_dim]``."""
+    _ids: np.ndarray = np.zeros(0, dtype=np.int64)
+    """The IDs the current wave's problems are shown to the encoder as (``id_labels > 1``)."""
 
-    def __init__(
-        self,
-        family: MetaProblemFamily,
-        observation_space: Any,
-        n_actions: int,
-        config: DreamConfig,
-        seed: int,
-        device: str = "cpu",
-    ) -> None:
-        self.family, self.config, self.device = family, config, torch.device(device)
-        self.n_actions = n_actions
-        self.horizon = horizon_of(family)
-        torch.manual_seed(seed)
-        cfg = config
-        self.explore_q = ExploreQNetwork(observation_space, n_actions).to(self.device)
+    def build_networks(self, observation_space: Any, n_actions: int) -> None:
+        """Q_exp(φ), Q_task(θ), the encoder f_ψ and the decoder g_ω (App. B.3)."""
+        cfg = self.config
+        self.explore_q = ExploreQNetwork(observation_space, n_actions)
         self.task_q = TaskQNetwork(
             observation_space, n_actions, cfg.z_dim, cfg.exploitation_policy == "recurrent"
-        ).to(self.device)
-        self.encoder = GridStateEmbedder([family.n_problems * cfg.id_labels - 1], cfg.z_dim).to(
-            self.device
         )
+        self.encoder = GridStateEmbedder([self.family.n_problems * cfg.id_labels - 1], cfg.z_dim)
         self.decoder = TrajectoryDecoder(
             make_state_embedder(observation_space), n_actions, cfg.z_dim
-        ).to(self.device)
-        self.targets = {
-            name: copy.deepcopy(getattr(self, name)).requires_grad_(False)
-            for name in ("explore_q", "task_q", "encoder", "decoder")
-        }
-        self.explore_opt = torch.optim.Adam(self.explore_q.parameters(), lr=cfg.lr, fused=True)
-        self.task_opt = torch.optim.Adam(
-            [
-                *self.task_q.parameters(),
-                *self.encoder.parameters(),
-                *self.decoder.parameters(),
-            ],
-            lr=cfg.lr,
-            fused=True,
         )
-        fields = observation_fields(observation_space)
-        self.obs_names = list(fields)
-        record = trial_record_fields(fields, self.horizon)
-        if cfg.id_labels > 1:  # the ID each stored trial was labelled with
-            record["problem_id"] = ((), np.dtype(np.int64))
-        self.replay = EpisodeReplay(cfg.replay_capacity, record)
-        self.rng = np.random.default_rng([seed, 7])
-        self.gen = torch.Generator().manual_seed(seed)
-        self.explore_steps = 0
-        self.exploit_steps = 0
-        self.updates = 0
-        self.schedule = StepSchedule(cfg.update_every, cfg.target_sync_every)
-        self.last_stats: dict[str, float] = {}
-        self._hidden: Any = None
-        self._z: torch.Tensor | None = None
-        self._ids = np.zeros(0, dtype=np.int64)
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        """π^exp on its own; π^task, f and g on the exploitation objective (Alg. 2)."""
+        return {
+            "explore": OptimizerGroup("exploration", [*self.explore_q.parameters()]),
+            "task": OptimizerGroup(
+                "exploitation",
+                [
+                    *self.task_q.parameters(),
+                    *self.encoder.parameters(),
+                    *self.decoder.parameters(),
+                ],
+            ),
+        }
+
+    def record_fields(
+        self, fields: dict[str, tuple[tuple[int, ...], np.dtype]]
+    ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """With ``id_labels > 1``, the ID each stored trial was labelled with."""
+        if self.config.id_labels > 1:
+            return {**fields, "problem_id": ((), np.dtype(np.int64))}
+        return fields
+
+    def extra_record(self, trials: TrialBatch) -> dict[str, np.ndarray]:
+        """The wave's ID labels (``id_labels > 1``)."""
+        return {"problem_id": self._ids} if self.config.id_labels > 1 else {}
+
+    def ready(self) -> bool:
+        """Either replay minimum is met (π^task, f, g at 500 trials; π^exp at 8000)."""
+        cfg = self.config
+        return len(self.replay) >= min(cfg.min_explore_replay, cfg.min_exploit_replay)
+
+    def losses_autocast(self) -> contextlib.AbstractContextManager[None]:
+        """No autocast around the whole loss: only the Q-networks run in bf16 (Eq. 5 in fp32)."""
+        return contextlib.nullcontext()
+
+    def epsilon(self, episode: int) -> float:
+        """ε of π^exp (episode 0) or π^task, each against its own steps (App. B.4)."""
+        if episode == 0:
+            return self.config.explore_epsilon.value(self.explore_steps)
+        return self.config.exploit_epsilon.value(self.exploit_steps)
 
     # ---------------------------------------------------------------- acting (Alg. 1)
     def _tensor_obs(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -309,11 +279,6 @@ class Dream:
             eps = torch.randn(f.shape, generator=self.gen).to(self.device)
             f = f + self.config.encoder_std * eps
         return f
-
-    @property
-    def env_steps(self) -> int:
-        """Training env steps taken (exploration and exploitation)."""
-        return self.schedule.env_steps
 
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
         """Reset the recurrent state; before exploiting, pick z (Alg. 2 line 10)."""
@@ -346,33 +311,11 @@ class Dream:
         x = self._tensor_obs(obs)
         if episode == 0:
             q, self._hidden = self.explore_q(x, prev_a, prev_r, self._hidden)
-            eps = self.config.explore_epsilon.value(self.explore_steps)
         else:
             q, self._hidden = self.task_q(x, prev_a, self._z, self._hidden)
-            eps = self.config.exploit_epsilon.value(self.exploit_steps)
         if not training:  # greedy, and no draw from the training random stream
             return q[:, 0].argmax(-1).cpu().numpy()
-        return epsilon_greedy(q[:, 0].cpu(), eps, self.gen).numpy()
-
-    def after_env_steps(self, n_steps: int, episode: int) -> None:
-        """Count steps; update every ``update_every`` and sync targets on schedule."""
-        if episode == 0:
-            self.explore_steps += n_steps
-        else:
-            self.exploit_steps += n_steps
-        self.schedule.advance(n_steps, self.update, self.sync_targets)
-
-    def end_trials(self, trials: TrialBatch) -> None:
-        """Store each trial's exploration and first exploitation episode (Alg. 2 lines 8, 12)."""
-        record = trial_record(trials, self.obs_names)
-        if self.config.id_labels > 1:
-            record["problem_id"] = self._ids
-        self.replay.add(record)
-
-    def sync_targets(self) -> None:
-        """Hard copy φ' = φ, θ' = θ, ψ' = ψ, ω' = ω (Alg. 2 lines 21–22)."""
-        for name, target in self.targets.items():
-            target.load_state_dict(getattr(self, name).state_dict())
+        return epsilon_greedy(q[:, 0].cpu(), self.epsilon(episode), self.gen).numpy()
 
     # ---------------------------------------------------------------- updates (App. A)
     def _encoder_ids(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
@@ -413,20 +356,22 @@ class Dream:
         f: torch.Tensor,
         g: torch.Tensor,
         batch: dict[str, np.ndarray] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L_exp(φ): DDQN on the relabelled information-gain rewards (Alg. 2 lines 13–15)."""
         obs, actions, env_rewards, _, mask, dones = explore
         r_exp = self.relabel_exploration(explore, f, g, batch)  # type: ignore[arg-type]
         prev_a, prev_r = previous_inputs(actions, env_rewards)
-        q, _ = self.explore_q(obs, prev_a, prev_r)
-        with torch.no_grad():
-            q_next_target, _ = self.targets["explore_q"](obs, prev_a, prev_r)
+        with self.autocast():  # Q-networks only: r^exp above stays in fp32
+            q, _ = self.explore_q(obs, prev_a, prev_r)
+            with torch.no_grad():
+                q_next_target, _ = self.targets["explore_q"](obs, prev_a, prev_r)
+        q, q_next_target = q.float(), q_next_target.float()
         y = double_q_targets(
             q[:, 1:].detach(), q_next_target[:, 1:], r_exp, dones, self.config.gamma
         )
         loss = masked_td_loss(q[:, :-1], actions, y, mask)
         reward_sum = (r_exp * mask).sum(1).mean()
-        return loss, {"explore_td": loss.item(), "explore_reward": reward_sum.item()}
+        return loss, {"explore_td": loss.detach(), "explore_reward": reward_sum}
 
     def bottleneck_loss(self, f: torch.Tensor) -> torch.Tensor:
         """λ·L_bottleneck(ψ) for encodings f ``[B, z_dim]`` (reading: ``config.bottleneck``)."""
@@ -446,8 +391,11 @@ class Dream:
         explore: tuple[Any, ...],
         f: torch.Tensor,
         g: torch.Tensor,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """L_task-id + L_task-traj + λ L_bottleneck + L_decoder (App. A; Alg. 2 lines 16–20)."""
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """L_task-id + L_task-traj + λ L_bottleneck + L_decoder (App. A; Alg. 2 lines 16–20).
+
+        Returns the objective of each optimiser it feeds (``task``) and the loss terms.
+        """
         cfg, dev = self.config, self.device
         problems = self._encoder_ids(batch)
         e_obs, e_actions, e_rewards, e_length, _, _ = explore
@@ -461,12 +409,14 @@ class Dream:
         prev_a, _ = previous_inputs(actions, rewards)
         # Both encodings through one pass: index 0 is L_task-id's z, index 1 L_task-traj's.
         zs = torch.stack([f + noise, g[rows, e_length]])
-        features, _ = self.task_q.features(obs, prev_a)
-        q_both = self.task_q.head_on(features, zs)
-        with torch.no_grad():
-            target_net = self.targets["task_q"]
-            zs_target = torch.stack([z_id_target, g_target[rows, e_length]])
-            q_target_both = target_net.head_on(target_net.features(obs, prev_a)[0], zs_target)
+        with self.autocast():  # Q-networks only: f, g and L_decoder stay in fp32
+            features, _ = self.task_q.features(obs, prev_a)
+            q_both = self.task_q.head_on(features, zs).float()
+            with torch.no_grad():
+                target_net = self.targets["task_q"]
+                zs_target = torch.stack([z_id_target, g_target[rows, e_length]])
+                features_target = target_net.features(obs, prev_a)[0]
+                q_target_both = target_net.head_on(features_target, zs_target).float()
         losses = {}
         for k, name in enumerate(("task_id", "task_traj")):
             q, q_target = q_both[k], q_target_both[k]
@@ -475,9 +425,9 @@ class Dream:
         losses["bottleneck"] = self.bottleneck_loss(f)
         losses["decoder"] = self.decoder_loss(f, g, e_length)
         total = sum(losses.values())
-        stats = {k: v.item() for k, v in losses.items()}
-        stats["f_norm_sq"] = (f.detach() ** 2).sum(-1).mean().item()
-        return total, stats  # type: ignore[return-value]
+        stats = {k: v.detach() for k, v in losses.items()}
+        stats["f_norm_sq"] = (f.detach() ** 2).sum(-1).mean()
+        return {"task": total}, stats  # type: ignore[dict-item]
 
     def decoder_loss(self, f: torch.Tensor, g: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """L_decoder(ω) = Σ_{t ≤ T} ‖f(μ) − g(τ_{:t})‖², f fixed, mean over the batch (App. A)."""
@@ -485,87 +435,36 @@ class Dream:
         dist = ((g - f.detach().unsqueeze(1)) ** 2).sum(-1)
         return (dist * prefix_mask).sum(1).mean()
 
-    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, what: str) -> float:
-        """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
-        return optimizer_step(opt, loss, self.config.grad_clip, what, self.updates)
-
-    def update(self) -> dict[str, float]:
-        """One update of every component whose replay minimum is met (App. A, B.4).
+    def losses(self, batch: dict[str, np.ndarray]) -> UpdateLosses:
+        """The objectives of every component whose replay minimum is met (App. A, B.4).
 
         One batch of stored trials feeds both policies' losses (each trial holds the
         exploration and the exploitation episode), so f(μ) and g(τ^exp) are computed once;
-        the exploration rewards use them without gradient, before this update's step.
+        the exploration rewards use them without gradient.
         """
         cfg = self.config
         explore_ready = len(self.replay) >= cfg.min_explore_replay
         task_ready = len(self.replay) >= cfg.min_exploit_replay
-        if not (explore_ready or task_ready):
-            return {}
-        batch = self.replay.sample(cfg.batch_size, self.rng)
         explore = self._episode(batch, "explore")
         problems = self._encoder_ids(batch)
         with torch.set_grad_enabled(task_ready):
             f = self.encoder(problems)
             g = self.decoder(*explore[:3])
-        stats: dict[str, float] = {}
+        out = UpdateLosses({}, {})
         if explore_ready:
-            loss, s = self._explore_loss(explore, f, g, batch)
-            s["explore_grad_norm"] = self._step(self.explore_opt, loss, "exploration")
-            stats.update(s)
+            loss, stats = self._explore_loss(explore, f, g, batch)
+            out.objectives["explore"] = loss
+            out.stats.update(stats)
         if task_ready:
-            loss, s = self._task_loss(batch, explore, f, g)
-            s["task_grad_norm"] = self._step(self.task_opt, loss, "exploitation")
-            stats.update(s)
-        self.updates += 1
-        self.last_stats = stats
-        return stats
+            objectives, stats = self._task_loss(batch, explore, f, g)
+            out.objectives.update(objectives)
+            out.stats.update(stats)
+        return out
 
     # ---------------------------------------------------------------- diagnostics
     @torch.no_grad()
-    def decoder_error(self, trials: TrialBatch) -> np.ndarray:
+    def decoder_error(self, trials: TrialBatch) -> np.ndarray | None:
         """‖g(τ^exp) − f(μ)‖² per trial (0 when exploration recovered what f encodes)."""
         g = self.encode_trajectory(trials.episodes[0])
         f = self.encode_problem(trials.problems * self.config.id_labels, noise=False)
         return ((g - f) ** 2).sum(-1).cpu().numpy()
-
-    def epsilons(self) -> dict[str, float]:
-        """Current ε of both policies."""
-        return {
-            "epsilon_explore": self.config.explore_epsilon.value(self.explore_steps),
-            "epsilon_exploit": self.config.exploit_epsilon.value(self.exploit_steps),
-        }
-
-    # ---------------------------------------------------------------- checkpointing
-    def state_dict(self) -> dict[str, Any]:
-        """Weights, targets, optimisers, replay, counters and RNG states."""
-        return {
-            "nets": {n: getattr(self, n).state_dict() for n in self.targets},
-            "targets": {n: t.state_dict() for n, t in self.targets.items()},
-            "explore_opt": self.explore_opt.state_dict(),
-            "task_opt": self.task_opt.state_dict(),
-            "replay": self.replay.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "gen": self.gen.get_state(),
-            "counters": {
-                "explore_steps": self.explore_steps,
-                "exploit_steps": self.exploit_steps,
-                "updates": self.updates,
-                **self.schedule.state_dict(),
-            },
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore everything saved by :meth:`state_dict`."""
-        for n, sd in state["nets"].items():
-            getattr(self, n).load_state_dict(sd)
-        for n, sd in state["targets"].items():
-            self.targets[n].load_state_dict(sd)
-        self.explore_opt.load_state_dict(state["explore_opt"])
-        self.task_opt.load_state_dict(state["task_opt"])
-        self.replay.load_state_dict(state["replay"])
-        self.rng.bit_generator.state = state["rng"]
-        self.gen.set_state(state["gen"])
-        c = state["counters"]
-        self.explore_steps, self.exploit_steps = c["explore_steps"], c["exploit_steps"]
-        self.updates = c["updates"]
-        self.schedule.load_state_dict(c)

@@ -57,7 +57,7 @@ from gymnasium import spaces
 from torch import nn
 
 from deep.dream import Dream, DreamConfig
-from deep.envs.problem import MetaProblemFamily
+from deep.method import OptimizerGroup
 from deep.networks import TrajectoryDecoder, make_state_embedder, observation_fields, to_torch
 from deep.replay import EpisodeTensors
 
@@ -177,32 +177,28 @@ class DreamDynamics(Dream):
     name = "dream_dynamics"
     config: DynamicsConfig
 
-    def __init__(
-        self,
-        family: MetaProblemFamily,
-        observation_space: Any,
-        n_actions: int,
-        config: DynamicsConfig,
-        seed: int,
-        device: str = "cpu",
-    ) -> None:
+    network_names = (*Dream.network_names, "dynamics_encoder", "dynamics_model")
+
+    def build_networks(self, observation_space: Any, n_actions: int) -> None:
+        """DREAM's networks, then the dynamics encoder h_η and model (ŝ', r̂)_η."""
         if set(observation_fields(observation_space)) != {"state"}:
             raise ValueError(
                 "dream_dynamics predicts integer state vectors; image observations (sign) "
                 "are not supported; allowed: the grid worlds and the bandit"
             )
-        super().__init__(family, observation_space, n_actions, config, seed, device)
+        super().build_networks(observation_space, n_actions)
+        z_dim = self.config.z_dim
         self.dynamics_encoder = TrajectoryDecoder(
-            make_state_embedder(observation_space), n_actions, config.z_dim
-        ).to(self.device)
-        self.dynamics_model = DynamicsModel(
-            observation_space, n_actions, config.z_dim, config.reward_std
-        ).to(self.device)
-        self.dynamics_opt = torch.optim.Adam(
-            [*self.dynamics_encoder.parameters(), *self.dynamics_model.parameters()],
-            lr=config.lr,
-            fused=True,
+            make_state_embedder(observation_space), n_actions, z_dim
         )
+        self.dynamics_model = DynamicsModel(
+            observation_space, n_actions, z_dim, self.config.reward_std
+        )
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        """DREAM's two optimisers and η's own (L_dynamics)."""
+        eta = [*self.dynamics_encoder.parameters(), *self.dynamics_model.parameters()]
+        return {**super().optimizer_groups(), "dynamics": OptimizerGroup("dynamics", eta)}
 
     def dynamics_errors(self, explore: EpisodeTensors) -> torch.Tensor:
         """d_t = Σ_{u < L} error on exploration transition u given h_η(τ^exp_{:t}), ``[B, T+1]``."""
@@ -237,28 +233,8 @@ class DreamDynamics(Dream):
         explore: tuple[Any, ...],
         f: torch.Tensor,
         g: torch.Tensor,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Step η on L_dynamics (its own Adam), then DREAM's exploitation loss, unchanged."""
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """L_dynamics for η's own optimiser, then DREAM's exploitation loss, unchanged."""
         loss = self.dynamics_loss(explore)  # type: ignore[arg-type]
-        norm = self._step(self.dynamics_opt, loss, "dynamics")
-        total, stats = super()._task_loss(batch, explore, f, g)
-        return total, {**stats, "dynamics": loss.item(), "dynamics_grad_norm": norm}
-
-    def state_dict(self) -> dict[str, Any]:
-        """DREAM's state plus η's weights and optimiser."""
-        return {
-            **super().state_dict(),
-            "dynamics": {
-                "encoder": self.dynamics_encoder.state_dict(),
-                "model": self.dynamics_model.state_dict(),
-                "opt": self.dynamics_opt.state_dict(),
-            },
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        super().load_state_dict(state)
-        dyn = state["dynamics"]
-        self.dynamics_encoder.load_state_dict(dyn["encoder"])
-        self.dynamics_model.load_state_dict(dyn["model"])
-        self.dynamics_opt.load_state_dict(dyn["opt"])
+        objectives, stats = super()._task_loss(batch, explore, f, g)
+        return {"dynamics": loss, **objectives}, {**stats, "dynamics": loss.detach()}

@@ -38,53 +38,35 @@ Defaults are App. B.4 / Table 1's, with the authors' code's values where the pap
 
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from deep.dqn import (
-    LinearSchedule,
-    StepSchedule,
-    double_q_targets,
-    epsilon_greedy,
-    masked_td_loss,
-    optimizer_step,
+from deep.dqn import double_q_targets, epsilon_greedy, masked_td_loss
+from deep.method import BaselineConfig, BaselineMethod, OptimizerGroup, UpdateLosses
+from deep.networks import (
+    DuelingHead,
+    ExperienceEmbedder,
+    Hidden,
+    make_state_embedder,
+    state_after_last_step,
+    to_torch,
 )
-from deep.envs.problem import MetaProblemFamily
-from deep.networks import DuelingHead, ExperienceEmbedder, make_state_embedder, to_torch
-from deep.networks import observation_fields as _observation_fields
-from deep.replay import EpisodeReplay, trial_record, trial_record_fields
-from deep.trial_loop import TrialBatch, horizon_of
+from deep.trial_loop import TrialBatch
 
 __all__ = ["ERL2", "ERL2Config", "ERL2QNetwork", "TrialSequence", "trial_sequence"]
 
-Hidden = tuple[torch.Tensor, torch.Tensor]
-
 
 @dataclass(frozen=True)
-class ERL2Config:
-    """E-RL²'s hyperparameters (App. B.4 and Table 1 unless noted)."""
+class ERL2Config(BaselineConfig):
+    """E-RL²'s hyperparameters (App. B.4 and Table 1 unless noted).
 
-    gamma: float = 0.99
-    lr: float = 1e-4
-    batch_size: int = 32
-    """Trials per sampled batch (each one whole trial, both episodes)."""
-    update_every: int = 4
-    """Env steps (exploration + exploitation) per update."""
-    target_sync_every: int = 5000
-    """Env steps between hard target-network syncs (Table 1's "5000 updates", read as DREAM's
-    config reads it: the authors' code calls update() once per env step)."""
-    grad_clip: float = 10.0
-    epsilon: LinearSchedule = field(default_factory=lambda: LinearSchedule(1.0, 0.01, 500_000))
-    """ε against all env steps of training: 1 → 0.01 over 500k (App. B.4, the baselines)."""
-    replay_capacity: int = 16_000
-    """Trials kept (each: its exploration and first exploitation episode; App. B.4)."""
-    min_replay: int = 800
-    """Trials stored before updates start (paper silent; the authors' baselines: 800)."""
+    The ones every baseline shares are on :class:`deep.method.BaselineConfig`.
+    """
+
     history_dim: int = 64
     """Width of the experience projection and LSTM (App. B.3: 64; the authors' code: 128 on
     MiniWorld)."""
@@ -92,28 +74,7 @@ class ERL2Config:
     """False: E-RL² (exploration rewards are inputs only, 0 in the target). True: plain RL²
     (Duan et al., 2016), whose target sums the rewards of the whole trial."""
 
-    def __post_init__(self) -> None:
-        for name in (
-            "batch_size",
-            "update_every",
-            "target_sync_every",
-            "replay_capacity",
-            "min_replay",
-            "history_dim",
-        ):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name}={value!r} is invalid; allowed: integers >= 1")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma={self.gamma!r} is invalid; allowed: numbers in [0, 1]")
-
-    def for_env(self, env_name: str) -> ERL2Config:
-        """App. B.4's per-benchmark change: a replay of 10,000 trials on the MiniWorld sign task."""
-        return replace(self, replay_capacity=10_000) if env_name == "sign" else self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for result files)."""
-        return asdict(self)
+    positive_ints: ClassVar[tuple[str, ...]] = (*BaselineConfig.positive_ints, "history_dim")
 
 
 class ERL2QNetwork(nn.Module):
@@ -251,40 +212,24 @@ def _at(q: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return q.gather(1, positions.unsqueeze(-1).expand(-1, -1, q.shape[-1]))
 
 
-class ERL2:
+class ERL2(BaselineMethod):
     """The E-RL² learner: acting for the trial loop, whole-trial replay, double DQN updates."""
 
     name = "erl2"
+    config: ERL2Config
+    network_names = ("q",)
+    target_names = ("q",)
+    _hidden: Hidden | None = None
+    _states: list[Hidden] = []  # noqa: RUF012 (start_episode gives each episode its own list)
+    """LSTM state after each step of the current episode (acting)."""
 
-    def __init__(
-        self,
-        family: MetaProblemFamily,
-        observation_space: Any,
-        n_actions: int,
-        config: ERL2Config,
-        seed: int,
-        device: str = "cpu",
-    ) -> None:
-        self.family, self.config, self.device = family, config, torch.device(device)
-        self.n_actions = n_actions
-        self.horizon = horizon_of(family)
-        torch.manual_seed(seed)
-        self.q = ERL2QNetwork(observation_space, n_actions, config.history_dim).to(self.device)
-        self.target_q = copy.deepcopy(self.q).requires_grad_(False)
-        self.opt = torch.optim.Adam(self.q.parameters(), lr=config.lr, fused=True)
-        fields = _observation_fields(observation_space)
-        self.obs_names = list(fields)
-        self.replay = EpisodeReplay(
-            config.replay_capacity, trial_record_fields(fields, self.horizon)
-        )
-        self.rng = np.random.default_rng([seed, 7])
-        self.gen = torch.Generator().manual_seed(seed)
-        self.updates = 0
-        self.schedule = StepSchedule(config.update_every, config.target_sync_every)
-        self.last_stats: dict[str, float] = {}
-        self._hidden: Hidden | None = None
-        self._states: list[Hidden] = []
-        """LSTM state after each step of the current episode (acting)."""
+    def build_networks(self, observation_space: Any, n_actions: int) -> None:
+        """Q(s_t, τ_{:t}, ·) over the whole trial."""
+        self.q = ERL2QNetwork(observation_space, n_actions, self.config.history_dim)
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        """One optimiser on the Q-network."""
+        return {"opt": OptimizerGroup("E-RL²", [*self.q.parameters()])}
 
     # ---------------------------------------------------------------- acting
     def _entry(
@@ -296,11 +241,6 @@ class ERL2:
         r = torch.from_numpy(np.asarray(prev_r, dtype=np.float32)).to(self.device).unsqueeze(1)
         d = torch.full_like(a, int(done))
         return x, a, r, d
-
-    @property
-    def env_steps(self) -> int:
-        """Training env steps taken (exploration and exploitation)."""
-        return self.schedule.env_steps
 
     @torch.no_grad()
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
@@ -316,10 +256,7 @@ class ERL2:
         prev = trials.episodes[episode - 1]
         rows = np.arange(len(trials))
         last = prev.length - 1
-        pick = torch.from_numpy(last).to(self.device)
-        cols = torch.from_numpy(rows).to(self.device)
-        h, c = (torch.stack([s[i] for s in self._states])[pick, :, cols] for i in (0, 1))
-        hidden = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
+        hidden = state_after_last_step(self._states, last)
         obs = {k: v[rows, prev.length] for k, v in prev.obs.items()}
         entry = self._entry(obs, prev.actions[rows, last], prev.rewards[rows, last], True)
         _, self._hidden = self.q(*entry, hidden)
@@ -340,20 +277,7 @@ class ERL2:
         self._states.append(self._hidden)
         if not training:  # greedy, and no draw from the training random stream
             return q[:, 0].argmax(-1).cpu().numpy()
-        eps = self.config.epsilon.value(self.env_steps)
-        return epsilon_greedy(q[:, 0].cpu(), eps, self.gen).numpy()
-
-    def after_env_steps(self, n_steps: int, episode: int) -> None:
-        """Count steps; update every ``update_every`` and sync the target on schedule."""
-        self.schedule.advance(n_steps, self.update, self.sync_targets)
-
-    def end_trials(self, trials: TrialBatch) -> None:
-        """Store each trial's exploration and first exploitation episode."""
-        self.replay.add(trial_record(trials, self.obs_names))
-
-    def sync_targets(self) -> None:
-        """Hard copy θ' = θ."""
-        self.target_q.load_state_dict(self.q.state_dict())
+        return epsilon_greedy(q[:, 0].cpu(), self.epsilon(episode), self.gen).numpy()
 
     # ---------------------------------------------------------------- updates
     def sequence(self, batch: dict[str, np.ndarray]) -> TrialSequence:
@@ -365,66 +289,20 @@ class ERL2:
             optimise_exploration_rewards=self.config.optimise_exploration_rewards,
         )
 
-    def td_loss(self, seq: TrialSequence) -> tuple[torch.Tensor, dict[str, float]]:
+    def td_loss(self, seq: TrialSequence) -> torch.Tensor:
         """Mean over decision steps of (Q(x_k, a_k) − y_k)², y_k of the module docstring."""
         inputs = (seq.obs, seq.prev_action, seq.prev_reward, seq.prev_done)
         q, _ = self.q(*inputs)
         with torch.no_grad():
-            q_target, _ = self.target_q(*inputs)
+            q_target, _ = self.targets["q"](*inputs)
         now, nxt = seq.positions[:, :-1], seq.positions[:, 1:]
         q_k = _at(q, now)
         y = double_q_targets(
             _at(q, nxt).detach(), _at(q_target, nxt), seq.rewards, seq.terminal, self.config.gamma
         )
-        loss = masked_td_loss(q_k, seq.actions, y, seq.mask)
-        return loss, {"td": loss.item()}
+        return masked_td_loss(q_k, seq.actions, y, seq.mask)
 
-    def _step(self, loss: torch.Tensor) -> float:
-        """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
-        return optimizer_step(self.opt, loss, self.config.grad_clip, "E-RL²", self.updates)
-
-    def update(self) -> dict[str, float]:
-        """One double DQN step on a batch of whole trials, once ``min_replay`` are stored."""
-        cfg = self.config
-        if len(self.replay) < cfg.min_replay:
-            return {}
-        batch = self.replay.sample(cfg.batch_size, self.rng)
-        loss, stats = self.td_loss(self.sequence(batch))
-        stats["grad_norm"] = self._step(loss)
-        self.updates += 1
-        self.last_stats = stats
-        return stats
-
-    # ---------------------------------------------------------------- diagnostics
-    def epsilons(self) -> dict[str, float]:
-        """Current ε (one policy acts in both episodes; DREAM's two column names)."""
-        eps = self.config.epsilon.value(self.env_steps)
-        return {"epsilon_explore": eps, "epsilon_exploit": eps}
-
-    # ---------------------------------------------------------------- checkpointing
-    def state_dict(self) -> dict[str, Any]:
-        """Weights, target, optimiser, replay, counters and RNG states."""
-        return {
-            "nets": {"q": self.q.state_dict()},
-            "targets": {"q": self.target_q.state_dict()},
-            "opt": self.opt.state_dict(),
-            "replay": self.replay.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "gen": self.gen.get_state(),
-            "counters": {
-                "updates": self.updates,
-                **self.schedule.state_dict(),
-            },
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore everything saved by :meth:`state_dict`."""
-        self.q.load_state_dict(state["nets"]["q"])
-        self.target_q.load_state_dict(state["targets"]["q"])
-        self.opt.load_state_dict(state["opt"])
-        self.replay.load_state_dict(state["replay"])
-        self.rng.bit_generator.state = state["rng"]
-        self.gen.set_state(state["gen"])
-        c = state["counters"]
-        self.updates = c["updates"]
-        self.schedule.load_state_dict(c)
+    def losses(self, batch: dict[str, np.ndarray]) -> UpdateLosses:
+        """One double DQN objective on a batch of whole trials."""
+        loss = self.td_loss(self.sequence(batch))
+        return UpdateLosses({"opt": loss}, {"td": loss.detach()})

@@ -38,34 +38,25 @@ steps too); e_θ has its own state embedder (not shared with e(s_t)).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from deep.dqn import (
-    LinearSchedule,
-    StepSchedule,
-    double_q_targets,
-    epsilon_greedy,
-    masked_td_loss,
-    optimizer_step,
-)
-from deep.envs.problem import MetaProblemFamily
+from deep.dqn import double_q_targets, epsilon_greedy, masked_td_loss
+from deep.method import BaselineConfig, BaselineMethod, OptimizerGroup, UpdateLosses
 from deep.networks import (
     DuelingHead,
     ExperienceEmbedder,
     GridStateEmbedder,
     make_state_embedder,
-    observation_fields,
+    state_after_last_step,
     to_torch,
 )
-from deep.replay import EpisodeReplay, trial_record, trial_record_fields
-from deep.trial_loop import TrialBatch, horizon_of
+from deep.trial_loop import TrialBatch
 
 __all__ = ["Import", "ImportConfig", "ImportQNetwork", "TrialSequence", "trial_sequence"]
 
@@ -74,24 +65,12 @@ ZSource = Literal["history", "id"]
 
 
 @dataclass(frozen=True)
-class ImportConfig:
-    """IMPORT's hyperparameters (Table 1 and App. B.4 unless noted)."""
+class ImportConfig(BaselineConfig):
+    """IMPORT's hyperparameters (Table 1 and App. B.4 unless noted).
 
-    gamma: float = 0.99
-    lr: float = 1e-4
-    batch_size: int = 32
-    """Trials per sampled batch (one batch per update)."""
-    update_every: int = 4
-    """Env steps (exploration + exploitation) per update."""
-    target_sync_every: int = 5000
-    """Env steps between hard target-network syncs (one update() call per env step)."""
-    grad_clip: float = 10.0
-    epsilon: LinearSchedule = field(default_factory=lambda: LinearSchedule(1.0, 0.01, 500_000))
-    """ε against all env steps: 1 → 0.01 over 500k for the baselines (App. B.4)."""
-    replay_capacity: int = 16_000
-    """Trials kept (App. B.4: 16000 sequences; 10000 on the sign task, see :meth:`for_env`)."""
-    min_replay: int = 800
-    """Trials stored before updates start (paper silent; the authors' baselines: 800)."""
+    The ones every baseline shares are on :class:`deep.method.BaselineConfig`.
+    """
+
     aux_weight: float = 1.0
     """β of L_IMPORT (App. B.3: "we use β = 1", following Kamienny et al.)."""
     z_dim: int = 64
@@ -104,32 +83,16 @@ class ImportConfig:
     """Feed the exploration episode's final state to the history LSTM as its own experience
     (App. B.3's (s_{t+1}, a_t, r_t, d_t) tuples); False: the authors' code (see module doc)."""
 
+    positive_ints: ClassVar[tuple[str, ...]] = (*BaselineConfig.positive_ints, "z_dim")
+
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.update_source not in ("played", "both"):
             raise ValueError(
                 f"update_source {self.update_source!r} is unknown; allowed: played, both"
             )
-        for name in (
-            "batch_size",
-            "update_every",
-            "target_sync_every",
-            "replay_capacity",
-            "min_replay",
-            "z_dim",
-        ):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name}={value!r} is invalid; allowed: integers >= 1")
         if not self.aux_weight >= 0.0:
             raise ValueError(f"aux_weight={self.aux_weight!r} is invalid; allowed: floats >= 0")
-
-    def for_env(self, env_name: str) -> ImportConfig:
-        """App. B.4's per-benchmark change: a 10000-trial replay on the MiniWorld sign task."""
-        return replace(self, replay_capacity=10_000) if env_name == "sign" else self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for result files)."""
-        return asdict(self)
 
 
 # ---------------------------------------------------------------------------- trial sequences
@@ -290,61 +253,42 @@ def _at(q: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return q.gather(1, index.unsqueeze(-1).expand(-1, -1, q.shape[-1]))
 
 
-def _hidden_at(steps: list[Any], last: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row b's LSTM state right after its step ``last[b]`` (``steps[t]``: the state after t)."""
-    idx = torch.from_numpy(last)
-
-    def pick(part: int) -> torch.Tensor:
-        stacked = torch.stack([s[part][0] for s in steps])  # [T, B, z]
-        rows = torch.arange(stacked.shape[1], device=stacked.device)
-        return stacked[idx.to(stacked.device), rows].unsqueeze(0)  # [1, B, z]
-
-    return pick(0), pick(1)
-
-
 # ---------------------------------------------------------------------------- the method
-class Import:
+class Import(BaselineMethod):
     """IMPORT on the shared trial loop: acting, trial replay and the App. B.3 updates."""
 
     name = "import"
+    config: ImportConfig
+    network_names = ("q_net",)
+    target_names = ("q_net",)
+    test_source: ZSource = "history"
+    """z at test time: the paper's e_θ(τ_{:t}); ``"id"`` evaluates the informed policy."""
+    last_q: torch.Tensor | None = None
+    """Q-values ``[B, A]`` of the last :meth:`act` call (diagnostics and tests)."""
+    _hidden: Any = None
+    _hidden_steps: list[Any] = []  # noqa: RUF012 (start_episode gives each episode its own list)
+    _from_id = torch.zeros(0, dtype=torch.bool)
+    _z_id: torch.Tensor | None = None
 
-    def __init__(
-        self,
-        family: MetaProblemFamily,
-        observation_space: Any,
-        n_actions: int,
-        config: ImportConfig,
-        seed: int,
-        device: str = "cpu",
-    ) -> None:
-        self.family, self.config, self.device = family, config, torch.device(device)
-        self.n_actions = n_actions
-        self.horizon = horizon_of(family)
-        with torch.random.fork_rng(devices=[]):  # seeded init, global RNG left untouched
-            torch.manual_seed(seed)
-            self.q_net = ImportQNetwork(
-                observation_space, n_actions, family.n_problems, config.z_dim
-            ).to(self.device)
-        self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.opt = torch.optim.Adam(self.q_net.parameters(), lr=config.lr)
-        fields = observation_fields(observation_space)
-        self.obs_names = list(fields)
-        record = trial_record_fields(fields, self.horizon)
-        record["trial_id"] = ((), np.dtype(np.int64))
-        self.replay = EpisodeReplay(config.replay_capacity, record)
-        self.rng = np.random.default_rng([seed, 7])
-        self.gen = torch.Generator().manual_seed(seed)
-        self.updates = 0
-        self.schedule = StepSchedule(config.update_every, config.target_sync_every)
-        self.last_stats: dict[str, float] = {}
-        self.test_source: ZSource = "history"
-        """z at test time: the paper's e_θ(τ_{:t}); ``"id"`` evaluates the informed policy."""
-        self.last_q: torch.Tensor | None = None
-        """Q-values ``[B, A]`` of the last :meth:`act` call (diagnostics and tests)."""
-        self._hidden: Any = None
-        self._hidden_steps: list[Any] = []
-        self._from_id = torch.zeros(0, dtype=torch.bool)
-        self._z_id: torch.Tensor | None = None
+    def build_networks(self, observation_space: Any, n_actions: int) -> None:
+        """Q̂(s, z) with both encoders e_φ(μ) and e_θ(τ_{:t}) (App. B.3)."""
+        self.q_net = ImportQNetwork(
+            observation_space, n_actions, self.family.n_problems, self.config.z_dim
+        )
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        """One optimiser on every weight (L_TD + L_IMPORT)."""
+        return {"opt": OptimizerGroup("IMPORT", [*self.q_net.parameters()])}
+
+    def record_fields(
+        self, fields: dict[str, tuple[tuple[int, ...], np.dtype]]
+    ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Each stored trial's id (its parity chose the z it was played with)."""
+        return {**fields, "trial_id": ((), np.dtype(np.int64))}
+
+    def extra_record(self, trials: TrialBatch) -> dict[str, np.ndarray]:
+        """The wave's trial ids."""
+        return {"trial_id": trials.trial_ids}
 
     # ---------------------------------------------------------------- acting
     def _obs_step(self, obs: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -377,11 +321,6 @@ class Import:
         )
         return h[:, 0]
 
-    @property
-    def env_steps(self) -> int:
-        """Training env steps taken (exploration and exploitation)."""
-        return self.schedule.env_steps
-
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
         """Trial start: zero LSTM state, pick each trial's z source, compute e_φ(μ).
 
@@ -401,7 +340,7 @@ class Import:
             return
         prev = trials.episodes[episode - 1]
         rows, last = np.arange(b), prev.length - 1
-        self._hidden = _hidden_at(steps, last)
+        self._hidden = state_after_last_step(steps, last)
         if self.config.terminal_obs:
             obs = {k: v[rows, prev.length] for k, v in prev.obs.items()}
             self._advance_history(
@@ -443,21 +382,7 @@ class Import:
         self.last_q = q
         if not training:  # greedy, and no draw from the training random stream
             return q.argmax(-1).cpu().numpy()
-        return epsilon_greedy(q.cpu(), self.config.epsilon.value(self.env_steps), self.gen).numpy()
-
-    def after_env_steps(self, n_steps: int, episode: int) -> None:
-        """Count steps; update every ``update_every`` and sync the target on schedule."""
-        self.schedule.advance(n_steps, self.update, self.sync_targets)
-
-    def end_trials(self, trials: TrialBatch) -> None:
-        """Store each trial's exploration and first exploitation episode, and its id."""
-        record = trial_record(trials, self.obs_names)
-        record["trial_id"] = trials.trial_ids
-        self.replay.add(record)
-
-    def sync_targets(self) -> None:
-        """Hard copy of every weight into the target network."""
-        self.target_net.load_state_dict(self.q_net.state_dict())
+        return epsilon_greedy(q.cpu(), self.epsilon(episode), self.gen).numpy()
 
     # ---------------------------------------------------------------- updates
     def sequences(self, batch: Mapping[str, np.ndarray]) -> TrialSequence:
@@ -484,14 +409,14 @@ class Import:
         )
         return masked_td_loss(q[:, : nxt.shape[1]], seq.actions, y, seq.mask)
 
-    def losses(self, batch: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """TD loss(es) (see ``update_source``) and L_IMPORT for a sampled batch of trials."""
         cfg = self.config
         seq = self.sequences(batch)
         problems = torch.from_numpy(batch["problem"]).to(self.device)
         q_id, q_hist, z_id, z_hist = self.q_net.sequence_q(seq, problems)
         with torch.no_grad():
-            t_id, t_hist, _, _ = self.target_net.sequence_q(seq, problems)
+            t_id, t_hist, _, _ = self.targets["q_net"].sequence_q(seq, problems)
         out: dict[str, torch.Tensor] = {}
         if cfg.update_source == "both":
             out["td_id"] = self._td_loss(q_id, t_id, seq)
@@ -505,57 +430,8 @@ class Import:
         out["aux"] = self.aux_loss(z_id, z_hist, seq.mask)
         return out
 
-    def _step(self, loss: torch.Tensor) -> float:
-        """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
-        return optimizer_step(self.opt, loss, self.config.grad_clip, "IMPORT", self.updates)
-
-    def update(self) -> dict[str, float]:
-        """One gradient step on L_TD + L_IMPORT once ``min_replay`` trials are stored."""
-        cfg = self.config
-        if len(self.replay) < cfg.min_replay:
-            return {}
-        batch = self.replay.sample(cfg.batch_size, self.rng)
-        losses = self.losses(batch)
-        total = sum(losses.values())
-        stats = {k: v.item() for k, v in losses.items()}
-        stats["grad_norm"] = self._step(total)  # type: ignore[arg-type]
-        self.updates += 1
-        self.last_stats = stats
-        return stats
-
-    # ---------------------------------------------------------------- diagnostics
-    def epsilons(self) -> dict[str, float]:
-        """Current ε (one schedule over all env steps)."""
-        return {"epsilon": self.config.epsilon.value(self.env_steps)}
-
-    # ---------------------------------------------------------------- checkpointing
-    def state_dict(self) -> dict[str, Any]:
-        """Weights, target, optimiser, replay, counters and RNG states (a snapshot: copies).
-
-        ``nn.Module.state_dict`` and ``Optimizer.state_dict`` return the live tensors, which
-        later steps change in place; copying makes the result a checkpoint even in memory.
-        """
-        return {
-            "nets": {"q_net": copy.deepcopy(self.q_net.state_dict())},
-            "targets": {"q_net": copy.deepcopy(self.target_net.state_dict())},
-            "opt": copy.deepcopy(self.opt.state_dict()),
-            "replay": self.replay.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "gen": self.gen.get_state(),
-            "counters": {
-                "updates": self.updates,
-                **self.schedule.state_dict(),
-            },
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore everything saved by :meth:`state_dict`."""
-        self.q_net.load_state_dict(state["nets"]["q_net"])
-        self.target_net.load_state_dict(state["targets"]["q_net"])
-        self.opt.load_state_dict(copy.deepcopy(state["opt"]))  # loads keep the given tensors
-        self.replay.load_state_dict(state["replay"])
-        self.rng.bit_generator.state = state["rng"]
-        self.gen.set_state(state["gen"])
-        c = state["counters"]
-        self.updates = c["updates"]
-        self.schedule.load_state_dict(c)
+    def losses(self, batch: dict[str, np.ndarray]) -> UpdateLosses:
+        """One gradient step's objective: L_TD + L_IMPORT."""
+        terms = self.loss_terms(batch)
+        total = sum(terms.values())
+        return UpdateLosses({"opt": total}, {k: v.detach() for k, v in terms.items()})  # type: ignore[dict-item]

@@ -10,7 +10,8 @@ videos:
   task-relevant information (the exact oracles of ``deep.envs.reference_*``);
 * ``reveal_step`` — mean number of exploration steps until it is revealed (trials that reveal);
 * ``explore_len`` — mean exploration-episode length;
-* ``decoder_error`` — mean ‖g(τ^exp) − f(μ)‖² (DREAM only).
+* ``decoder_error`` — mean ‖g(τ^exp) − f(μ)‖² (DREAM; VariBAD: its reward decoder's error;
+  NaN for methods without a decoder).
 
 :func:`steps_to_informative` is the neural counterpart of the tabular ``T_greedy``: the env
 steps (and trials) after which greedy exploration is fully informative at every later
@@ -19,50 +20,16 @@ evaluation.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from deep.envs.problem import MetaProblemFamily
-from deep.trial_loop import TrialBatch, make_env, run_wave, sample_trials
+from deep.envs.problem import MetaProblemFamily, RevealOracle
+from deep.trial_loop import TrialBatch, run_wave, sample_trials
 
-__all__ = ["RevealOracle", "evaluate", "reveal_oracle", "steps_to_informative"]
-
-RevealOracle = Callable[[int, tuple[int, ...]], bool]
-"""``oracle(problem, exploration_actions)``: does the trajectory reveal μ's relevant part."""
-
-
-def reveal_oracle(family: MetaProblemFamily) -> RevealOracle | None:
-    """The exact oracle of ``family`` (cached per action sequence), or None if there is none."""
-    name = family.name
-    variant = getattr(family.config, "variant", "paper")  # type: ignore[attr-defined]
-    if name in ("vanilla_bus", "distracting_bus", "map"):
-        from deep.envs import reference_city
-
-        def city(problem: int, actions: tuple[int, ...]) -> bool:
-            return reference_city.reveals_all(name, problem, actions, variant)
-
-        fn: Callable[[int, tuple[int, ...]], bool] = city
-    elif name in ("cooking", "cooking_no_goals") and variant == "paper":
-        from deep.envs import reference_cooking
-
-        def cooking(problem: int, actions: tuple[int, ...]) -> bool:
-            return bool(reference_cooking.identified(name, actions)[problem])
-
-        fn = cooking
-    elif name == "bandit":
-        from deep.envs import bandit
-
-        def bandit_oracle(problem: int, actions: tuple[int, ...]) -> bool:
-            return bandit.reveals_all(family, problem, actions)
-
-        fn = bandit_oracle
-    else:  # the sign task's oracle needs the start pose, which a trial record does not hold
-        return None
-    return functools.lru_cache(maxsize=1 << 16)(fn)
+__all__ = ["RevealOracle", "evaluate", "steps_to_informative"]
 
 
 def _reveal_stats(
@@ -98,7 +65,7 @@ def evaluate(
     Returns the summary metrics and the played trials.
     """
     num_envs = num_envs or min(n_trials, 100)
-    env = env if env is not None else make_env(family, num_envs, seed)
+    env = env if env is not None else family.make_batched(num_envs, seed)
     rng = np.random.default_rng([seed, 2])
     played: list[TrialBatch] = []
     done = 0
@@ -124,9 +91,10 @@ def evaluate(
         "reveal_step": float(np.nanmean(first)) if np.isfinite(first).any() else float("nan"),
         "explore_len": float(lengths.mean()),
     }
-    if hasattr(method, "decoder_error"):
-        errors = np.concatenate([method.decoder_error(p) for p in played])[:n_trials]
-        summary["decoder_error"] = float(errors.mean())
+    errors = [method.decoder_error(p) for p in played]
+    summary["decoder_error"] = (  # NaN: the method has no decoder (the columns stay the same)
+        float("nan") if errors[0] is None else float(np.concatenate(errors)[:n_trials].mean())
+    )
     return summary, played
 
 

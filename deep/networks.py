@@ -80,6 +80,24 @@ def previous_inputs(
     return prev_a, prev_r
 
 
+Hidden = tuple[torch.Tensor, torch.Tensor]
+"""An LSTM state (h, c), each ``[layers, B, H]``."""
+
+
+def state_after_last_step(states: list[Hidden], last: np.ndarray) -> Hidden:
+    """Row b's LSTM state right after its step ``last[b]`` (``states[t]``: after step t).
+
+    Acting steps every row of a batched episode, also rows whose episode already ended while
+    the others play on; carrying each trial's state into its next episode drops those extra
+    steps (E-RL², IMPORT and VariBAD carry the state across the episode boundary).
+    """
+    device = states[0][0].device
+    pick = torch.from_numpy(np.asarray(last)).to(device)
+    rows = torch.arange(len(last), device=device)
+    h, c = (torch.stack([s[i] for s in states])[pick, :, rows] for i in (0, 1))
+    return h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()
+
+
 class GridStateEmbedder(nn.Module):
     """Per-dimension embeddings (32 each), concatenated → Linear(256) → ReLU → Linear(out).
 

@@ -2,28 +2,40 @@
 
 The run directory holds ``config.json`` (everything needed to rerun or resume), ``metrics.csv``
 (one tidy row per evaluation and per training window, with the config line on top),
-``checkpoint.pt`` (weights, optimisers, replay, counters and every RNG state; written
-atomically every ``--checkpoint-every`` trials and on SIGINT/SIGTERM) and ``summary.json``.
-``--resume DIR`` continues a run from its checkpoint and gives the same numbers as a run that
-was never interrupted (the loop only stops between waves of trials; see ``deep.trial_loop``).
+``checkpoint.pt`` (weights, optimisers, replay, counters and every RNG state) and, once the run
+is finished, ``summary.json`` (strict JSON).
+
+Runs cannot be lost:
+
+* a folder that holds a run is never started over: ``--out`` on it is refused (exit 2) unless
+  ``--resume`` is given, and ``--resume`` refuses flags that disagree with the saved run
+  (``--steps`` may grow: that extends the run);
+* the checkpoint is written atomically at every evaluation and at least every
+  ``--checkpoint-minutes`` of training (10), so ``kill -9`` loses at most that;
+* SIGINT/SIGTERM stop within one env step: the half-played wave is abandoned, the method is
+  restored to its state before the wave (the replay only changes when a wave ends), a
+  checkpoint is written and the process exits 130. ``--resume DIR`` then gives the same numbers
+  as a run that was never interrupted (see ``deep.trial_loop``). A second signal exits at once,
+  keeping the last checkpoint;
+* a damaged checkpoint, config or metrics file, or an unwritable folder, is reported in one line
+  naming the file (exit 2), and the file is left as it is.
 
 Presets: ``paper`` (App. B.4's hyperparameters), ``tiny`` (small replay minima, fast ε
-decay: for tests and smoke runs, not for results) and ``epsilon1`` (``tiny`` with both
-policies acting uniformly at random, ε = 1, as in the tabular experiments of Fig. 3: learning
-is off-policy and only the greedy policies are evaluated).
+decay: for a first look, tests and smoke runs, not for results) and ``epsilon1`` (``tiny`` with
+both policies acting uniformly at random, ε = 1, as in the tabular experiments of Fig. 3).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import dataclasses
 import io
-import json
 import math
+import pickle
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,77 +45,26 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from analysis._cli import OneLineParser, UsageError
-from analysis.io import atomic_write_bytes, atomic_write_text, environment, write_csv
+from common.cli import OneLineParser, UsageError
+from common.io import (
+    DamagedFile,
+    UnwritableOutput,
+    atomic_write_bytes,
+    atomic_write_text,
+    environment,
+    json_text,
+    read_csv,
+    read_json,
+    write_csv,
+)
 from deep.envs.problem import MetaProblemFamily, make, registered_names
-from deep.metrics import evaluate, reveal_oracle, steps_to_informative
-from deep.presets import PRESETS, apply_overrides, apply_preset
-from deep.trial_loop import make_env, run_wave, sample_trials
+from deep.method import MetaRLMethod
+from deep.metrics import evaluate, steps_to_informative
+from deep.presets import PRESETS
+from deep.registry import METHODS, build_method
+from deep.trial_loop import WaveInterrupted, run_wave, sample_trials
 
 __all__ = ["METHODS", "PRESETS", "RunConfig", "Trainer", "env_arg_value", "main"]
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """Where a method lives, imported only when a run uses it.
-
-    The method is ``module.cls(family, space, n_actions, config, seed, device)``; its config
-    comes from ``module.config`` (a dataclass, or a classmethod building one).
-    """
-
-    module: str
-    cls: str
-    config: str
-    about: str
-
-    def build(
-        self,
-        family: MetaProblemFamily,
-        space: Any,
-        n_actions: int,
-        seed: int,
-        device: str,
-        preset: str,
-        env_name: str,
-        overrides: dict[str, str],
-    ) -> Any:
-        """The method with its config: defaults, the env's adjustments, preset, overrides."""
-        module = importlib.import_module(self.module)
-        config_factory: Any = module
-        for part in self.config.split("."):
-            config_factory = getattr(config_factory, part)
-        cfg = config_factory()
-        if hasattr(cfg, "for_env"):
-            cfg = cfg.for_env(env_name)
-        cfg = apply_overrides(apply_preset(preset, cfg), overrides)
-        return getattr(module, self.cls)(family, space, n_actions, cfg, seed, device)
-
-
-METHODS: dict[str, MethodSpec] = {
-    "dream": MethodSpec("deep.dream", "Dream", "DreamConfig", "DREAM, App. B.4 defaults"),
-    "dream_no_bottleneck": MethodSpec(
-        "deep.dream", "Dream", "DreamConfig.no_bottleneck", "DREAM without bottleneck (Fig. 6)"
-    ),
-    "dream_official": MethodSpec(
-        "deep.dream", "Dream", "DreamConfig.official", "DREAM with the authors' code's values"
-    ),
-    "dream_e2e_exploration": MethodSpec(
-        "deep.dream_ablations",
-        "DreamE2EExploration",
-        "E2EExplorationConfig",
-        "ablation: DREAM's exploration learned from exploitation returns",
-    ),
-    "dream_dynamics": MethodSpec(
-        "deep.dream_ablations",
-        "DreamDynamics",
-        "DynamicsConfig",
-        "ablation: DREAM's exploration rewarded for predicting dynamics instead of z",
-    ),
-    "erl2": MethodSpec("deep.erl2", "ERL2", "ERL2Config", "E-RL² (App. B.3)"),
-    "import": MethodSpec("deep.import_policy", "Import", "ImportConfig", "IMPORT (App. B.3)"),
-    "varibad": MethodSpec("deep.varibad", "VariBad", "VariBadConfig", "VariBAD (App. B.3)"),
-}
-"""Method name → where it lives (imported only when a run uses it)."""
 
 
 @dataclass(frozen=True)
@@ -130,11 +91,15 @@ class RunConfig:
     eval_splits: tuple[str, ...] = ("test",)
     """Problem splits evaluated greedily: "test" (held-out, rows ``split=test``) and "train"
     (the training problems, rows ``split=train_eval``: Fig. 7 left)."""
-    checkpoint_every: int = 20_000
-    """Trials between checkpoints (also written on SIGINT/SIGTERM and at the end)."""
+    checkpoint_every: int | None = None
+    """Trials between checkpoints; None: at every evaluation (also written every
+    ``checkpoint_minutes``, on SIGINT/SIGTERM and at the end)."""
+    checkpoint_minutes: float = 10.0
+    """Wall-clock minutes of training after which a checkpoint is written at the latest."""
     device: str = "cpu"
-    threads: int | None = None
-    """torch CPU threads (None: torch's default)."""
+    threads: int = 1
+    """torch CPU threads. 1: a sweep runs one process per core, and two threads per run on a
+    2-core machine ran several times slower (``benchmarks/bench_train.py``)."""
 
     def validate(self) -> None:
         """Raise :class:`UsageError` naming the first bad value."""
@@ -151,10 +116,14 @@ class RunConfig:
             ("--num-envs", self.num_envs),
             ("--eval-every", self.eval_every),
             ("--eval-trials", self.eval_trials),
-            ("--checkpoint-every", self.checkpoint_every),
+            ("--checkpoint-every", self.checkpoint_every or 1),
         ):
             if value < 1:
                 raise UsageError.for_flag(flag, value, "allowed: integers >= 1")
+        if not self.checkpoint_minutes > 0:
+            raise UsageError.for_flag(
+                "--checkpoint-minutes", self.checkpoint_minutes, "allowed: numbers > 0"
+            )
         if self.seed < 0:
             raise UsageError.for_flag("--seed", self.seed, "allowed: integers >= 0")
         splits = tuple(self.eval_splits)
@@ -162,12 +131,42 @@ class RunConfig:
             raise UsageError.for_flag(
                 "--eval-splits", ",".join(splits), "allowed: test or test,train"
             )
-        if self.threads is not None and self.threads < 1:
+        if self.threads < 1:
             raise UsageError.for_flag("--threads", self.threads, "allowed: integers >= 1")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError.for_flag("--device", self.device, "no CUDA device here; allowed: cpu")
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise UsageError.for_flag("--device", self.device, "allowed: cpu, cuda, cuda:N")
+
+    def resumed_with(
+        self, changes: Mapping[str, Any], where: str | Path, steps_done: int
+    ) -> RunConfig:
+        """The saved config with the flags given to ``--resume`` (which must agree with it).
+
+        Only :data:`RUNTIME_FIELDS` may change, and ``steps`` (the budget: a larger one extends
+        the run, it cannot fall below the ``steps_done`` already trained); any other flag whose
+        value differs from the saved one is refused, naming the flag.
+        """
+        for name, value in changes.items():
+            saved = getattr(self, name)
+            if name in RUNTIME_FIELDS or value == saved:
+                continue
+            if name == "steps":
+                if value >= steps_done:
+                    continue
+                raise UsageError.for_flag(
+                    "--steps",
+                    value,
+                    f"the run in {where} has trained {steps_done} env steps; allowed: >= "
+                    f"{steps_done} (its budget was {saved}; a larger value extends it)",
+                )
+            raise UsageError.for_flag(
+                FLAGS.get(name, "--" + name.replace("_", "-")),
+                _flag_text(value),
+                f"the run in {where} has {_flag_text(saved)}; allowed: leave it out or give "
+                "the saved value when resuming",
+            )
+        return replace(self, **changes)
 
     def family(self) -> MetaProblemFamily:
         """The benchmark's problem family."""
@@ -180,13 +179,62 @@ class RunConfig:
             raise UsageError(f"--env {self.env}: {err}") from None
 
 
+RUNTIME_FIELDS = ("device", "threads", "checkpoint_every", "checkpoint_minutes")
+"""RunConfig fields that change how a run is executed, not its numbers (free on resume)."""
+
+FLAGS = {"env_kwargs": "--env-arg", "method_args": "--method-arg"}
+"""RunConfig fields whose flag is not ``--`` + the field name with dashes."""
+
+
+def _flag_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "none"
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
 EVAL_ROW_SPLIT = {"test": "test", "train": "train_eval"}
 """The ``split`` value of the metrics rows of a greedy evaluation on each problem split (rows
 ``split=train`` hold the ε-greedy returns of the training trials since the last evaluation)."""
 
 
 class StopRequested(Exception):
-    """Raised between waves after SIGINT/SIGTERM (the checkpoint has been written)."""
+    """Raised after SIGINT/SIGTERM, once the checkpoint has been written."""
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A run's checkpoint; :class:`DamagedFile` (one line, file untouched) if unreadable."""
+    try:
+        state = torch.load(path, weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as err:
+        reason = " ".join(str(err).split())[:120] or type(err).__name__
+        raise DamagedFile.at(path, f"not a readable checkpoint ({reason})") from None
+    if not (isinstance(state, dict) and {"config", "method", "loop", "rows"} <= set(state)):
+        raise DamagedFile.at(path, "not a deep.train checkpoint (keys missing)")
+    return state
+
+
+def describe_run(out: Path) -> str | None:
+    """One phrase naming the run ``out`` holds (None: it holds none)."""
+    if not any((out / name).exists() for name in RUN_FILES):
+        return None
+    try:
+        cfg = read_json(out / "config.json") if (out / "config.json").is_file() else {}
+        summary = read_json(out / "summary.json") if (out / "summary.json").is_file() else {}
+    except DamagedFile:
+        return "a run (its config.json or summary.json is unreadable)"
+    if not isinstance(cfg, dict) or not cfg:
+        return "files of a run (" + ", ".join(n for n in RUN_FILES if (out / n).exists()) + ")"
+    state = "finished" if summary else "unfinished"
+    return (
+        f"a run ({cfg.get('method')} on {cfg.get('env')}, seed {cfg.get('seed')}, "
+        f"preset {cfg.get('preset')}, {cfg.get('steps')} steps, {state})"
+    )
+
+
+RUN_FILES = ("config.json", "checkpoint.pt", "metrics.csv", "summary.json")
+"""The files that make a folder hold a run."""
 
 
 class Trainer:
@@ -195,44 +243,37 @@ class Trainer:
     def __init__(self, config: RunConfig, out: str | Path, *, progress: bool = True) -> None:
         config.validate()
         self.config, self.out, self.progress = config, Path(out), progress
-        if config.threads is not None:
-            # numba's OpenMP pool, once started (by analysis.io.environment() at the first
-            # metrics write), resets the OpenMP thread count torch uses: start it first.
-            import numba
-
-            numba.get_num_threads()
-            torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads)
         self.family = config.family()
-        self.env = make_env(self.family, config.num_envs, config.seed)
-        self.eval_env = make_env(
-            self.family,
-            config.num_envs if self.family.name == "sign" else min(config.eval_trials, 100),
-            config.seed + 10_000,
+        self.env = self.family.make_batched(config.num_envs, config.seed)
+        self.eval_env = self.family.make_batched(
+            self.family.eval_num_envs(config.num_envs, config.eval_trials), config.seed + 10_000
         )
         n_actions = int(self.env.n_actions)
         try:
-            self.method = METHODS[config.method].build(
+            self.method: MetaRLMethod = build_method(
+                config.method,
                 self.family,
                 self.env.observation_space,
                 n_actions,
-                config.seed,
-                config.device,
-                config.preset,
-                config.env,
-                dict(config.method_args),
+                seed=config.seed,
+                device=config.device,
+                preset=config.preset,
+                overrides=config.method_args,
             )
         except ValueError as err:
             raise UsageError(f"--method {config.method}: {err}") from None
-        self.oracle = reveal_oracle(self.family)
+        self.oracle = self.family.reveal_oracle()
         self.problem_rng = np.random.default_rng([config.seed, 1])
         self.trials = 0
         self.env_steps = 0
         self.next_eval = 0
-        self.next_checkpoint = config.checkpoint_every
+        self.next_checkpoint = config.checkpoint_every or 0
         self.rows: list[dict[str, Any]] = []
         self.train_returns: list[float] = []
         self.wall = 0.0
         self.stop_requested = False
+        self._last_checkpoint = time.monotonic()
 
     # ------------------------------------------------------------------ state
     @property
@@ -240,26 +281,29 @@ class Trainer:
         """Where the checkpoint lives."""
         return self.out / "checkpoint.pt"
 
+    def _loop_state(self) -> dict[str, Any]:
+        return {
+            "trials": self.trials,
+            "env_steps": self.env_steps,
+            "next_eval": self.next_eval,
+            "next_checkpoint": self.next_checkpoint,
+            "problem_rng": self.problem_rng.bit_generator.state,
+            "train_returns": list(self.train_returns),
+            "wall": self.wall,
+            "torch_rng": torch.get_rng_state(),
+            "env_rng": {  # the sign task's start poses
+                name: getattr(self, name).rng_state()
+                for name in ("env", "eval_env")
+                if hasattr(getattr(self, name), "rng_state")
+            },
+        }
+
     def state_dict(self) -> dict[str, Any]:
         """The whole run's state at a wave boundary."""
         return {
             "config": asdict(self.config),
             "method": self.method.state_dict(),
-            "loop": {
-                "trials": self.trials,
-                "env_steps": self.env_steps,
-                "next_eval": self.next_eval,
-                "next_checkpoint": self.next_checkpoint,
-                "problem_rng": self.problem_rng.bit_generator.state,
-                "train_returns": list(self.train_returns),
-                "wall": self.wall,
-                "torch_rng": torch.get_rng_state(),
-                "env_rng": {  # the sign task's start poses
-                    name: getattr(self, name).rng_state()
-                    for name in ("env", "eval_env")
-                    if hasattr(getattr(self, name), "rng_state")
-                },
-            },
+            "loop": self._loop_state(),
             "rows": list(self.rows),
         }
 
@@ -282,18 +326,37 @@ class Trainer:
         buf = io.BytesIO()
         torch.save(self.state_dict(), buf)
         atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+        self._last_checkpoint = time.monotonic()
 
     @classmethod
-    def resume(cls, out: str | Path, *, progress: bool = True, steps: int | None = None) -> Trainer:
-        """Rebuild the trainer of run directory ``out`` from its checkpoint."""
+    def resume(
+        cls,
+        out: str | Path,
+        *,
+        progress: bool = True,
+        steps: int | None = None,
+        changes: Mapping[str, Any] | None = None,
+        flag: str = "--resume",
+    ) -> Trainer:
+        """Rebuild the trainer of run directory ``out`` from its checkpoint.
+
+        ``changes`` are RunConfig values given again on the command line: they must agree with
+        the saved run (:meth:`RunConfig.resumed_with`); ``steps`` may extend it. A damaged
+        checkpoint or metrics file raises :class:`DamagedFile`; ``flag`` names the caller's
+        argument in the missing-checkpoint message.
+        """
         out = Path(out)
         path = out / "checkpoint.pt"
         if not path.is_file():
-            raise UsageError.for_flag("--resume", str(out), "no checkpoint.pt there")
-        state = torch.load(path, weights_only=False)
-        config = RunConfig(**state["config"])
+            raise UsageError.for_flag(flag, str(out), "no checkpoint.pt there")
+        state = load_checkpoint(path)
+        if (out / "metrics.csv").is_file():
+            read_csv(out / "metrics.csv", required=("split", "return", "env_steps"))
+        changes = dict(changes or {})
         if steps is not None:
-            config = replace(config, steps=steps)
+            changes["steps"] = steps
+        done = int(state["loop"]["env_steps"])
+        config = RunConfig(**state["config"]).resumed_with(changes, out, done)
         trainer = cls(config, out, progress=progress)
         trainer.load_state_dict(state)
         return trainer
@@ -301,10 +364,9 @@ class Trainer:
     # ------------------------------------------------------------------ output
     def metadata(self) -> dict[str, Any]:
         """Config, seed, method hyperparameters and package versions (the CSV header)."""
-        cfg = getattr(self.method, "config", None)
         return {
             "run": asdict(self.config),
-            "method_config": cfg.to_dict() if hasattr(cfg, "to_dict") else None,
+            "method_config": self.method.config.to_dict(),
             "torch_version": torch.__version__,
             **environment(),
         }
@@ -323,8 +385,8 @@ class Trainer:
             "split": split,
             **values,
         }
-        row.update(getattr(self.method, "epsilons", dict)())
-        row["updates"] = getattr(self.method, "updates", 0)
+        row.update(self.method.epsilons())
+        row["updates"] = self.method.updates
         row["wall_s"] = round(self.wall, 3)
         return row
 
@@ -352,14 +414,31 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.stop_requested:  # the second signal: stop now, keep the last checkpoint
+            raise KeyboardInterrupt
         self.stop_requested = True
+
+    def _prepare_out(self) -> None:
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UnwritableOutput.at(self.out, err) from None
+        if self.env_steps < self.config.steps:  # a shorter run's summary would say "finished"
+            (self.out / "summary.json").unlink(missing_ok=True)
+        atomic_write_text(self.out / "config.json", json_text(asdict(self.config)))
+
+    def _checkpoint_due(self) -> bool:
+        cfg = self.config
+        if cfg.checkpoint_every is not None and self.trials >= self.next_checkpoint:
+            while self.next_checkpoint <= self.trials:
+                self.next_checkpoint += cfg.checkpoint_every
+            return True
+        return time.monotonic() - self._last_checkpoint >= 60.0 * cfg.checkpoint_minutes
 
     def run(self) -> dict[str, Any]:
         """Train until ``config.steps`` env steps; returns the summary (also ``summary.json``)."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        if self.env_steps < self.config.steps:  # a shorter run's summary would say "finished"
-            (self.out / "summary.json").unlink(missing_ok=True)
-        atomic_write_text(self.out / "config.json", json.dumps(asdict(self.config), indent=2))
+        self._prepare_out()
+        torch.set_num_threads(self.config.threads)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(
             total=self.config.steps,
@@ -369,8 +448,8 @@ class Trainer:
             disable=not self.progress,
             desc=f"{self.config.method} {self.config.env} s{self.config.seed}",
         )
+        self._last_checkpoint = time.monotonic()
         try:
-            last = None
             while self.env_steps < self.config.steps:
                 if self.stop_requested:
                     self.save_checkpoint()
@@ -378,6 +457,8 @@ class Trainer:
                 if self.trials >= self.next_eval:
                     last = self.evaluate_now()
                     self.next_eval += self.config.eval_every
+                    if self.config.checkpoint_every is None:
+                        self.save_checkpoint()
                     bar.set_postfix(
                         ret=f"{last['return']:.3f}", reveal=f"{last['reveal_frac']:.2f}"
                     )
@@ -385,9 +466,8 @@ class Trainer:
                 steps = self._wave()
                 self.wall += time.perf_counter() - start
                 bar.update(min(steps, self.config.steps - bar.n))
-                if self.trials >= self.next_checkpoint:
+                if self._checkpoint_due():
                     self.save_checkpoint()
-                    self.next_checkpoint += self.config.checkpoint_every
             if not self.rows or self.rows[-1]["trial"] != self.trials:
                 self.evaluate_now()
             self.save_checkpoint()
@@ -396,14 +476,30 @@ class Trainer:
             for s, handler in old.items():
                 signal.signal(s, handler)
         summary = self.summary()
-        atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2))
+        atomic_write_text(self.out / "summary.json", json_text(summary))
         return summary
 
     def _wave(self) -> int:
+        """One wave of training trials; on a stop request, return to before it and stop."""
         cfg = self.config
+        before = {"method": self.method.state_dict(replay=False), "loop": self._loop_state()}
         problems, goals = sample_trials(self.family, self.problem_rng, cfg.num_envs, "train", 1)
         ids = np.arange(self.trials, self.trials + cfg.num_envs)
-        trials = run_wave(self.env, self.family, self.method, problems, goals, ids, training=True)
+        try:
+            trials = run_wave(
+                self.env,
+                self.family,
+                self.method,
+                problems,
+                goals,
+                ids,
+                training=True,
+                should_stop=lambda: self.stop_requested,
+            )
+        except WaveInterrupted:
+            self.load_state_dict({**before, "rows": self.rows})
+            self.save_checkpoint()
+            raise StopRequested from None
         steps = int(sum(ep.length.sum() for ep in trials.episodes))
         self.trials += cfg.num_envs
         self.env_steps += steps
@@ -411,7 +507,7 @@ class Trainer:
         return steps
 
     def summary(self) -> dict[str, Any]:
-        """Final numbers of the run."""
+        """Final numbers of the run (non-finite values are written as JSON null)."""
         df = pd.DataFrame(self.rows)
         test = df[df["split"] == "test"]
         informative = steps_to_informative(df)
@@ -438,45 +534,80 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+HELP = {
+    "env": "benchmark",
+    "method": "meta-RL method",
+    "steps": "env steps (exploration + exploitation) to train for",
+    "seed": "seed of every random stream of the run",
+    "preset": "hyperparameters: paper (App. B.4), tiny (a first look, smoke tests), epsilon1",
+    "variant": "benchmark variant: paper or official (None: the benchmark's default)",
+    "env_kwargs": "benchmark config entry KEY=VALUE, repeatable: A=4 (bandit), "
+    "train_split=independent (distracting_bus); integers are read as numbers",
+    "method_args": "method config field KEY=VALUE, repeatable: bottleneck_weight=3",
+    "num_envs": "trials played side by side",
+    "eval_every": "trials between evaluations",
+    "eval_trials": "greedy test trials per evaluation",
+    "eval_splits": "problem splits evaluated greedily: test, or test,train (Fig. 7 left)",
+    "checkpoint_every": "trials between checkpoints (None: at every evaluation)",
+    "checkpoint_minutes": "training minutes after which a checkpoint is written at the latest",
+    "device": "cpu, cuda or cuda:N",
+    "threads": "torch CPU threads (1: one process per core is faster, see bench_train)",
+}
+"""One line per RunConfig field; :func:`_parser` adds each default and the allowed values."""
+
+
+def _allowed() -> dict[str, str]:
+    methods = "; ".join(f"{name} ({entry.about})" for name, entry in METHODS.items())
+    return {
+        "env": ", ".join(registered_names()),
+        "method": methods,
+        "preset": ", ".join(PRESETS),
+    }
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m deep.train", description=__doc__.splitlines()[0])
-    p.add_argument("--env", default="distracting_bus", help="benchmark name")
-    p.add_argument("--method", default="dream", help=f"one of {', '.join(METHODS)}")
-    p.add_argument("--steps", type=_int, default=1_000_000, help="env steps to train for")
-    p.add_argument("--seed", type=_int, default=0)
-    p.add_argument("--preset", default="paper", help="paper (App. B.4) or tiny (smoke tests)")
-    p.add_argument("--variant", default=None, help="benchmark variant: paper or official")
+    """One flag per :class:`RunConfig` field, its default and allowed values in ``--help``.
+
+    Every flag's parsed default is None, so that ``main`` knows which flags were given (a
+    resumed run refuses those that disagree with it).
+    """
+    p = OneLineParser(
+        prog="python -m deep.train",
+        description=__doc__.splitlines()[0],
+        epilog="A first look (about two minutes on a laptop CPU): python -m deep.train "
+        "--env map --preset tiny --steps 60000 --eval-every 200 --out runs/first_look",
+    )
+    allowed = _allowed()
+    for f in dataclasses.fields(RunConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flag = FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
+        text = f"{HELP[f.name]} (default: {_flag_text(default) if default != {} else 'none'}"
+        text += f"; allowed: {allowed[f.name]})" if f.name in allowed else ")"
+        kind = {int: _int, float: _float}.get(type(default), None)
+        if f.name in ("checkpoint_every",):
+            kind = _int
+        if f.name in FLAGS:
+            p.add_argument(flag, dest=f.name, action="append", metavar="KEY=VALUE", help=text)
+        else:
+            p.add_argument(flag, dest=f.name, type=kind or str, default=None, help=text)
     p.add_argument(
-        "--env-arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="benchmark config entry, e.g. --env-arg A=4 (bandit), "
-        "--env-arg train_split=independent (distracting_bus); integers are read as numbers",
+        "--out", default=None, help="run directory (default: runs/<env>/<method>/s<seed>)"
     )
     p.add_argument(
-        "--method-arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="method config field, e.g. --method-arg bottleneck_weight=3",
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run in DIR; flags given with it must agree with the run "
+        "(--steps may grow: that extends it)",
     )
-    p.add_argument("--num-envs", type=_int, default=16, help="trials played side by side")
-    p.add_argument("--eval-every", type=_int, default=2_000, help="trials between evaluations")
-    p.add_argument("--eval-trials", type=_int, default=100)
-    p.add_argument(
-        "--eval-splits",
-        default="test",
-        help="problem splits evaluated greedily: test, or test,train (Fig. 7 left)",
-    )
-    p.add_argument("--checkpoint-every", type=_int, default=20_000, help="trials")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=_int, default=None, help="torch CPU threads")
-    p.add_argument(
-        "--out", default=None, help="run directory (default runs/<env>/<method>/s<seed>)"
-    )
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -488,70 +619,86 @@ def env_arg_value(text: str) -> int | str:
         return text
 
 
-def _env_kwargs(items: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise UsageError.for_flag("--env-arg", item, "allowed: KEY=VALUE")
-        out[key] = env_arg_value(value)
-    return out
-
-
-def _method_args(items: Sequence[str]) -> dict[str, str]:
+def _pairs(flag: str, items: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
-            raise UsageError.for_flag("--method-arg", item, "allowed: KEY=VALUE")
+            raise UsageError.for_flag(flag, item, "allowed: KEY=VALUE")
         out[key] = value
     return out
 
 
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunConfig values given on the command line (typed), and only those."""
+    given: dict[str, Any] = {}
+    for f in dataclasses.fields(RunConfig):
+        value = getattr(args, f.name)
+        if value is None:
+            continue
+        if f.name == "env_kwargs":
+            value = {k: env_arg_value(v) for k, v in _pairs("--env-arg", value).items()}
+        elif f.name == "method_args":
+            value = _pairs("--method-arg", value)
+        elif f.name == "eval_splits":
+            value = tuple(x.strip() for x in value.split(","))
+        given[f.name] = value
+    return given
+
+
+def _trainer(args: argparse.Namespace) -> Trainer:
+    given = _given(args)
+    progress = not args.no_progress
+    if args.resume:
+        if args.out and Path(args.out) != Path(args.resume):
+            raise UsageError.for_flag("--out", args.out, "give --resume DIR alone to continue")
+        return Trainer.resume(args.resume, progress=progress, changes=given)
+    config = RunConfig(**given)
+    out = Path(args.out or f"runs/{config.env}/{config.method}/s{config.seed}")
+    held = describe_run(out)
+    if held is not None:
+        raise UsageError.for_flag(
+            "--out",
+            str(out),
+            f"holds {held}; continue it with --resume {out}, or choose another --out "
+            "(nothing was changed)",
+        )
+    return Trainer(config, out, progress=progress)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
+    trainer: Trainer | None = None
     try:
         args = _parser().parse_args(argv)
-        if args.resume:
-            trainer = Trainer.resume(args.resume, progress=not args.no_progress)
-        else:
-            config = RunConfig(
-                env=args.env,
-                method=args.method,
-                steps=args.steps,
-                seed=args.seed,
-                preset=args.preset,
-                variant=args.variant,
-                env_kwargs=_env_kwargs(args.env_arg),
-                method_args=_method_args(args.method_arg),
-                num_envs=args.num_envs,
-                eval_every=args.eval_every,
-                eval_trials=args.eval_trials,
-                eval_splits=tuple(x.strip() for x in args.eval_splits.split(",")),
-                checkpoint_every=args.checkpoint_every,
-                device=args.device,
-                threads=args.threads,
-            )
-            out = args.out or f"runs/{config.env}/{config.method}/s{config.seed}"
-            trainer = Trainer(config, out, progress=not args.no_progress)
+        trainer = _trainer(args)
         summary = trainer.run()
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
     except StopRequested:
+        assert trainer is not None
         print(
             f"interrupted: checkpoint written; continue with "
             f"python -m deep.train --resume {trainer.out}",
             file=sys.stderr,
         )
         return 130
+    except KeyboardInterrupt:
+        where = "" if trainer is None else f" ({trainer.checkpoint_path})"
+        print(
+            f"interrupted twice: stopped at once; the last checkpoint{where} is intact",
+            file=sys.stderr,
+        )
+        return 130
     except FloatingPointError as err:
+        assert trainer is not None
         where = trainer.checkpoint_path
         usable = f"the last checkpoint ({where}) is usable"
         note = usable if where.is_file() else "no checkpoint was written"
         print(f"error: {err}; {note}", file=sys.stderr)
         return 1
-    print(json.dumps(summary))
+    print(json_text(summary).replace("\n", " "))
     return 0
 
 

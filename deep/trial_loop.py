@@ -15,6 +15,7 @@ the B envs (one network call per step for all of them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +24,14 @@ import numpy as np
 from deep.envs.problem import NO_GOAL, MetaProblemFamily
 from deep.networks import as_fields, observation_fields
 
-__all__ = ["EpisodeBatch", "Method", "TrialBatch", "make_env", "run_wave", "sample_trials"]
+__all__ = [
+    "EpisodeBatch",
+    "Method",
+    "TrialBatch",
+    "WaveInterrupted",
+    "run_wave",
+    "sample_trials",
+]
 
 
 @dataclass
@@ -79,18 +87,6 @@ class Method(Protocol):
         """A wave of training trials is complete (store it for replay)."""
 
 
-def make_env(family: MetaProblemFamily, num_envs: int, seed: int) -> Any:
-    """The family's batched env (the sign task's start poses are seeded by ``seed``)."""
-    if family.name == "sign":
-        return family.make_batched(num_envs, seed=seed)  # type: ignore[call-arg]
-    return family.make_batched(num_envs)
-
-
-def horizon_of(family: MetaProblemFamily) -> int:
-    """Steps per episode of the family (its config's ``horizon``)."""
-    return int(family.config.horizon)  # type: ignore[attr-defined]
-
-
 def sample_trials(
     family: MetaProblemFamily, rng: np.random.Generator, n: int, split: str, n_exploit: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +99,10 @@ def sample_trials(
         if trial.goals:
             goals[i] = trial.goals
     return problems, goals
+
+
+class WaveInterrupted(Exception):
+    """A wave was abandoned half-played (``run_wave``'s ``should_stop``)."""
 
 
 def _empty_episode(
@@ -126,13 +126,17 @@ def run_wave(
     trial_ids: np.ndarray,
     *,
     training: bool,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrialBatch:
     """Play one wave: ``len(problems) == env.num_envs`` trials, 1 + ``goals.shape[1]`` episodes.
 
     In training, ``method.after_env_steps`` is called after every batched step with the number
-    of envs that moved, and ``method.end_trials`` with the finished wave.
+    of envs that moved, and ``method.end_trials`` with the finished wave. ``should_stop`` is
+    asked after every batched step; when it answers True the wave is abandoned
+    (:class:`WaveInterrupted`) before anything is stored in replay: the caller restores the
+    method's state from before the wave.
     """
-    b, horizon = env.num_envs, horizon_of(family)
+    b, horizon = env.num_envs, family.horizon
     if len(problems) != b:
         raise ValueError(f"{len(problems)} problems for {b} envs; allowed: exactly {b}")
     fields = observation_fields(env.observation_space)
@@ -163,6 +167,8 @@ def run_wave(
             active = active & ~ended
             if training:
                 method.after_env_steps(n_moved, episode)
+            if should_stop is not None and should_stop():
+                raise WaveInterrupted
             if not active.any():
                 break
     if training:

@@ -44,33 +44,27 @@ choice the paper leaves open is stated at its config field.
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from deep.dqn import (
-    LinearSchedule,
-    StepSchedule,
-    double_q_targets,
-    epsilon_greedy,
-    masked_td_loss,
-    optimizer_step,
-)
-from deep.envs.problem import MetaProblemFamily
+from deep.dqn import double_q_targets, epsilon_greedy, masked_td_loss
+from deep.method import BaselineConfig, BaselineMethod, OptimizerGroup, UpdateLosses
 from deep.networks import (
     DuelingHead,
     ExperienceEmbedder,
+    Hidden,
     make_state_embedder,
     observation_fields,
+    state_after_last_step,
     to_torch,
 )
-from deep.replay import EpisodeReplay, trial_record, trial_record_fields
-from deep.trial_loop import TrialBatch, horizon_of
+from deep.replay import trial_record
+from deep.trial_loop import TrialBatch
 
 __all__ = [
     "BeliefEncoder",
@@ -83,29 +77,14 @@ __all__ = [
     "gaussian_kl",
 ]
 
-Hidden = tuple[torch.Tensor, torch.Tensor]
-
 
 @dataclass(frozen=True)
-class VariBadConfig:
-    """VariBAD's hyperparameters (App. B.3, B.4 and Table 1 unless noted)."""
+class VariBadConfig(BaselineConfig):
+    """VariBAD's hyperparameters (App. B.3, B.4 and Table 1 unless noted).
 
-    gamma: float = 0.99
-    lr: float = 1e-4
-    batch_size: int = 32
-    """Trials per sampled batch (each one whole trial, both episodes)."""
-    update_every: int = 4
-    """Env steps (exploration + exploitation) per update."""
-    target_sync_every: int = 5000
-    """Env steps between hard syncs of the target Q-network and target encoder (Table 1's
-    "5000 updates", read as DREAM's config reads it)."""
-    grad_clip: float = 10.0
-    epsilon: LinearSchedule = field(default_factory=lambda: LinearSchedule(1.0, 0.01, 500_000))
-    """ε against all env steps of training: 1 → 0.01 over 500k (App. B.4, the baselines)."""
-    replay_capacity: int = 16_000
-    """Trials kept (each: its exploration and first exploitation episode; App. B.4)."""
-    min_replay: int = 800
-    """Trials stored before updates start (paper silent; the authors' baselines: 800)."""
+    The ones every baseline shares are on :class:`deep.method.BaselineConfig`.
+    """
+
     z_dim: int = 64
     """Belief size = the experience LSTM's width (App. B.3: its output is the mean m)."""
     latent_var: float = 1e-5
@@ -131,20 +110,10 @@ class VariBadConfig:
     """0: every transition i of the trial is decoded. k > 0: k transitions per trial, drawn
     like ``decode_beliefs`` (Zintgraf et al.'s ``vae_subsample_decodes``)."""
 
+    positive_ints: ClassVar[tuple[str, ...]] = (*BaselineConfig.positive_ints, "z_dim")
+
     def __post_init__(self) -> None:
-        for name in (
-            "batch_size",
-            "update_every",
-            "target_sync_every",
-            "replay_capacity",
-            "min_replay",
-            "z_dim",
-        ):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name}={value!r} is invalid; allowed: integers >= 1")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma={self.gamma!r} is invalid; allowed: numbers in [0, 1]")
+        super().__post_init__()
         if not self.latent_var > 0.0:
             raise ValueError(f"latent_var={self.latent_var!r} is invalid; allowed: numbers > 0")
         for name in ("kl_weight", "state_loss_weight"):
@@ -156,16 +125,6 @@ class VariBadConfig:
                 raise ValueError(
                     f"{name}={value!r} is invalid; allowed: 0 (all) or an integer >= 1"
                 )
-
-    def for_env(self, env_name: str) -> VariBadConfig:
-        """App. B.3/B.4 on the MiniWorld sign task: no state decoder, a replay of 10,000."""
-        if env_name == "sign":
-            return replace(self, state_decoder=False, replay_capacity=10_000)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for result files)."""
-        return asdict(self)
 
 
 # ------------------------------------------------------------------------- the trial sequence
@@ -368,59 +327,42 @@ class TransitionDecoder(nn.Module):
 
 
 # ------------------------------------------------------------------------- the method
-class VariBad:
+class VariBad(BaselineMethod):
     """The VariBAD learner: acting for the trial loop, whole-trial replay, the App. B.3 losses."""
 
     name = "varibad"
+    config: VariBadConfig
+    network_names = ("encoder", "q_net", "decoder")
+    target_names = ("encoder", "q_net")
+    _hidden: Hidden | None = None
+    _states: list[Hidden] = []  # noqa: RUF012 (start_episode gives each episode its own list)
+    last_belief: torch.Tensor | None = None
+    """m_t of the last acting step ``[B, z]`` (diagnostics and tests)."""
 
-    def __init__(
-        self,
-        family: MetaProblemFamily,
-        observation_space: Any,
-        n_actions: int,
-        config: VariBadConfig,
-        seed: int,
-        device: str = "cpu",
-    ) -> None:
-        self.family, self.config, self.device = family, config, torch.device(device)
-        self.n_actions = n_actions
-        self.horizon = horizon_of(family)
+    def build_networks(self, observation_space: Any, n_actions: int) -> None:
+        """The belief encoder, Q(s, z) and the reward (and state) decoders (App. B.3)."""
+        cfg = self.config
         fields = observation_fields(observation_space)
-        if config.state_decoder and "state" not in fields:
+        if cfg.state_decoder and "state" not in fields:
             raise ValueError(
                 "state_decoder=True needs an integer state vector; this observation space has "
                 f"{sorted(fields)} (the sign task: state_decoder=False, App. B.3)"
             )
-        state_dim = int(np.prod(fields["state"][0])) if config.state_decoder else None
-        torch.manual_seed(seed)
-        cfg = config
+        state_dim = int(np.prod(fields["state"][0])) if cfg.state_decoder else None
         self.encoder = BeliefEncoder(
             observation_space, n_actions, cfg.z_dim, learn_variance=cfg.kl_weight > 0
-        ).to(self.device)
-        self.q_net = BeliefQNetwork(observation_space, n_actions, cfg.z_dim).to(self.device)
-        self.decoder = TransitionDecoder(observation_space, n_actions, cfg.z_dim, state_dim).to(
-            self.device
         )
-        self.targets = {
-            name: copy.deepcopy(getattr(self, name)).requires_grad_(False)
-            for name in ("encoder", "q_net")
-        }
-        self.opt = torch.optim.Adam(
-            [*self.encoder.parameters(), *self.q_net.parameters(), *self.decoder.parameters()],
-            lr=cfg.lr,
-            fused=True,
-        )
-        self.obs_names = list(fields)
-        self.replay = EpisodeReplay(cfg.replay_capacity, trial_record_fields(fields, self.horizon))
-        self.rng = np.random.default_rng([seed, 7])
-        self.gen = torch.Generator().manual_seed(seed)
-        self.updates = 0
-        self.schedule = StepSchedule(cfg.update_every, cfg.target_sync_every)
-        self.last_stats: dict[str, float] = {}
-        self._hidden: Hidden | None = None
-        self._states: list[Hidden] = []
-        self.last_belief: torch.Tensor | None = None
-        """m_t of the last acting step ``[B, z]`` (diagnostics and tests)."""
+        self.q_net = BeliefQNetwork(observation_space, n_actions, cfg.z_dim)
+        self.decoder = TransitionDecoder(observation_space, n_actions, cfg.z_dim, state_dim)
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        """One optimiser on the encoder, the Q-network and the decoders."""
+        params = [
+            *self.encoder.parameters(),
+            *self.q_net.parameters(),
+            *self.decoder.parameters(),
+        ]
+        return {"opt": OptimizerGroup("VariBAD", params)}
 
     # ---------------------------------------------------------------- beliefs
     def _logvar(self, m: torch.Tensor, logvar: torch.Tensor | None) -> torch.Tensor:
@@ -464,11 +406,6 @@ class VariBad:
         m, logvar, hidden = self.encoder(x, prev_a, prev_r, prev_d, hidden)
         return m[:, 0], None if logvar is None else logvar[:, 0], hidden
 
-    @property
-    def env_steps(self) -> int:
-        """Training env steps taken (exploration and exploitation)."""
-        return self.schedule.env_steps
-
     @torch.no_grad()
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
         """Zero the encoder state before exploring; later, carry the belief across the boundary.
@@ -484,19 +421,14 @@ class VariBad:
             return
         prev = trials.episodes[episode - 1]
         rows, last = np.arange(len(trials)), prev.length - 1
-        pick = torch.from_numpy(last).to(self.device)
-        cols = torch.from_numpy(rows).to(self.device)
-        hidden = tuple(  # state i of step t is [1, B, z]: stacked [T, 1, B, z]
-            torch.stack([s[i] for s in states])[pick, :, cols].transpose(0, 1).contiguous()
-            for i in (0, 1)
-        )
+        hidden = state_after_last_step(states, last)
         obs = {k: v[rows, prev.length] for k, v in prev.obs.items()}
         _, _, self._hidden = self._encode_step(
             obs,
             prev.actions[rows, last],
             prev.rewards[rows, last],
             1,
-            hidden,  # type: ignore[arg-type]
+            hidden,
         )
 
     @torch.no_grad()
@@ -521,20 +453,7 @@ class VariBad:
         q = self.q_net(x, z.unsqueeze(1))[:, 0]
         if not training:  # greedy, and no draw from the training random stream
             return q.argmax(-1).cpu().numpy()
-        return epsilon_greedy(q.cpu(), self.config.epsilon.value(self.env_steps), self.gen).numpy()
-
-    def after_env_steps(self, n_steps: int, episode: int) -> None:
-        """Count steps; update every ``update_every`` and sync targets on schedule."""
-        self.schedule.advance(n_steps, self.update, self.sync_targets)
-
-    def end_trials(self, trials: TrialBatch) -> None:
-        """Store each trial's exploration and first exploitation episode."""
-        self.replay.add(trial_record(trials, self.obs_names))
-
-    def sync_targets(self) -> None:
-        """Hard copy of the Q-network and the encoder into their targets."""
-        for name, target in self.targets.items():
-            target.load_state_dict(getattr(self, name).state_dict())
+        return epsilon_greedy(q.cpu(), self.epsilon(episode), self.gen).numpy()
 
     # ---------------------------------------------------------------- losses
     def decoder_errors(
@@ -589,7 +508,7 @@ class VariBad:
         cfg = self.config
         return pick(cfg.decode_beliefs, seq.valid), pick(cfg.decode_transitions, seq.acting)
 
-    def losses(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """The loss terms on a batch of stored trials (unweighted; see :meth:`total_loss`).
 
         * ``td``: double DQN of Q(s_j, z_j) against Q'(s_{next}, z'_{next}) (z' from the target
@@ -635,26 +554,15 @@ class VariBad:
             total = total + cfg.kl_weight * losses["kl"]
         return total
 
-    def _step(self, loss: torch.Tensor) -> float:
-        """Backward, clip the gradient norm, step; a non-finite loss stops the run."""
-        return optimizer_step(self.opt, loss, self.config.grad_clip, "VariBAD", self.updates)
-
-    def update(self) -> dict[str, float]:
-        """One gradient step on a batch of stored trials, once ``min_replay`` are stored."""
-        cfg = self.config
-        if len(self.replay) < cfg.min_replay:
-            return {}
-        batch = self.replay.sample(cfg.batch_size, self.rng)
-        losses = self.losses(batch)
-        stats = {k: v.item() for k, v in losses.items()}
-        stats["grad_norm"] = self._step(self.total_loss(losses))
-        self.updates += 1
-        self.last_stats = stats
-        return stats
+    def losses(self, batch: dict[str, np.ndarray]) -> UpdateLosses:
+        """One gradient step's objective, :meth:`total_loss`, and the unweighted terms."""
+        terms = self.loss_terms(batch)
+        stats = {k: v.detach() for k, v in terms.items()}
+        return UpdateLosses({"opt": self.total_loss(terms)}, stats)
 
     # ---------------------------------------------------------------- diagnostics
     @torch.no_grad()
-    def decoder_error(self, trials: TrialBatch) -> np.ndarray:
+    def decoder_error(self, trials: TrialBatch) -> np.ndarray | None:
         """Per trial: mean over its (t, i) pairs of (R̂(s_i, a_i, m_t) − r_i)² ``[B]``.
 
         The reward decoder's error on the trial's exploration and first exploitation episode,
@@ -664,38 +572,3 @@ class VariBad:
         m, _ = self.beliefs(seq)
         reward_err, _, pairs = self.decoder_errors(m, seq)
         return ((reward_err * pairs).sum((1, 2)) / pairs.sum((1, 2))).cpu().numpy()
-
-    def epsilons(self) -> dict[str, float]:
-        """Current ε."""
-        return {"epsilon": self.config.epsilon.value(self.env_steps)}
-
-    # ---------------------------------------------------------------- checkpointing
-    def state_dict(self) -> dict[str, Any]:
-        """Weights, targets, optimiser, replay, counters and RNG states."""
-        return {
-            "nets": {n: getattr(self, n).state_dict() for n in ("encoder", "q_net", "decoder")},
-            "targets": {n: t.state_dict() for n, t in self.targets.items()},
-            "opt": self.opt.state_dict(),
-            "replay": self.replay.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "gen": self.gen.get_state(),
-            "counters": {
-                "updates": self.updates,
-                **self.schedule.state_dict(),
-            },
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore everything saved by :meth:`state_dict`."""
-        for n, sd in state["nets"].items():
-            getattr(self, n).load_state_dict(sd)
-        for n, sd in state["targets"].items():
-            self.targets[n].load_state_dict(sd)
-        # A copy: Optimizer.load_state_dict keeps same-device tensors, which would alias them.
-        self.opt.load_state_dict(copy.deepcopy(state["opt"]))
-        self.replay.load_state_dict(state["replay"])
-        self.rng.bit_generator.state = state["rng"]
-        self.gen.set_state(state["gen"])
-        c = state["counters"]
-        self.updates = c["updates"]
-        self.schedule.load_state_dict(c)

@@ -29,7 +29,7 @@ from pathlib import Path
 from IPython.display import Image, display
 
 from analysis import sample_complexity, training_traces
-from analysis.io import read_csv
+from common.io import read_csv
 
 OUT = Path(os.environ.get("FIG3_OUT", "runs/notebook_figure3"))
 A_RANGE = os.environ.get("FIG3_A", "2..8")

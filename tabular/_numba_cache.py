@@ -3,10 +3,14 @@
 ``@njit(cache=True)`` revalidates a cached function against the timestamp of the file that
 *defines* it, not against the files of the jitted functions it calls. A change to
 ``tabular/rng.py`` or ``tabular/acting.py`` would therefore leave ``tabular/dream.py``'s and
-``tabular/measures.py``'s cached machine code in use, silently running old kernels. On
-import, :func:`purge_if_stale` hashes every source file of this package and, when the hash
-differs from the one stamped next to the cache, deletes the package's cache files
-(``*.nbi`` index, ``*.nbc`` code) so everything recompiles from the current source.
+``tabular/measures.py``'s cached machine code in use, silently running old kernels.
+:func:`purge_if_stale` hashes every source file of this package and, when the hash differs
+from the one stamped next to the cache, deletes the package's cache files (``*.nbi`` index,
+``*.nbc`` code) so everything recompiles from the current source.
+
+Every kernel module calls :func:`ensure_fresh` after its imports, before its first
+``@njit(cache=True)``: the first kernel module imported in a process runs the check, before
+Numba can load anything from the cache. ``import tabular`` alone touches nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STAMP_NAME = "tabular-sources.sha256"
+
+_checked = False
 
 
 def source_fingerprint(package_dir: Path = PACKAGE_DIR) -> str:
@@ -58,3 +64,15 @@ def purge_if_stale(package_dir: Path = PACKAGE_DIR) -> bool:
     except OSError:  # a read-only install: Numba then compiles in memory anyway
         return False
     return True
+
+
+def ensure_fresh() -> None:
+    """Run :func:`purge_if_stale` on this package once per process (later calls are no-ops).
+
+    Kernel modules call it at import time, so it runs under the import lock and before any
+    of their ``@njit(cache=True)`` functions can be compiled or loaded from the cache.
+    """
+    global _checked
+    if not _checked:
+        purge_if_stale()
+        _checked = True

@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tabular._numba_cache import ensure_fresh
 from tabular.rng import draw_index
+
+ensure_fresh()  # before any @njit(cache=True) below can load from Numba's cache
 
 
 @njit(cache=True)

@@ -53,8 +53,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tabular._numba_cache import ensure_fresh
 from tabular.acting import nth_true, uniform_sequence
 from tabular.rng import SLOT_EXP_DIGIT, SLOT_EXP_EPS, SLOT_EXP_TIE, SLOT_MU, draw, draw_index
+
+ensure_fresh()  # before any @njit(cache=True) below can load from Numba's cache
 
 
 @njit(cache=True)

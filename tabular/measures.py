@@ -24,11 +24,14 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
+from tabular._numba_cache import ensure_fresh
 from tabular.bandit import BanditFamily
 from tabular.dream import dream_trajectory_seed
 from tabular.per_step import dream_per_step_seed, per_step_table_bytes, rl2_per_step_seed
 from tabular.rl2 import rl2_trajectory_seed
 from tabular.rng import derive_key
+
+ensure_fresh()  # before any @njit(cache=True) below can load from Numba's cache
 
 METHODS = ("rl2", "dream")
 LEARNERS = ("per-trajectory", "per-step")

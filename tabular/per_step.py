@@ -148,6 +148,7 @@ import math
 import numpy as np
 from numba import njit
 
+from tabular._numba_cache import ensure_fresh
 from tabular.rng import (
     SLOT_EXP_DIGIT,
     SLOT_EXP_EPS,
@@ -159,6 +160,8 @@ from tabular.rng import (
     draw,
     draw_index,
 )
+
+ensure_fresh()  # before any @njit(cache=True) below can load from Numba's cache
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -48,6 +48,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tabular._numba_cache import ensure_fresh
 from tabular.acting import argmax_ratio_tie, uniform_sequence
 from tabular.rng import (
     SLOT_EXP_DIGIT,
@@ -60,6 +61,8 @@ from tabular.rng import (
     draw,
     draw_index,
 )
+
+ensure_fresh()  # before any @njit(cache=True) below can load from Numba's cache
 
 
 @njit(cache=True)

@@ -28,7 +28,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tabular._numba_cache import ensure_fresh
 from tabular.bandit import MAX_H
+
+ensure_fresh()  # before any @njit(cache=True) below can load from Numba's cache
 
 N_SLOTS = 128
 SLOT_MU = 0

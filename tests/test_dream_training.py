@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.io import read_csv, read_header
+from common.io import read_csv, read_header
 from deep.dream import Dream
 from deep.envs.problem import NO_GOAL
 from deep.train import RunConfig, StopRequested, Trainer, main
@@ -145,38 +145,6 @@ def uninterrupted(tmp_path_factory):
     trainer = Trainer(RunConfig(steps=SMALL_STEPS, **SMALL), out, progress=False)
     trainer.run()
     return trainer, _metrics(out)
-
-
-@pytest.mark.parametrize("stop_after_waves", [4, 23])  # at an evaluation boundary, and not
-def test_resume_is_exact(tmp_path, monkeypatch, uninterrupted, stop_after_waves):
-    full_trainer, full_metrics = uninterrupted
-    original_wave = Trainer._wave
-    waves = []
-
-    def wave_then_maybe_stop(self):
-        steps = original_wave(self)
-        waves.append(steps)
-        if len(waves) == stop_after_waves:
-            self.stop_requested = True  # what the SIGINT handler does
-        return steps
-
-    monkeypatch.setattr(Trainer, "_wave", wave_then_maybe_stop)
-    first = Trainer(RunConfig(steps=SMALL_STEPS, **SMALL), tmp_path, progress=False)
-    with pytest.raises(StopRequested):
-        first.run()
-    monkeypatch.undo()
-    assert first.trials == 4 * stop_after_waves
-    assert (tmp_path / "checkpoint.pt").is_file()
-    assert not (tmp_path / "summary.json").exists()
-    partial = _metrics(tmp_path)
-    assert partial["trial"].max() < full_metrics["trial"].max()
-
-    resumed = Trainer.resume(tmp_path, progress=False)
-    assert resumed.trials == first.trials and resumed.env_steps == first.env_steps
-    resumed.run()
-    _assert_same_metrics(_metrics(tmp_path), full_metrics)
-    _assert_same_nets(resumed, full_trainer)
-    assert resumed.method.updates > 50  # the run did learn something (updates happened)
 
 
 def test_resume_with_more_steps_continues(tmp_path, uninterrupted):
@@ -358,11 +326,18 @@ def test_nan_loss_stops_the_run_and_keeps_the_checkpoint(tmp_path, monkeypatch, 
 def test_nan_before_any_checkpoint_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(Dream, "bottleneck_loss", _nan_after(0))
     out = tmp_path / "run"
-    status = main([*SMALL_ARGS, "--steps", str(SMALL_STEPS), "--out", str(out)])
+    args = [*SMALL_ARGS, "--steps", str(SMALL_STEPS), "--checkpoint-every", "100000"]
+    status = main([*args, "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1 and len(err) == 1 and err[0].startswith("error: ")
     assert "nan" in err[0] and "no checkpoint" in err[0]
     assert not (out / "checkpoint.pt").exists()
+    # By default a checkpoint is written at every evaluation, the first one before any update.
+    status = main([*SMALL_ARGS, "--steps", str(SMALL_STEPS), "--out", str(tmp_path / "default")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and "usable" in err[0]
+    saved = torch.load(tmp_path / "default" / "checkpoint.pt", weights_only=False)
+    assert saved["method"]["counters"]["updates"] == 0  # written before the first update
 
 
 # ----------------------------------------------------------------- 13. bad command lines

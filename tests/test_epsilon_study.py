@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis import epsilon_study
-from analysis.io import read_csv
+from common.io import read_csv
 
 
 def _summary(method, means, epsilons=(1.0, 0.5, 0.1), sd=1.0, n=100):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from analysis.evaluate_checkpoint import main
-from analysis.io import read_csv, read_header
+from common.io import read_csv, read_header
 from deep.envs.city import (
     COLORED_STOPS,
     GRAY_DESTS,
@@ -79,6 +79,7 @@ def test_bad_input_is_one_line(bus_run, capsys, argv, named):
     assert err.count("\n") == 0 and named in err
 
 
-def test_missing_checkpoint_is_one_line(tmp_path, capsys):
+def test_missing_checkpoint_is_one_line_naming_the_run_argument(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
-    assert "no checkpoint.pt there" in capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: run {tmp_path}: no checkpoint.pt there"]  # not --resume

@@ -10,21 +10,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from analysis.io import read_csv, read_header
+from common.io import read_csv, read_header
 from deep.dqn import LinearSchedule
 from deep.envs import make
 from deep.import_policy import Import, ImportConfig, trial_sequence
 from deep.metrics import evaluate
 from deep.presets import apply_preset
+from deep.registry import for_benchmark
 from deep.replay import trial_record
-from deep.train import RunConfig, StopRequested, Trainer, main
+from deep.train import RunConfig, Trainer, main
 from deep.trial_loop import run_wave, sample_trials
 
 
@@ -53,8 +52,8 @@ def test_config_defaults_presets_and_validation():
     assert (cfg.lr, cfg.batch_size, cfg.gamma, cfg.grad_clip) == (1e-4, 32, 0.99, 10.0)
     assert (cfg.update_every, cfg.target_sync_every, cfg.replay_capacity) == (4, 5000, 16_000)
     assert cfg.aux_weight == 1.0 and cfg.z_dim == 64 and cfg.min_replay == 800
-    assert cfg.for_env("sign").replay_capacity == 10_000  # App. B.4, 3D navigation
-    assert cfg.for_env("cooking") == cfg
+    assert for_benchmark(cfg, make("sign")).replay_capacity == 10_000  # App. B.4, 3D nav.
+    assert for_benchmark(cfg, make("cooking")) == cfg
     tiny = apply_preset("tiny", cfg)
     assert (tiny.min_replay, tiny.batch_size, tiny.epsilon.steps) == (16, 8, 4_000)
     assert apply_preset("epsilon1", cfg).epsilon.value(10**6) == 1.0
@@ -251,8 +250,8 @@ def test_aux_loss_value_and_its_gradient_reaches_theta_not_phi():
     goals = np.zeros((4, 1), dtype=np.int64)
     trials = run_wave(env, family, method, problems, goals, np.arange(4), training=True)
     batch = {**trial_record(trials, ["state"]), "trial_id": trials.trial_ids}
-    method.opt.zero_grad(set_to_none=True)
-    method.losses(batch)["aux"].backward()
+    method.optimizers["opt"].zero_grad(set_to_none=True)
+    method.loss_terms(batch)["aux"].backward()
     net = method.q_net
     theta = dict(net.history.named_parameters())
     assert all(p.grad is not None for p in theta.values())
@@ -273,7 +272,7 @@ def test_played_source_equals_both_on_single_parity_batches():
     for ids, key in ((np.array([0, 2, 4, 6]), "td_id"), (np.array([1, 3, 5, 7]), "td_history")):
         batch = {**record, "trial_id": ids}
         with torch.no_grad():
-            a, b = played.losses(batch), both.losses(batch)
+            a, b = played.loss_terms(batch), both.loss_terms(batch)
         assert set(a) == {"td", "aux"} and set(b) == {"td_id", "td_history", "aux"}
         assert a["td"].item() == b[key].item()
         assert a["aux"].item() == b["aux"].item()
@@ -397,95 +396,6 @@ SMALL = {
 SMALL_STEPS = 480
 
 
-def _numeric(path: Path):
-    return read_csv(path / "metrics.csv").drop(columns=["wall_s"]).reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    out = tmp_path_factory.mktemp("uninterrupted")
-    trainer = Trainer(RunConfig(steps=SMALL_STEPS, **SMALL), out, progress=False)
-    trainer.run()
-    return trainer, out
-
-
-@pytest.mark.parametrize("stop_after_waves", [4, 23])
-def test_resume_is_exact(tmp_path, monkeypatch, uninterrupted, stop_after_waves):
-    full, full_dir = uninterrupted
-    original_wave = Trainer._wave
-    waves = []
-
-    def wave_then_maybe_stop(self):
-        steps = original_wave(self)
-        waves.append(steps)
-        self.stop_requested = len(waves) == stop_after_waves
-        return steps
-
-    monkeypatch.setattr(Trainer, "_wave", wave_then_maybe_stop)
-    with pytest.raises(StopRequested):
-        Trainer(RunConfig(steps=SMALL_STEPS, **SMALL), tmp_path, progress=False).run()
-    monkeypatch.undo()
-    resumed = Trainer.resume(tmp_path, progress=False)
-    assert resumed.trials == 4 * stop_after_waves
-    resumed.run()
-    pd.testing.assert_frame_equal(_numeric(tmp_path), _numeric(full_dir), check_exact=True)
-    sa, sb = resumed.method.state_dict(), full.method.state_dict()
-    for group in ("nets", "targets"):
-        for key, value in sa[group]["q_net"].items():
-            assert torch.equal(value, sb[group]["q_net"][key]), f"{group}.{key}"
-    for key, value in sa["opt"]["state"].items():
-        assert torch.equal(value["exp_avg"], sb["opt"]["state"][key]["exp_avg"])
-    assert sa["counters"] == sb["counters"] and sa["rng"] == sb["rng"]
-    assert torch.equal(sa["gen"], sb["gen"])
-    for name, arr in sa["replay"]["data"].items():
-        np.testing.assert_array_equal(arr, sb["replay"]["data"][name], err_msg=name)
-    assert resumed.method.updates > 50
-
-
-def test_state_dict_round_trip_continues_identically():
-    """load_state_dict into a differently seeded learner: the next waves are bit-identical."""
-    family, env, a = _method(min_replay=4, batch_size=4, seed=0)
-    goals = np.zeros((4, 1), dtype=np.int64)
-
-    def waves(method, start):
-        out = []
-        for w in range(start, start + 3):
-            trials = run_wave(
-                env,
-                family,
-                method,
-                np.array([0, 2, 4, 6]),
-                goals,
-                np.arange(4 * w, 4 * w + 4),
-                training=True,
-            )
-            out.append(np.concatenate([ep.actions for ep in trials.episodes]))
-        return out
-
-    waves(a, 0)
-    state = a.state_dict()
-    _, _, b = _method(min_replay=4, batch_size=4, seed=1)
-    b.load_state_dict(state)
-    for x, y in zip(waves(a, 3), waves(b, 3), strict=True):
-        np.testing.assert_array_equal(x, y)
-    assert a.updates == b.updates > 0
-    for key, value in a.q_net.state_dict().items():
-        assert torch.equal(value, b.q_net.state_dict()[key]), key
-
-
-def test_nan_loss_raises(tmp_path, monkeypatch):
-    original = Import.aux_loss
-
-    def aux_loss(self, *args):
-        loss = original(self, *args)
-        return loss * math.nan if self.updates >= 5 else loss
-
-    monkeypatch.setattr(Import, "aux_loss", aux_loss)
-    trainer = Trainer(RunConfig(steps=SMALL_STEPS, **SMALL), tmp_path, progress=False)
-    with pytest.raises(FloatingPointError, match=r"IMPORT loss is nan at update 5"):
-        trainer.run()
-
-
 # ----------------------------------------------------------------- 7. smoke runs
 def _smoke(tmp_path, capsys, env: str, steps: int) -> None:
     out = tmp_path / env
@@ -503,7 +413,7 @@ def _smoke(tmp_path, capsys, env: str, steps: int) -> None:
     test = df[df["split"] == "test"]
     assert len(test) >= 2 and np.isfinite(test["return"]).all()
     assert test["reveal_frac"].between(0, 1).all()  # the exact oracle ran
-    assert df["updates"].iloc[-1] > 0 and "epsilon" in df.columns
+    assert df["updates"].iloc[-1] > 0 and "epsilon_explore" in df.columns
 
 
 def test_smoke_distracting_bus(tmp_path, capsys):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -11,13 +14,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from analysis.io import read_csv, write_csv
+from analysis import learning_curves
 from analysis.learning_curves import aggregate, collect, final_returns, main, mean_ci
+from common.io import read_csv, write_csv
+from deep.train import RunConfig
 
 
 def _write_run(
-    root, method, seed, returns, *, method_args=None, env="map", splits=("test",), env_kwargs=None
+    root,
+    method,
+    seed,
+    returns,
+    *,
+    method_args=None,
+    env="map",
+    splits=("test",),
+    env_kwargs=None,
+    config=None,
+    summary_steps=None,
+    folder=None,
 ):
+    """A run folder with a metrics.csv; ``config``: a config.json of these RunConfig fields;
+    ``summary_steps``: a summary.json with these env steps."""
     rows = []
     for i, r in enumerate(returns):
         for split in splits:
@@ -37,11 +55,22 @@ def _write_run(
     out = root / env / method / f"s{seed}"
     if env_kwargs:
         out = root / f"{env}_{len(env_kwargs)}" / method / f"s{seed}"
+    if folder is not None:
+        out = root / folder
     out.mkdir(parents=True)
     header = {
         "run": {"variant": None, "method_args": method_args or {}, "env_kwargs": env_kwargs or {}}
     }
+    if config is not None:
+        run = RunConfig(env=env, method=method, seed=seed, method_args=method_args or {},
+                        env_kwargs=env_kwargs or {}, **config)  # fmt: skip
+        header = {"run": dataclasses.asdict(run)}
+        (out / "config.json").write_text(json.dumps(header["run"], indent=2))
     write_csv(out / "metrics.csv", pd.DataFrame(rows), header)
+    if summary_steps is not None:
+        summary = {"method": method, "env_steps": summary_steps, "steps_to_informative": math.nan}
+        (out / "summary.json").write_text(json.dumps(summary))  # NaN: as trainers wrote it
+    return out
 
 
 @given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=12))
@@ -220,3 +249,140 @@ def test_bandit_runs_get_the_reference_row_of_their_a_and_h():
     assert _reference_row(refs, "bandit[A=4,H=2]", "paper", "test")["no_exploration"] == 0.125
     assert _reference_row(refs, "bandit", "paper", "test")["no_exploration"] == 0.5
     assert _reference_row(refs, "bandit[A=9]", "paper", "test") is None
+
+
+# ----------------------------------------------------------------------------- runs pooled honestly
+SWEEP = {"preset": "tiny", "steps": 100_000, "num_envs": 4}
+
+
+def _sweep_folder(root, returns_by_seed):
+    for seed, returns in returns_by_seed.items():
+        steps = 50_000 * (len(returns) - 1) + seed
+        _write_run(root, "dream", seed, returns, config=SWEEP, summary_steps=steps + 100_000)
+
+
+def test_three_copies_of_a_sweep_are_refused_or_deduplicated(tmp_path, capsys):
+    """The same 2-seed sweep copied three times under one root: pooling would say "seeds 2"
+    with a CI from 6 values (0.017 instead of 0.185 here); it is an error, or --dedupe."""
+    one = tmp_path / "one"
+    _sweep_folder(one / "copy1", {0: [-1.0, 0.3, 0.5], 1: [-1.0, 0.2, 0.6]})
+    for name in ("copy2", "copy3"):
+        shutil.copytree(one / "copy1", tmp_path / "root" / name)
+    shutil.copytree(one / "copy1", tmp_path / "root" / "copy1")
+    assert main([str(one), "--out", str(tmp_path / "ref")]) == 0
+    capsys.readouterr()
+    reference = read_csv(tmp_path / "ref" / "curves.csv")
+    assert reference["return_ci95"].iloc[-1] == pytest.approx(mean_ci(np.array([0.5, 0.6]))[1])
+
+    root = tmp_path / "root"
+    assert main([str(root), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(
+        f"error: {root / 'copy2/map/dream/s0'} and {root / 'copy1/map/dream/s0'}"
+    )
+    assert "seed 0" in err[0] and "--dedupe" in err[0]
+    assert not (tmp_path / "out").exists()
+
+    assert main([str(root), "--out", str(tmp_path / "out"), "--dedupe"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"dropped {root / c / 'map/dream' / s}: the same run as {root / 'copy1/map/dream' / s} "
+        "(--dedupe)"
+        for c in ("copy2", "copy3")
+        for s in ("s0", "s1")
+    ]
+    curves = read_csv(tmp_path / "out" / "curves.csv")
+    pd.testing.assert_frame_equal(curves, reference)  # the numbers of one copy
+    final = read_csv(tmp_path / "out" / "final_returns.csv")
+    assert final["seeds"].tolist() == [2]
+
+
+def test_the_same_folder_given_twice_counts_once(tmp_path, capsys):
+    _sweep_folder(tmp_path / "runs", {0: [0.1, 0.2], 1: [0.3, 0.4]})
+    runs = tmp_path / "runs"
+    assert main([str(runs), str(runs / "map"), "--out", str(tmp_path / "out")]) == 0
+    assert read_csv(tmp_path / "out" / "final_returns.csv")["seeds"].tolist() == [2]
+
+
+def test_paper_and_tiny_runs_are_never_pooled(tmp_path, capsys):
+    base = {"steps": 100_000}
+    _write_run(tmp_path, "dream", 0, [0.0, 0.8], config={**base, "preset": "paper"},
+               folder="paper/s0", summary_steps=100_000)  # fmt: skip
+    _write_run(tmp_path, "dream", 0, [0.0, -0.4], config={**base, "preset": "tiny"},
+               folder="tiny/s0", summary_steps=100_000)  # fmt: skip
+    _write_run(tmp_path, "dream", 1, [0.0, -0.2], config={**base, "preset": "tiny"},
+               folder="tiny/s1", summary_steps=100_000)  # fmt: skip
+    final = final_returns(collect([tmp_path])).set_index("preset")
+    assert final.loc["paper", "seeds"] == 1 and final.loc["paper", "return_mean"] == 0.8
+    assert final.loc["tiny", "seeds"] == 2
+    assert final.loc["tiny", "return_mean"] == pytest.approx(-0.3)
+    assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "paper" in out and "tiny" in out
+
+
+def test_budget_and_other_config_separate_curves_but_ignored_keys_do_not(tmp_path):
+    _write_run(tmp_path, "erl2", 0, [0.0, 0.5], config={"steps": 100_000}, folder="a/s0")
+    _write_run(tmp_path, "erl2", 0, [0.0, 0.1], config={"steps": 1_000_000}, folder="b/s0")
+    _write_run(tmp_path, "erl2", 0, [0.0, 0.2], config={"steps": 100_000, "eval_trials": 8},
+               folder="c/s0")  # fmt: skip
+    ignored = {"steps": 100_000, "threads": 4, "device": "cuda", "checkpoint_every": 7,
+               "checkpoint_minutes": 1.5, "eval_every": 1000,
+               "eval_splits": ("test", "train")}  # fmt: skip
+    _write_run(tmp_path, "erl2", 1, [0.0, 0.7], config=ignored, folder="d/s1")
+    keys = ("threads", "device", "checkpoint_every", "checkpoint_minutes", "eval_every")
+    assert {*keys, "eval_splits", "seed"} <= learning_curves.IGNORED_CONFIG_KEYS
+    final = final_returns(collect([tmp_path]))
+    assert len(final) == 3
+    pooled = final[(final["steps"] == 100_000) & ~final["other_config"].str.contains("=8,")]
+    assert pooled["seeds"].tolist() == [2]
+    assert pooled["return_mean"].tolist() == [pytest.approx(0.6)]
+    assert final.loc[final["steps"] == 1_000_000, "return_mean"].tolist() == [0.1]
+
+
+def test_unfinished_runs_pooled_with_finished_ones_are_flagged(tmp_path, capsys):
+    cfg = {"steps": 100_000}
+    _write_run(tmp_path, "dream", 0, [0.0, 0.5], config=cfg, summary_steps=100_004)
+    _write_run(tmp_path, "dream", 1, [0.0, 0.6], config=cfg, summary_steps=100_001)
+    _write_run(tmp_path, "dream", 2, [0.0, 0.1], config=cfg)  # no summary: still running
+    _write_run(tmp_path, "dream", 3, [0.0, 0.2], config=cfg, summary_steps=50_003)  # a stage
+    _write_run(tmp_path, "erl2", 0, [0.0, 0.3], config=cfg, summary_steps=100_000)
+    assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "warning: map dream [default] (preset paper, 100000 steps) pools 2 unfinished of 4 "
+        "seeds (unfinished_seeds in final_returns.csv)"
+    ]
+    final = read_csv(tmp_path / "out" / "final_returns.csv").set_index("method")
+    assert final.loc["dream", "unfinished_seeds"] == 2 and final.loc["dream", "seeds"] == 4
+    assert final.loc["erl2", "unfinished_seeds"] == 0
+
+
+def test_default_references_are_found_from_any_working_directory(tmp_path, monkeypatch, capsys):
+    _write_run(tmp_path / "runs", "dream", 0, [0.0, 0.5])
+    monkeypatch.chdir(tmp_path)
+    assert learning_curves.DEFAULT_REFERENCES.is_file()
+    refs = learning_curves._references(None)
+    assert refs is not None and "map" in set(refs["benchmark"])
+    assert main(["runs", "--out", "out"]) == 0
+    assert (tmp_path / "out" / "map.png").is_file()
+
+
+def test_a_missing_references_file_is_an_error(tmp_path, capsys):
+    _write_run(tmp_path / "runs", "dream", 0, [0.0, 0.5])
+    missing = tmp_path / "nope.csv"
+    assert (
+        main([str(tmp_path / "runs"), "--references", str(missing), "--out", str(tmp_path / "o")])
+        == 2
+    )
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: --references {missing}: no such file"]
+    garbage = tmp_path / "refs.csv"
+    garbage.write_bytes(b"\x00\xff\xfe not a table\n")
+    assert (
+        main([str(tmp_path / "runs"), "--references", str(garbage), "--out", str(tmp_path / "o")])
+        == 2
+    )
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {garbage}: ") and "left as it is" in err[0]

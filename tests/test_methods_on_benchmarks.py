@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.io import read_csv
+from common.io import read_csv
 from deep.train import METHODS, RunConfig, Trainer
 
 torch.set_num_threads(1)

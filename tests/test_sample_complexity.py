@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import io as aio
 from analysis import sample_complexity as sc
-from analysis._cli import UsageError
+from analysis.sample_complexity import cells as sc_cells
+from analysis.sample_complexity import fingerprint as sc_fingerprint
+from common import io as aio
+from common.cli import UsageError
 from tabular.measures import COLUMNS, LEARNERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,7 +139,7 @@ def test_cells_with_other_seeds_or_cap_are_not_reused(tiny_run, tmp_path, capsys
 def test_cells_from_other_kernel_code_are_not_reused(tiny_run, tmp_path, capsys, monkeypatch):
     out = tmp_path / "newcode"
     shutil.copytree(tiny_run / "cells", out / "cells")
-    monkeypatch.setattr(sc, "kernel_fingerprint", lambda: "0123456789abcdef")
+    monkeypatch.setattr(sc_fingerprint, "kernel_fingerprint", lambda: "0123456789abcdef")
     capsys.readouterr()
     assert sc.main([*TINY, "--out", str(out)]) == 0
     assert "0 reused" in capsys.readouterr().out
@@ -155,13 +157,13 @@ def test_interrupted_run_resumes_to_identical_per_seed(tiny_run, tmp_path, monke
         calls.append(setting)
         return real_run(setting, **kwargs)
 
-    monkeypatch.setattr(sc, "run", dying_run)
+    monkeypatch.setattr(sc_cells, "run", dying_run)
     with pytest.raises(KeyboardInterrupt):
         sc.main([*TINY, "--out", str(out)])
     assert len(list((out / "cells").glob("*.csv"))) == 3
     assert not (out / "per_seed.csv").exists()
     assert not [p for p in (out / "cells").iterdir() if p.suffix != ".csv"]  # no temp files
-    monkeypatch.setattr(sc, "run", real_run)
+    monkeypatch.setattr(sc_cells, "run", real_run)
     assert sc.main([*TINY, "--out", str(out)]) == 0
     assert (out / "per_seed.csv").read_bytes() == (tiny_run / "per_seed.csv").read_bytes()
 
@@ -332,7 +334,7 @@ def _frame(rows):
     )
     df["H"] = 1
     df["trials_run"] = df[["T_greedy", "T_event", "T_guaranteed"]].max(axis=1)
-    return sc._normalize(df)
+    return sc.normalize(df)
 
 
 def test_check_relations_catches_violations():

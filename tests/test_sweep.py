@@ -1,4 +1,4 @@
-"""The sweep runner (analysis/sweep.py): expansion, bad input, pool / in-process / Ray runs,
+"""The sweep runner (package analysis.sweep): expansion, bad input, pool / in-process / Ray runs,
 skipping, resuming and failures.
 
 Every real run is the App. C.2 bandit under the ``tiny`` preset with one torch thread (about a
@@ -22,9 +22,11 @@ import pandas as pd
 import pytest
 
 from analysis import sweep
-from analysis._cli import UsageError
-from analysis.io import read_header
-from deep.train import METHODS, MethodSpec, RunConfig, StopRequested, Trainer
+from common.cli import UsageError
+from common.io import read_header
+from deep.envs.problem import make
+from deep.registry import METHODS, MethodEntry, build_config
+from deep.train import RunConfig, StopRequested, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -281,7 +283,7 @@ def test_bad_json_names_the_place(tmp_path, capsys):
 
 
 def test_method_whose_module_is_missing(tmp_path, capsys, monkeypatch):
-    ghost = MethodSpec("deep.no_such_module", "Ghost", "GhostConfig", "not written yet")
+    ghost = MethodEntry("deep.no_such_module", "Ghost", "GhostConfig", "not written yet")
     monkeypatch.setitem(METHODS, "ghost", ghost)
     path = _write_spec(tmp_path / "g.json", {**SPEC, "methods": ["dream", "ghost"]})
     assert sweep.main([str(path)]) == 2
@@ -583,7 +585,7 @@ def test_robustness_spec_needs_the_id_labels_field():
 
     if "id_labels" in DreamConfig.__dataclass_fields__:
         sweep.check_runs(spec, str(path))
-        cfg = sweep.method_config("dream", "paper", "map", spec.method_args)
+        cfg = build_config("dream", make("map"), "paper", spec.method_args)
         assert cfg.id_labels == 3
     else:
         with pytest.raises(UsageError, match="id_labels"):

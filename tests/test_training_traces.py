@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis import training_traces
-from analysis.io import read_csv, read_header
+from common.io import read_csv, read_header
 from tabular.traces import training_trace
 
 

@@ -7,7 +7,6 @@ the ``tiny`` preset and one torch thread.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.util
 import json
@@ -21,14 +20,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.io import read_csv, read_header
+from common.io import read_csv, read_header
 from deep.envs import make
 from deep.envs.sign import observation_space as sign_observation_space
 from deep.metrics import evaluate
 from deep.presets import apply_preset
+from deep.registry import for_benchmark
 from deep.replay import trial_record
-from deep.train import RunConfig, StopRequested, Trainer, main
-from deep.trial_loop import make_env, run_wave, sample_trials
+from deep.train import RunConfig, Trainer, main
+from deep.trial_loop import run_wave, sample_trials
 from deep.varibad import VariBad, VariBadConfig, belief_sequence, gaussian_kl
 
 torch.set_num_threads(1)
@@ -37,10 +37,9 @@ torch.set_num_threads(1)
 # ----------------------------------------------------------------- helpers
 def _method(env: str = "bandit", seed: int = 0, num_envs: int = 2, **changes) -> VariBad:
     family = make(env, **({"A": 3, "H": 2} if env == "bandit" else {}))
-    space = make_env(family, num_envs, seed).observation_space
+    space = family.make_batched(num_envs, seed).observation_space
     cfg = VariBadConfig(**changes)
-    if env == "sign":
-        cfg = cfg.for_env("sign")
+    cfg = for_benchmark(cfg, family)
     return VariBad(family, space, family.make_batched(1).n_actions, cfg, seed=seed)
 
 
@@ -119,7 +118,7 @@ def bandit_batch():
 def _losses_and_z(method: VariBad, batch):
     """``method.losses`` and the z it sampled (the same draw, replayed from the generator)."""
     state = method.gen.get_state()
-    losses = method.losses(batch)
+    losses = method.loss_terms(batch)
     after = method.gen.get_state()
     method.gen.set_state(state)
     seq = method.sequence(batch)
@@ -175,19 +174,19 @@ def test_padded_steps_do_not_count(bandit_batch):
     edited["explore_obs_state"][b, 2] = 0
     edited["exploit_rewards"][2, 1] -= 7.0  # T_x = 1 in trial 2
     state = method.gen.get_state()
-    base = method.losses(bandit_batch)
+    base = method.loss_terms(bandit_batch)
     method.gen.set_state(state)
-    same = method.losses(edited)
+    same = method.loss_terms(edited)
     for key in base:
         assert torch.equal(base[key], same[key]), key
     edited["exploit_rewards"][2, 0] += 1.0  # a real exploitation reward: R̂'s target and TD
     method.gen.set_state(state)
-    changed = method.losses(edited)
+    changed = method.loss_terms(edited)
     assert changed["reward"] != base["reward"] and changed["td"] != base["td"]
     edited = {k: v.copy() for k, v in bandit_batch.items()}
     edited["explore_rewards"][0, 1] += 1.0  # a real exploration reward: R̂ only, not TD
     method.gen.set_state(state)
-    changed = method.losses(edited)
+    changed = method.loss_terms(edited)
     assert changed["reward"] != base["reward"]
 
 
@@ -255,14 +254,14 @@ def _grads(loss: torch.Tensor, module: torch.nn.Module) -> float:
 
 def test_q_loss_reaches_the_encoder_only_with_the_option(bandit_batch):
     default = _method()
-    losses = default.losses(bandit_batch)
+    losses = default.loss_terms(bandit_batch)
     decoder_loss = losses["reward"] + losses["state"]
     assert _grads(losses["td"], default.encoder) == 0.0  # App. B.3: not through the policy
     assert _grads(losses["td"], default.q_net) > 0.0
     assert _grads(decoder_loss, default.encoder) > 0.0  # the encoder learns from the decoder
     assert _grads(decoder_loss, default.q_net) == 0.0
     official = _method(rl_grad_to_encoder=True)  # the authors' code: z not detached
-    assert _grads(official.losses(bandit_batch)["td"], official.encoder) > 0.0
+    assert _grads(official.loss_terms(bandit_batch)["td"], official.encoder) > 0.0
 
 
 def test_kl_option_adds_the_closed_form_gaussian_kl(bandit_batch):
@@ -309,7 +308,7 @@ def test_gaussian_kl_matches_torch_distributions(d, seed, scale):
 def test_acting_belief_carries_across_the_episode_boundary():
     """The beliefs used to act equal the update's beliefs on the stored trial sequence."""
     family = make("distracting_bus", variant="official")  # has end_episode: ragged episodes
-    env = make_env(family, 4, 0)
+    env = family.make_batched(4, 0)
     cfg = apply_preset("epsilon1", VariBadConfig(min_replay=10**6))  # random acts, no update
     method = VariBad(family, env.observation_space, env.n_actions, cfg, seed=0)
     seen: dict[tuple[int, int], torch.Tensor] = {}
@@ -351,7 +350,7 @@ def test_acting_belief_carries_across_the_episode_boundary():
 def test_evaluation_is_greedy_on_the_mean_and_draws_nothing():
     method = _method(env="distracting_bus", num_envs=3)
     family = method.family
-    env = make_env(family, 3, 0)
+    env = family.make_batched(3, 0)
     problems, goals = sample_trials(family, np.random.default_rng(0), 3, "test", 1)
     before = method.gen.get_state()
     first = run_wave(env, family, method, problems, goals, np.arange(3), training=False)
@@ -370,9 +369,9 @@ def test_config_defaults_for_env_and_presets():
     assert (cfg.lr, cfg.batch_size, cfg.update_every, cfg.target_sync_every) == (1e-4, 32, 4, 5000)
     assert (cfg.gamma, cfg.grad_clip, cfg.replay_capacity, cfg.min_replay) == (0.99, 10, 16000, 800)
     assert cfg.kl_weight == 0.0 and cfg.latent_var == 1e-5 and not cfg.rl_grad_to_encoder
-    sign = cfg.for_env("sign")
+    sign = for_benchmark(cfg, make("sign"))
     assert not sign.state_decoder and sign.replay_capacity == 10_000
-    assert cfg.for_env("distracting_bus") == cfg
+    assert for_benchmark(cfg, make("distracting_bus")) == cfg
     tiny = apply_preset("tiny", cfg)
     assert (tiny.batch_size, tiny.min_replay, tiny.epsilon.steps) == (8, 16, 4_000)
     assert apply_preset("epsilon1", cfg).epsilon.value(0) == 1.0
@@ -384,7 +383,7 @@ def test_config_defaults_for_env_and_presets():
     family, space = make("sign"), sign_observation_space()
     with pytest.raises(ValueError, match="state_decoder=True needs an integer state"):
         VariBad(family, space, 4, VariBadConfig(), seed=0)
-    method = VariBad(family, space, 4, VariBadConfig().for_env("sign"), seed=0)
+    method = VariBad(family, space, 4, for_benchmark(VariBadConfig(), family), seed=0)
     assert method.decoder.next_state is None  # App. B.3: no state decoder on images
 
 
@@ -415,78 +414,6 @@ def _assert_same_metrics(a: pd.DataFrame, b: pd.DataFrame) -> None:
         b.drop(columns=drop).reset_index(drop=True),
         check_exact=True,
     )
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    out = tmp_path_factory.mktemp("uninterrupted")
-    trainer = Trainer(RunConfig(steps=SMALL_STEPS, **SMALL), out, progress=False)
-    trainer.run()
-    return trainer, _metrics(out)
-
-
-def test_resume_is_exact(tmp_path, monkeypatch, uninterrupted):
-    full, full_metrics = uninterrupted
-    original_wave = Trainer._wave
-
-    def wave_then_stop(self):
-        steps = original_wave(self)
-        self.stop_requested = self.trials >= 4 * 21  # mid-way, between evaluations
-        return steps
-
-    monkeypatch.setattr(Trainer, "_wave", wave_then_stop)
-    with pytest.raises(StopRequested):
-        Trainer(RunConfig(steps=SMALL_STEPS, **SMALL), tmp_path, progress=False).run()
-    monkeypatch.undo()
-    resumed = Trainer.resume(tmp_path, progress=False)
-    assert resumed.trials == 84 and resumed.method.updates > 0  # updates before the cut
-    resumed.run()
-    _assert_same_metrics(_metrics(tmp_path), full_metrics)
-    sa, sb = resumed.method.state_dict(), full.method.state_dict()
-    for group in ("nets", "targets"):
-        for net, tensors in sa[group].items():
-            for key, value in tensors.items():
-                assert torch.equal(value, sb[group][net][key]), f"{group}.{net}.{key}"
-    assert sa["counters"] == sb["counters"] and full.method.updates > 40
-    assert torch.equal(sa["gen"], sb["gen"]) and sa["rng"] == sb["rng"]
-
-
-def test_state_dict_round_trip_continues_identically():
-    """A fresh method loaded from a state dict makes the same next update as the original."""
-    family = make("bandit", A=3, H=2)
-    env = make_env(family, 4, 0)
-    cfg = dataclasses.replace(apply_preset("tiny", VariBadConfig()), min_replay=4)
-    a = VariBad(family, env.observation_space, env.n_actions, cfg, seed=1)
-    rng = np.random.default_rng(0)
-    for w in range(3):
-        problems, goals = sample_trials(family, rng, 4, "train", 1)
-        run_wave(env, family, a, problems, goals, np.arange(4 * w, 4 * w + 4), training=True)
-    assert a.updates > 0
-    b = VariBad(family, env.observation_space, env.n_actions, cfg, seed=99)
-    b.load_state_dict(a.state_dict())
-    sa, sb = a.update(), b.update()
-    assert sa == sb and sa["td"] > 0
-    for name in ("encoder", "q_net", "decoder"):
-        for (k, va), vb in zip(
-            getattr(a, name).state_dict().items(),
-            getattr(b, name).state_dict().values(),
-            strict=True,
-        ):
-            assert torch.equal(va, vb), f"{name}.{k}"
-
-
-def test_nan_loss_stops_the_run(tmp_path, monkeypatch):
-    original = VariBad.total_loss
-
-    def nan_after(self, losses):
-        loss = original(self, losses)
-        return loss * math.nan if self.updates >= 5 else loss
-
-    monkeypatch.setattr(VariBad, "total_loss", nan_after)
-    trainer = Trainer(RunConfig(steps=SMALL_STEPS, **SMALL), tmp_path, progress=False)
-    with pytest.raises(FloatingPointError, match=r"VariBAD loss is nan at update 5"):
-        trainer.run()
-    assert trainer.method.updates == 5
 
 
 def test_varibad_learns_the_bandit(tmp_path):

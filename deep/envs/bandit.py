@@ -61,7 +61,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from deep.envs.problem import NO_GOAL, SPLITS, MetaProblemFamily, register
+from deep.envs.problem import (
+    NO_GOAL,
+    SPLITS,
+    MetaProblemFamily,
+    RevealOracle,
+    cached_oracle,
+    register,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -170,6 +177,7 @@ class BanditProblemFamily(MetaProblemFamily):
         self.n_problems = self.config.n_problems
         self.n_goals = 1
         self.uniform_goals = True
+        self.reference_variants = REFERENCE_VARIANTS
 
     @functools.cached_property
     def bandit(self) -> BanditFamily:
@@ -195,9 +203,35 @@ class BanditProblemFamily(MetaProblemFamily):
         self.problem_ids(split)  # validates the split name
         return gym.make(GYM_ID, config=self.config, render_mode=render_mode, split=split)
 
-    def make_batched(self, num_envs: int) -> BatchedBanditEnv:
-        """Batched NumPy env with ``num_envs`` independent episodes."""
+    def make_batched(self, num_envs: int, seed: int = 0) -> BatchedBanditEnv:
+        """Batched NumPy env with ``num_envs`` independent episodes (deterministic: no seed)."""
         return BatchedBanditEnv(self.config, num_envs)
+
+    def reveal_oracle(self) -> RevealOracle:
+        """:func:`reveals_all` of this bandit, cached."""
+
+        def bandit_oracle(problem: int, actions: tuple[int, ...]) -> bool:
+            return reveals_all(self, problem, actions)
+
+        return cached_oracle(bandit_oracle)
+
+    @property
+    def reference_variant(self) -> str:
+        """The ``variant`` label of this bandit's reference row: ``"A=..,H=.."``."""
+        return variant_name(self.config.A, self.config.H)
+
+    def reference_table(
+        self, variant: str = "paper", split: str = "test", train_split: str | None = None
+    ) -> pd.DataFrame:
+        """:func:`reference_table` of the bandit ``variant`` names (any A, H)."""
+        return reference_table(*parse_variant(variant), split=split)
+
+    def reference_reveals_all(
+        self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
+    ) -> bool:
+        """:func:`reveals_all` in the bandit ``variant`` names (not this family's A, H)."""
+        a, h = parse_variant(variant)
+        return reveals_all(BanditConfig(A=a, H=h), problem, exploration_trajectory)
 
 
 def _factory(**kwargs: Any) -> BanditProblemFamily:
@@ -631,6 +665,10 @@ def closed_form_values(config_or_family: Any) -> dict[str, Fraction]:
 def variant_name(A: int, H: int) -> str:
     """The ``variant`` label of a bandit row in the reference table: ``"A=4,H=1"``."""
     return f"A={A},H={H}"
+
+
+REFERENCE_VARIANTS = tuple(variant_name(a, 1) for a in range(2, 7))
+"""The bandit rows of the reference table (:func:`reference_table` takes any A, H)."""
 
 
 def parse_variant(variant: str) -> tuple[int, int]:

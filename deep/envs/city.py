@@ -20,8 +20,9 @@ The tests check they agree step for step.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -30,7 +31,9 @@ from gymnasium import spaces
 from deep.envs.problem import (
     NO_GOAL,
     MetaProblemFamily,
+    RevealOracle,
     VectorisedBatchedEnv,
+    cached_oracle,
     check_action,
     check_config_keys,
     check_num_envs,
@@ -40,6 +43,11 @@ from deep.envs.problem import (
     grid_move_table,
     register,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deep.envs.render import Policy
 
 __all__ = [
     "COLORED_DESTS",
@@ -229,6 +237,10 @@ class CityFamily(MetaProblemFamily):
         )
         self.n_problems = config.n_problems
         self.n_goals = len(GOALS)
+        distracting = config.kind == "distracting"
+        self.reference_variants = VARIANTS
+        self.reference_splits = ("train", "test") if distracting else ("all",)
+        self.reference_train_splits = (None, *TRAIN_SPLITS) if distracting else (None,)
 
     def _train_ids(self) -> np.ndarray:
         split = self.config.resolved_train_split
@@ -263,9 +275,56 @@ class CityFamily(MetaProblemFamily):
         self.problem_ids(split)  # validates the split name
         return gym.make(self.gym_id, config=self.config, render_mode=render_mode, split=split)
 
-    def make_batched(self, num_envs: int) -> BatchedCityEnv:
-        """Batched NumPy env with ``num_envs`` independent episodes."""
+    def make_batched(self, num_envs: int, seed: int = 0) -> BatchedCityEnv:
+        """Batched NumPy env with ``num_envs`` independent episodes (deterministic: no seed)."""
         return BatchedCityEnv(self.config, num_envs)
+
+    def reveal_oracle(self) -> RevealOracle:
+        """:func:`deep.envs.reference_city.reveals_all` in this variant, cached."""
+        from deep.envs import reference_city
+
+        name, variant = self.name, self.config.variant
+
+        def city(problem: int, actions: tuple[int, ...]) -> bool:
+            return reference_city.reveals_all(name, problem, actions, variant)
+
+        return cached_oracle(city)
+
+    def oracle_policies(self, problem: int, *, seed: int = 0) -> tuple[Policy, Policy]:
+        """(scripted exploration, then "drop"; π* of the exact model) for problem μ.
+
+        The exploration is :func:`~deep.envs.reference_city.scripted_exploration`; ``seed`` is
+        ignored (the agent always starts in the same cell).
+        """
+        from deep.envs import reference_city
+        from deep.envs.render import scripted_policy
+
+        self.check_problem(problem)
+        variant = self.config.variant
+        model = reference_city._model(self.name, variant)
+        script = reference_city.scripted_exploration(self.name, variant)
+
+        def exploit(env: Any, t: int) -> int:
+            cell = env.pos[1] * SIZE + env.pos[0]
+            return int(model.policy[env.problem, env.goal, cell])
+
+        return scripted_policy(script, self.config.actions.index("drop")), exploit
+
+    def reference_table(
+        self, variant: str = "paper", split: str = "test", train_split: str | None = None
+    ) -> pd.DataFrame:
+        """:func:`deep.envs.reference_city.reference_table` of this benchmark."""
+        from deep.envs import reference_city
+
+        return reference_city.reference_table(self.name, variant, split, train_split)
+
+    def reference_reveals_all(
+        self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
+    ) -> bool:
+        """:func:`deep.envs.reference_city.reveals_all` of this benchmark."""
+        from deep.envs import reference_city
+
+        return reference_city.reveals_all(self.name, problem, exploration_trajectory, variant)
 
 
 def _family_factory(kind: str) -> Any:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -42,7 +42,9 @@ from deep.envs.city import (
 from deep.envs.problem import (
     NO_GOAL,
     MetaProblemFamily,
+    RevealOracle,
     VectorisedBatchedEnv,
+    cached_oracle,
     check_action,
     check_config_keys,
     check_num_envs,
@@ -52,6 +54,11 @@ from deep.envs.problem import (
     grid_move_table,
     register,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deep.envs.render import Policy
 
 __all__ = [
     "FRIDGES",
@@ -182,6 +189,7 @@ class CookingFamily(MetaProblemFamily):
         self.n_problems = config.n_problems
         self.n_goals = config.n_goals
         self.uniform_goals = False
+        self.reference_splits = ("train", "test") if config.kind == "cooking" else ("all",)
 
     def _split_ids(self, split: str) -> np.ndarray:
         everything = np.arange(self.n_problems)
@@ -221,9 +229,62 @@ class CookingFamily(MetaProblemFamily):
         self.problem_ids(split)  # validates the split name
         return gym.make(self.gym_id, config=self.config, render_mode=render_mode, split=split)
 
-    def make_batched(self, num_envs: int) -> BatchedCookingEnv:
-        """Batched NumPy env with ``num_envs`` independent episodes."""
+    def make_batched(self, num_envs: int, seed: int = 0) -> BatchedCookingEnv:
+        """Batched NumPy env with ``num_envs`` independent episodes (deterministic: no seed)."""
         return BatchedCookingEnv(self.config, num_envs)
+
+    def reveal_oracle(self) -> RevealOracle | None:
+        """:func:`deep.envs.reference_cooking.identified`, cached (paper variant; else None)."""
+        if self.config.variant != "paper":
+            return None
+        from deep.envs import reference_cooking
+
+        name = self.name
+
+        def cooking(problem: int, actions: tuple[int, ...]) -> bool:
+            return bool(reference_cooking.identified(name, actions)[problem])
+
+        return cached_oracle(cooking)
+
+    def oracle_policies(self, problem: int, *, seed: int = 0) -> tuple[Policy, Policy]:
+        """(scripted exploration, then "ride bus"; π* of the exact model) for problem μ.
+
+        The exploration is :func:`~deep.envs.reference_cooking.scripted_exploration`. Paper
+        variant only; ``seed`` is ignored (the start is fixed).
+        """
+        if self.config.variant != "paper":
+            raise ValueError(
+                f"no scripted oracle policies for {self.name} variant "
+                f"{self.config.variant!r}; allowed: 'paper'"
+            )
+        from deep.envs import reference_cooking
+        from deep.envs.render import scripted_policy
+
+        model = reference_cooking.cooking_model(self.name, self.horizon)
+        script = reference_cooking.scripted_exploration(self.name, problem)
+
+        def exploit(env: Any, t: int) -> int:
+            cell = env.pos[1] * SIZE + env.pos[0]
+            key = reference_cooking._encode(env.problem, env.goal, cell, env.inventory, env.stage)
+            return int(model.policy[t, np.searchsorted(model.keys, key)])
+
+        return scripted_policy(script, self.config.actions.index("ride_bus")), exploit
+
+    def reference_table(
+        self, variant: str = "paper", split: str = "test", train_split: str | None = None
+    ) -> pd.DataFrame:
+        """:func:`deep.envs.reference_cooking.reference_table` (paper variant)."""
+        from deep.envs import reference_cooking
+
+        return reference_cooking.reference_table(self.name, split)
+
+    def reference_reveals_all(
+        self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
+    ) -> bool:
+        """:func:`deep.envs.reference_cooking.reveals_all` (paper variant)."""
+        from deep.envs import reference_cooking
+
+        return reference_cooking.reveals_all(self.name, problem, exploration_trajectory)
 
 
 def _family_factory(kind: str) -> Any:

@@ -15,16 +15,24 @@ the same problems whatever its seed; see ``docs/benchmarks.md``.)
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deep.envs.render import Policy
 
 __all__ = [
     "NO_GOAL",
     "SPLITS",
     "MetaProblemFamily",
+    "RevealOracle",
     "Trial",
     "VectorisedBatchedEnv",
     "check_action",
@@ -35,6 +43,7 @@ __all__ = [
     "check_reset_inputs",
     "check_reset_options",
     "check_step_inputs",
+    "frozen_changes",
     "grid_move_table",
     "make",
     "register",
@@ -46,6 +55,24 @@ NO_GOAL = -1
 
 SPLITS = ("train", "test", "all")
 """Names accepted wherever a split of the problem IDs is asked for."""
+
+RevealOracle = Callable[[int, tuple[int, ...]], bool]
+"""``oracle(problem, exploration_actions)``: does the trajectory reveal μ's relevant part."""
+
+ORACLE_CACHE_SIZE = 1 << 16
+"""Action sequences remembered by each oracle of :meth:`MetaProblemFamily.reveal_oracle`."""
+
+
+def cached_oracle(fn: RevealOracle) -> RevealOracle:
+    """``fn`` with an LRU cache per ``(problem, actions)``, as every reveal oracle has."""
+    return functools.lru_cache(maxsize=ORACLE_CACHE_SIZE)(fn)
+
+
+def frozen_changes(
+    changes: Mapping[str, Mapping[str, Any]],
+) -> Mapping[str, Mapping[str, Any]]:
+    """A read-only copy of a ``method_config_changes`` table (both levels)."""
+    return MappingProxyType({role: MappingProxyType(dict(c)) for role, c in changes.items()})
 
 
 @dataclass(frozen=True)
@@ -61,15 +88,53 @@ class Trial:
 class MetaProblemFamily(abc.ABC):
     """A distribution over problems μ with a train/test split and per-episode goals.
 
-    Subclasses define ``name``, ``n_problems``, ``n_goals``, ``_split_ids`` and the two env
-    constructors. All sampling goes through ``numpy.random.Generator`` objects passed in.
+    Subclasses define ``name``, ``n_problems``, ``n_goals``, ``config`` (with a ``horizon``),
+    ``_split_ids`` and the two env constructors. All sampling goes through
+    ``numpy.random.Generator`` objects passed in.
+
+    Everything code outside :mod:`deep.envs` needs to know about a benchmark is asked of its
+    family, never decided by testing ``name``: :attr:`horizon`, :meth:`make_batched`,
+    :meth:`reveal_oracle`, :meth:`eval_num_envs`, :attr:`method_config_changes`,
+    :attr:`requires`, :meth:`oracle_policies` and the reference-value hooks
+    (:attr:`reference_variants` .. :meth:`reference_reveals_all`, used by
+    :mod:`deep.envs.reference_values`).
     """
 
     name: str
     n_problems: int
     n_goals: int
+    config: Any
+    """The family's frozen config dataclass (every one has a ``horizon``)."""
     uniform_goals: bool = True
     """Whether p(g | μ) is uniform over all goals for every μ (False: see goal_probabilities)."""
+
+    method_config_changes: ClassVar[Mapping[str, Mapping[str, Any]]] = frozen_changes({})
+    """Per-benchmark adjustments of method configs: ``{role: {field: value}}``.
+
+    Roles: ``"dream"`` (DREAM and its ablations) and ``"baseline"`` (E-RL², IMPORT, VariBAD).
+    A field is applied only to a config that has it. Empty unless the paper changes a
+    method's setting for this benchmark.
+    """
+
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Optional Python modules this family's envs import (``find_spec`` names)."""
+
+    reference_variants: tuple[str, ...] = ("paper",)
+    """The ``variant`` values with reference returns (:mod:`deep.envs.reference_values`)."""
+    reference_splits: tuple[str, ...] = ("all",)
+    """The splits with a reference row: ``("train", "test")`` where they differ."""
+    reference_train_splits: tuple[str | None, ...] = (None,)
+    """The training-ID designs with a reference row (None: the variant's own)."""
+
+    @property
+    def horizon(self) -> int:
+        """Steps per episode (the config's ``horizon``)."""
+        return int(self.config.horizon)
+
+    @property
+    def reference_variant(self) -> str:
+        """The ``variant`` label of this family's own reference row (its config's variant)."""
+        return str(getattr(self.config, "variant", "paper"))
 
     @abc.abstractmethod
     def _split_ids(self, split: str) -> np.ndarray:
@@ -80,8 +145,44 @@ class MetaProblemFamily(abc.ABC):
         """Return a single Gymnasium environment for this family."""
 
     @abc.abstractmethod
-    def make_batched(self, num_envs: int) -> Any:
-        """Return a NumPy implementation stepping ``num_envs`` independent episodes at once."""
+    def make_batched(self, num_envs: int, seed: int = 0) -> Any:
+        """Return a NumPy implementation stepping ``num_envs`` independent episodes at once.
+
+        ``seed`` seeds whatever randomness the envs have of their own (the sign task's start
+        poses); families whose envs have none ignore it.
+        """
+
+    def reveal_oracle(self) -> RevealOracle | None:
+        """The exact oracle "does this exploration reveal μ's relevant part", or None.
+
+        The oracle is cached per ``(problem, actions)`` (:func:`cached_oracle`); each call
+        returns a new one with its own cache. None (the default) when the actions alone do not
+        decide it or no oracle exists.
+        """
+        return None
+
+    def eval_num_envs(self, train_num_envs: int, eval_trials: int) -> int:
+        """Batch size of the evaluation env of a run: ``min(eval_trials, 100)`` by default."""
+        return min(eval_trials, 100)
+
+    def oracle_policies(self, problem: int, *, seed: int = 0) -> tuple[Policy, Policy]:
+        """(scripted exploration that reveals μ, optimal exploitation π*(μ, g)) for GIFs.
+
+        ``seed``: the first reset seed of the trial, for families whose start is random.
+        """
+        raise ValueError(f"no scripted oracle policies for {self.name}")
+
+    def reference_table(
+        self, variant: str = "paper", split: str = "test", train_split: str | None = None
+    ) -> pd.DataFrame:
+        """One-row table of the reference returns (arguments validated by the caller)."""
+        raise ValueError(f"no reference values for {self.name!r}")
+
+    def reference_reveals_all(
+        self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
+    ) -> bool:
+        """The reference oracle of :func:`deep.envs.reference_values.reveals_all`."""
+        raise ValueError(f"no reveal oracle for {self.name!r}")
 
     def problem_ids(self, split: str) -> np.ndarray:
         """Problem IDs of ``split`` ("train", "test" or "all"), sorted, as a read-only array."""

@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.io import atomic_write_text
+from common.io import atomic_write_text
 from deep.envs.problem import NO_GOAL
 from deep.envs.sign import (
     COLORS,

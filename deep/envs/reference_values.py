@@ -20,6 +20,7 @@ benchmarks already in ``--out`` (so the slow sign row need not be recomputed).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import sys
@@ -28,9 +29,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.io import atomic_write_text
-from deep.envs import bandit, reference_city, reference_cooking
-from deep.envs.city import TRAIN_SPLITS
+from common.io import atomic_write_text
+from deep.envs import bandit
+from deep.envs.problem import MetaProblemFamily, make
 
 __all__ = [
     "BENCHMARKS",
@@ -40,26 +41,37 @@ __all__ = [
     "reveals_all",
 ]
 
-CITY = ("vanilla_bus", "distracting_bus", "map")
-COOKING = ("cooking", "cooking_no_goals")
-BENCHMARKS = (*CITY, *COOKING, "sign", "bandit")
+BENCHMARKS = (
+    "vanilla_bus",
+    "distracting_bus",
+    "map",
+    "cooking",
+    "cooking_no_goals",
+    "sign",
+    "bandit",
+)
 """Every benchmark with reference values, in table order."""
-BANDIT_VARIANTS = tuple(bandit.variant_name(a, 1) for a in range(2, 7))
+BANDIT_VARIANTS = bandit.REFERENCE_VARIANTS
 """The bandit rows of the table (:func:`deep.envs.bandit.reference_table` takes any A, H)."""
 
 
+@functools.cache
+def _family(name: str) -> MetaProblemFamily:
+    """The default family of ``name``: its reference hooks say which rows exist and build them."""
+    _check_name(name)
+    return make(name)
+
+
 def _splits(name: str) -> tuple[str, ...]:
-    return ("train", "test") if name in ("distracting_bus", "cooking") else ("all",)
+    return _family(name).reference_splits
 
 
 def _variants(name: str) -> tuple[str, ...]:
-    if name == "bandit":
-        return BANDIT_VARIANTS
-    return ("paper", "official") if name in CITY else ("paper",)
+    return _family(name).reference_variants
 
 
 def _train_splits(name: str) -> tuple[str | None, ...]:
-    return (None, *TRAIN_SPLITS) if name == "distracting_bus" else (None,)
+    return _family(name).reference_train_splits
 
 
 def _check_name(name: str) -> None:
@@ -80,15 +92,7 @@ def reference_table(
     if train_split not in _train_splits(name):
         allowed = ", ".join(map(str, _train_splits(name)))
         raise ValueError(f"train_split={train_split!r} is invalid for {name}; allowed: {allowed}")
-    if name in CITY:
-        return reference_city.reference_table(name, variant, split, train_split)
-    if name in COOKING:
-        return reference_cooking.reference_table(name, split)
-    if name == "bandit":
-        return bandit.reference_table(*bandit.parse_variant(variant), split=split)
-    from deep.envs import reference_sign  # imports miniworld: only when asked for
-
-    return reference_sign.reference_table(variant=variant, workers=min(2, os.cpu_count() or 1))
+    return _family(name).reference_table(variant, split, train_split)
 
 
 def reveals_all(
@@ -100,14 +104,7 @@ def reveals_all(
     task use :func:`deep.envs.reference_sign.reveals_all`, which also needs the start pose.
     """
     _check_name(name)
-    if name in CITY:
-        return reference_city.reveals_all(name, problem, exploration_trajectory, variant)
-    if name in COOKING:
-        return reference_cooking.reveals_all(name, problem, exploration_trajectory)
-    if name == "bandit":
-        a, h = bandit.parse_variant(variant)
-        return bandit.reveals_all(bandit.BanditConfig(A=a, H=h), problem, exploration_trajectory)
-    raise ValueError("the sign task's oracle needs the start pose; allowed: reference_sign")
+    return _family(name).reference_reveals_all(problem, exploration_trajectory, variant)
 
 
 def all_reference_tables(names: Sequence[str] = BENCHMARKS) -> pd.DataFrame:
@@ -151,8 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = [n for n in names if n not in BENCHMARKS]
     if bad or not names:
         parser.exit(2, f"error: --only {args.only!r}: allowed names: {', '.join(BENCHMARKS)}\n")
-    if "sign" in names and importlib.util.find_spec("miniworld") is None:
-        parser.exit(2, "error: --only includes 'sign' but miniworld is not installed\n")
+    for name in names:
+        for module in _family(name).requires:
+            if importlib.util.find_spec(module) is None:
+                parser.exit(2, f"error: --only includes {name!r} but {module} is not installed\n")
     if args.merge and not args.out:
         parser.exit(2, "error: --merge needs --out (the table to merge into)\n")
     start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 :func:`record_trial` runs a trial of any family whose single env renders ``rgb_array`` frames
 and returns captioned frames; :func:`write_gif` encodes them with Pillow (which matplotlib
-already depends on) and writes the file atomically with :func:`analysis.io.atomic_write_bytes`.
+already depends on) and writes the file atomically with :func:`common.io.atomic_write_bytes`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,23 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from analysis.io import atomic_write_bytes
+from common.io import atomic_write_bytes
 from deep.envs.problem import NO_GOAL, MetaProblemFamily
 
-__all__ = ["Policy", "record_trial", "write_gif"]
+__all__ = ["Policy", "record_trial", "scripted_policy", "write_gif"]
 
 Policy = Callable[[Any, int], int]
 """``policy(env.unwrapped, t) -> action``: may read the env's state (oracles, scripts)."""
+
+
+def scripted_policy(actions: Sequence[int], idle: int) -> Policy:
+    """The policy playing ``actions[t]`` at step ``t``, then ``idle`` once they run out."""
+
+    def policy(env: Any, t: int) -> int:
+        return int(actions[t]) if t < len(actions) else idle
+
+    return policy
+
 
 CAPTION_HEIGHT = 14
 

@@ -33,8 +33,10 @@ import contextlib
 import functools
 import io
 import math
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -50,8 +52,14 @@ from deep.envs.problem import (
     check_reset_inputs,
     check_reset_options,
     check_step_inputs,
+    frozen_changes,
     register,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deep.envs.render import Policy
 
 __all__ = [
     "ACTIONS",
@@ -127,6 +135,18 @@ class SignFamily(MetaProblemFamily):
     name = "sign"
     n_problems = len(COLORS)
     n_goals = len(OBJECT_TYPES)
+    requires = ("miniworld",)
+
+    method_config_changes: ClassVar[Mapping[str, Mapping[str, Any]]] = frozen_changes(
+        {
+            "dream": {"exploration_penalty": 0.0},
+            "baseline": {"replay_capacity": 10_000, "state_decoder": False},
+        }
+    )
+    """The paper's MiniWorld settings (App. B.3/B.4): DREAM's exploration penalty c of Eq. 5
+    is 0 on MiniWorld (App. B.4; 0.01 elsewhere); the baselines' replay holds 10,000 trials
+    on the sign task (App. B.4; 16,000 elsewhere); VariBAD has no state decoder there (App.
+    B.3: the observation is an image, with no state vector to predict)."""
 
     def __init__(self, config: SignConfig) -> None:
         self.config = config
@@ -144,9 +164,61 @@ class SignFamily(MetaProblemFamily):
         self.problem_ids(split)  # validates the split name
         return gym.make(GYM_ID, config=self.config, render_mode=render_mode, split=split)
 
-    def make_batched(self, num_envs: int, seed: int | None = None) -> BatchedSignEnv:
-        """``num_envs`` SignEnvs stepped together; ``seed`` fixes their start poses."""
+    def make_batched(self, num_envs: int, seed: int = 0) -> BatchedSignEnv:
+        """``num_envs`` SignEnvs stepped together; ``seed`` fixes their start poses.
+
+        Env ``i`` is seeded with ``seed + i`` at its first reset (see :class:`BatchedSignEnv`,
+        which also takes ``seed=None``: start poses from the OS).
+        """
         return BatchedSignEnv(self.config, num_envs, seed=seed)
+
+    def reveal_oracle(self) -> None:
+        """None: whether the sign is read depends on the start pose too.
+
+        The actions of a trial record do not fix it (:func:`deep.envs.reference_sign.reveals_all`
+        takes the start pose).
+        """
+        return None
+
+    def eval_num_envs(self, train_num_envs: int, eval_trials: int) -> int:
+        """``train_num_envs``: each env renders its own frames, so fewer, fuller batches."""
+        return train_num_envs
+
+    def oracle_policies(self, problem: int, *, seed: int = 0) -> tuple[Policy, Policy]:
+        """(read the sign from the pose of ``reset(seed=seed)``, then end; π*).
+
+        The exploration (:func:`~deep.envs.reference_sign.reveal_actions`) is planned from the
+        start pose of ``reset(seed=seed)``, so it is only right for an episode reset with that
+        seed; π* (:func:`~deep.envs.reference_sign.optimal_exploitation`) is planned at
+        ``t = 0`` of each episode from the live env's pose, so it works from any start.
+        """
+        from deep.envs import reference_sign
+        from deep.envs.render import scripted_policy
+
+        self.check_problem(problem)
+        explore = scripted_policy(reference_sign.reveal_actions(seed, self.config), END_EPISODE)
+        plan: list[int] = []
+
+        def exploit(env: Any, t: int) -> int:
+            if t == 0:
+                plan[:] = reference_sign.optimal_exploitation(env)
+            return plan[t] if t < len(plan) else 0
+
+        return explore, exploit
+
+    def reference_table(
+        self, variant: str = "paper", split: str = "test", train_split: str | None = None
+    ) -> pd.DataFrame:
+        """:func:`deep.envs.reference_sign.reference_table` (on up to 2 worker processes)."""
+        from deep.envs import reference_sign  # imports miniworld: only when asked for
+
+        return reference_sign.reference_table(variant=variant, workers=min(2, os.cpu_count() or 1))
+
+    def reference_reveals_all(
+        self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
+    ) -> bool:
+        """Not from the actions alone: the start pose matters (see :meth:`reveal_oracle`)."""
+        raise ValueError("the sign task's oracle needs the start pose; allowed: reference_sign")
 
 
 @register("sign")

@@ -1,21 +1,28 @@
 """Crash-safe result files: atomic writes, CSVs with an embedded config line, run metadata.
 
-Every result file of :mod:`analysis` is written through :func:`atomic_write_bytes`: the
-bytes go to a temporary file in the destination's directory, are flushed to disk, and the
-temporary file is then renamed over the destination with :func:`os.replace` (atomic on
-POSIX within one file system). A crash at any point leaves either the old file or the new
-one, never a half-written file (at worst a stray ``.<name>.*.tmp`` next to it).
+Every result file of the package (runs, checkpoints, curated CSVs) is written through
+:func:`atomic_write_bytes`: the bytes go to a temporary file in the destination's directory,
+are flushed to disk, and the temporary file is then renamed over the destination with
+:func:`os.replace` (atomic on POSIX within one file system). A crash at any point leaves
+either the old file or the new one, never a half-written file (at worst a stray
+``.<name>.*.tmp`` next to it).
 
 Result CSVs start with one comment line ``# {compact JSON}`` holding the config that
 produced them (bsuite / Spinning Up practice: results are data with their config inside).
 Read them back with ``pd.read_csv(path, comment="#")`` or :func:`read_csv`, and get the
 config with :func:`read_header`.
+
+A file that cannot be read back (truncated, not JSON, not a CSV, a damaged checkpoint) raises
+:class:`DamagedFile`, and an output that cannot be written :class:`UnwritableOutput`: both are
+:class:`common.cli.UsageError` s, so every entry point prints them as one line and exits 2. Neither
+touches the file in question.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import platform
 import subprocess
@@ -27,11 +34,31 @@ from typing import Any
 
 import pandas as pd
 
+from common.cli import UsageError
+
 PACKAGE = "dream-metarl"
 """Distribution name used for :func:`package_version`."""
 
 NA_REP = "NA"
 """How missing values are written in every CSV (pandas reads it back as missing)."""
+
+
+class DamagedFile(UsageError):
+    """A file that exists but cannot be read as what it should be."""
+
+    @classmethod
+    def at(cls, path: str | os.PathLike[str], what: str) -> DamagedFile:
+        """``<path>: <what is wrong>; left as it is``."""
+        return cls(f"{path}: {what}; the file was left as it is")
+
+
+class UnwritableOutput(UsageError):
+    """An output path that cannot be written (read-only folder, a file where a folder must be)."""
+
+    @classmethod
+    def at(cls, path: str | os.PathLike[str], err: OSError) -> UnwritableOutput:
+        """``<path>: cannot write (<reason>)``."""
+        return cls(f"{path}: cannot write ({err.strerror or err})")
 
 
 def _default_file_mode() -> int:
@@ -52,7 +79,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
     reader validates them, such as the resume cells).
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise UnwritableOutput.at(path, err) from None
     try:
         os.fchmod(fd, _FILE_MODE)  # mkstemp creates 0600; use the usual mode
         with os.fdopen(fd, "wb") as f:
@@ -112,15 +142,70 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def read_csv(path: str | os.PathLike[str], dtype: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Read a result CSV written by :func:`write_csv` (the comment line is skipped)."""
-    return pd.read_csv(path, comment="#", dtype=dtype)
+def read_csv(
+    path: str | os.PathLike[str],
+    dtype: dict[str, Any] | None = None,
+    required: tuple[str, ...] = (),
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Read a result CSV written by :func:`write_csv` (the comment line is skipped).
+
+    A file that is not such a CSV, is empty, or lacks a ``required`` column raises
+    :class:`DamagedFile` naming it.
+    """
+    try:
+        df = pd.read_csv(path, comment="#", dtype=dtype, **kwargs)
+    except FileNotFoundError:
+        raise
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise DamagedFile.at(path, f"not a readable CSV ({reason})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DamagedFile.at(path, f"no column {', '.join(missing)} (truncated or not a run's CSV)")
+    return df
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file strictly (no NaN/Infinity); :class:`DamagedFile` if it is not JSON."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        return json.loads(text, parse_constant=refuse)
+    except (ValueError, UnicodeDecodeError) as err:
+        reason = " ".join(str(err).split())
+        raise DamagedFile.at(path, f"not valid JSON ({reason})") from None
+
+
+def json_text(obj: Any) -> str:
+    """Strict, indented JSON: non-finite floats become ``null`` (JSON has no NaN)."""
+    return json.dumps(_finite(obj), indent=2, allow_nan=False)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def package_version() -> str | None:
     """Installed version of the ``dream-metarl`` distribution, if it is installed."""
     try:
         return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _version_of(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
 
@@ -146,17 +231,19 @@ def git_state(where: str | os.PathLike[str] | None = None) -> dict[str, Any]:
 
 def environment() -> dict[str, Any]:
     """Versions and machine facts that can change a run's speed or numbers."""
-    import numba
     import numpy as np
 
     git = git_state()
+    # Numba's version from its metadata: importing it here would load it (and start its
+    # OpenMP pool, which resets torch's thread count) in runs that never use it.
+    numba = sys.modules.get("numba")
     return {
         "package": PACKAGE,
         "package_version": package_version(),
         "git_commit": git["commit"],
         "git_dirty": git["dirty"],
-        "numba_version": numba.__version__,
-        "numba_threads": int(numba.get_num_threads()),
+        "numba_version": _version_of("numba"),
+        "numba_threads": int(numba.get_num_threads()) if numba is not None else None,
         "numpy_version": np.__version__,
         "pandas_version": pd.__version__,
         "python_version": sys.version.split()[0],

@@ -1,4 +1,4 @@
-"""Command-line helpers shared by the ``python -m analysis.*`` experiments.
+"""Command-line helpers shared by every entry point (`python -m deep.*`, `analysis.*`).
 
 Every bad input becomes a :class:`UsageError`, which the entry point prints as ONE line,
 ``error: <flag> <value>: <what is allowed>``, before exiting with status 2 (no traceback,

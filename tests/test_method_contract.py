@@ -1,0 +1,154 @@
+"""The contract every registered method keeps (deep.method.MetaRLMethod's lifecycle).
+
+One test per promise, parametrized over :data:`deep.registry.METHODS`: a run stopped in the
+middle of a wave and resumed equals the uninterrupted run bit for bit; a checkpoint loaded into
+a differently seeded learner continues identically; a non-finite objective stops the run before
+any weight moves; every method writes the same ``metrics.csv`` columns; the global torch RNG is
+left alone. What each method learns is tested in its own file.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from common.io import read_csv
+from deep.method import MetaRLMethod
+from deep.registry import METHODS
+from deep.train import RunConfig, StopRequested, Trainer
+
+SMALL = {
+    "env": "bandit",
+    "env_kwargs": {"A": 3},
+    "preset": "tiny",
+    "num_envs": 4,
+    "eval_every": 16,
+    "eval_trials": 8,
+    "threads": 1,
+    "seed": 0,
+}
+STEPS = 320  # 40 waves: every method's components update (tiny: replay minima of 16 trials)
+NAMES = list(METHODS)
+
+
+def _config(method: str, steps: int = STEPS) -> RunConfig:
+    return RunConfig(method=method, steps=steps, **SMALL)
+
+
+def _numeric(out: Path) -> pd.DataFrame:
+    return read_csv(out / "metrics.csv").drop(columns=["wall_s"])
+
+
+def _assert_same_state(a: dict, b: dict, where: str = "") -> None:
+    assert type(a) is type(b), where
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same_state(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same_state(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b, where
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, tuple[Trainer, Path]]:
+    runs = {}
+    for method in NAMES:
+        out = tmp_path_factory.mktemp(f"full_{method}")
+        trainer = Trainer(_config(method), out, progress=False)
+        trainer.run()
+        runs[method] = (trainer, out)
+    return runs
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_a_stop_in_the_middle_of_a_wave_resumes_exactly(method, tmp_path, uninterrupted):
+    """The stop request arrives after some update inside a wave (as a signal would); the wave
+    is abandoned, the method returns to its state before it, and the resumed run equals the
+    run that was never stopped: metrics, weights, targets, optimisers, replay, RNGs."""
+    full, full_dir = uninterrupted[method]
+    trainer = Trainer(_config(method), tmp_path, progress=False)
+    original = trainer.method.after_env_steps
+
+    def steps_then_signal(n_steps: int, episode: int) -> None:
+        original(n_steps, episode)
+        if trainer.method.updates >= 30:  # mid-wave, after updates began
+            trainer.stop_requested = True
+
+    trainer.method.after_env_steps = steps_then_signal  # type: ignore[method-assign]
+    with pytest.raises(StopRequested):
+        trainer.run()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert 0 < saved["method"]["counters"]["updates"] < 30  # the state before that wave
+    resumed = Trainer.resume(tmp_path, progress=False)
+    resumed.run()
+    pd.testing.assert_frame_equal(_numeric(tmp_path), _numeric(full_dir), check_exact=True)
+    _assert_same_state(resumed.method.state_dict(), full.method.state_dict())
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_a_checkpoint_continues_identically_in_another_learner(method, tmp_path, uninterrupted):
+    full, _ = uninterrupted[method]
+    buf = io.BytesIO()
+    torch.save(full.method.state_dict(), buf)  # as a checkpoint does
+    buf.seek(0)
+    other = Trainer(RunConfig(**{**vars(_config(method)), "seed": 7}), tmp_path, progress=False)
+    other.method.load_state_dict(torch.load(buf, weights_only=False))
+    _assert_same_state(other.method.state_dict(), full.method.state_dict())
+    assert other.method.update() == full.method.update() != {}
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_a_non_finite_objective_stops_before_any_weight_moves(method, tmp_path, monkeypatch):
+    trainer = Trainer(_config(method, steps=STEPS // 2), tmp_path, progress=False)
+    trainer.run()
+    learner = trainer.method
+    before = learner.state_dict(replay=False)
+    original = type(learner).losses
+
+    def poisoned(self: MetaRLMethod, batch: dict) -> object:
+        out = original(self, batch)
+        last = list(out.objectives)[-1]
+        out.objectives[last] = out.objectives[last] * math.nan
+        return out
+
+    monkeypatch.setattr(type(learner), "losses", poisoned)
+    last = list(learner.optimizers)[-1]  # the objective poisoned (every optimiser steps here)
+    label = learner.optimizer_labels[last]
+    with pytest.raises(
+        FloatingPointError, match=rf"{label} loss is nan at update {learner.updates}"
+    ):
+        learner.update()
+    after = learner.state_dict(replay=False)
+    _assert_same_state(after["nets"], before["nets"])
+    _assert_same_state(after["optimizers"], before["optimizers"])
+
+
+def test_every_method_writes_the_same_metrics_columns(uninterrupted):
+    columns = {
+        m: tuple(read_csv(out / "metrics.csv").columns) for m, (_, out) in uninterrupted.items()
+    }
+    assert len(set(columns.values())) == 1, columns
+    assert {"epsilon_explore", "epsilon_exploit", "decoder_error"} <= set(columns["dream"])
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_building_and_training_leave_the_global_torch_rng_alone(method, tmp_path):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    Trainer(_config(method, steps=64), tmp_path, progress=False).run()
+    assert torch.equal(torch.rand(3), expected)
