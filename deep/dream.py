@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ from deep.networks import (
 from deep.replay import EpisodeTensors, episode_tensors
 from deep.trial_loop import TrialBatch
 
-__all__ = ["Dream", "DreamConfig"]
+__all__ = ["Dream", "DreamConfig", "SampledTrials"]
 
 Bottleneck = Literal["hinge", "min", "none"]
 
@@ -112,6 +112,18 @@ class DreamConfig(MethodConfig):
     def no_bottleneck(cls, **changes: Any) -> DreamConfig:
         """DREAM (no bottleneck) of Fig. 6: no penalty on ‖f‖ and no encoder noise."""
         return replace(cls(bottleneck="none", encoder_std=0.0), **changes)
+
+
+class SampledTrials(NamedTuple):
+    """A sampled batch of stored trials and what DREAM's losses share, computed once."""
+
+    batch: dict[str, np.ndarray]
+    explore: EpisodeTensors
+    """The exploration episodes as tensors."""
+    f: torch.Tensor
+    """f_ψ(μ) ``[B, z]``."""
+    g: torch.Tensor
+    """g_ω(τ^exp_{:t}) at every prefix t ``[B, T+1, z]``."""
 
 
 class TaskQNetwork(nn.Module):
@@ -300,14 +312,9 @@ class Dream(MetaRLMethod):
         self, obs: dict[str, np.ndarray], t: int, trials: TrialBatch, episode: int, training: bool
     ) -> np.ndarray:
         """ε-greedy actions of π^exp (episode 0) or π^task (later episodes); ε = 0 in tests."""
-        ep = trials.episodes[episode]
-        b = len(trials)
-        prev_a = torch.full((b, 1), -1, dtype=torch.int64)
-        prev_r = torch.zeros((b, 1))
-        if t > 0:
-            prev_a[:, 0] = torch.from_numpy(ep.actions[:, t - 1])
-            prev_r[:, 0] = torch.from_numpy(ep.rewards[:, t - 1])
-        prev_a, prev_r = prev_a.to(self.device), prev_r.to(self.device)
+        a, r = trials.previous_step(episode, t)
+        prev_a = torch.from_numpy(a).to(self.device).unsqueeze(1)
+        prev_r = torch.from_numpy(r).to(self.device).unsqueeze(1)
         x = self._tensor_obs(obs)
         if episode == 0:
             q, self._hidden = self.explore_q(x, prev_a, prev_r, self._hidden)
@@ -318,6 +325,14 @@ class Dream(MetaRLMethod):
         return epsilon_greedy(q[:, 0].cpu(), self.epsilon(episode), self.gen).numpy()
 
     # ---------------------------------------------------------------- updates (App. A)
+    def sample_inputs(self, batch: dict[str, np.ndarray], grad: bool = True) -> SampledTrials:
+        """The batch with its exploration episodes as tensors, f_ψ(μ) and g_ω(τ^exp_{:t})."""
+        explore = self._episode(batch, "explore")
+        with torch.set_grad_enabled(grad):
+            f = self.encoder(self._encoder_ids(batch))
+            g = self.decoder(*explore[:3])
+        return SampledTrials(batch, explore, f, g)
+
     def _encoder_ids(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
         """The encoder's input ``[B, 1]``: μ, or the ID the trial was labelled with."""
         ids = batch["problem_id"] if self.config.id_labels > 1 else batch["problem"]
@@ -337,29 +352,17 @@ class Dream(MetaRLMethod):
         d = ((g.detach() - f.detach().unsqueeze(1)) ** 2).sum(-1)
         return d[:, :-1] - d[:, 1:] - self.config.exploration_penalty, d
 
-    def relabel_exploration(
-        self,
-        explore: EpisodeTensors,
-        f: torch.Tensor,
-        g: torch.Tensor,
-        batch: dict[str, np.ndarray] | None = None,
-    ) -> torch.Tensor:
+    def relabel_exploration(self, sampled: SampledTrials) -> torch.Tensor:
         """r^exp ``[B, T]`` of a sampled batch: Eq. 5's information gain.
 
-        ``batch`` is unused here; the objective ablations of ``deep.dream_ablations`` use it.
+        The objective ablations of ``deep.dream_ablations`` reward exploration otherwise.
         """
-        return self.exploration_rewards(f, g)[0]
+        return self.exploration_rewards(sampled.f, sampled.g)[0]
 
-    def _explore_loss(
-        self,
-        explore: tuple[Any, ...],
-        f: torch.Tensor,
-        g: torch.Tensor,
-        batch: dict[str, np.ndarray] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _explore_loss(self, sampled: SampledTrials) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L_exp(φ): DDQN on the relabelled information-gain rewards (Alg. 2 lines 13–15)."""
-        obs, actions, env_rewards, _, mask, dones = explore
-        r_exp = self.relabel_exploration(explore, f, g, batch)  # type: ignore[arg-type]
+        obs, actions, env_rewards, _, mask, dones = sampled.explore
+        r_exp = self.relabel_exploration(sampled)
         prev_a, prev_r = previous_inputs(actions, env_rewards)
         with self.autocast():  # Q-networks only: r^exp above stays in fp32
             q, _ = self.explore_q(obs, prev_a, prev_r)
@@ -386,19 +389,16 @@ class Dream(MetaRLMethod):
         return cfg.bottleneck_weight * per.mean()
 
     def _task_loss(
-        self,
-        batch: dict[str, np.ndarray],
-        explore: tuple[Any, ...],
-        f: torch.Tensor,
-        g: torch.Tensor,
+        self, sampled: SampledTrials
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """L_task-id + L_task-traj + λ L_bottleneck + L_decoder (App. A; Alg. 2 lines 16–20).
 
         Returns the objective of each optimiser it feeds (``task``) and the loss terms.
         """
         cfg, dev = self.config, self.device
+        batch, f, g = sampled.batch, sampled.f, sampled.g
         problems = self._encoder_ids(batch)
-        e_obs, e_actions, e_rewards, e_length, _, _ = explore
+        e_obs, e_actions, e_rewards, e_length, _, _ = sampled.explore
         obs, actions, rewards, _, mask, dones = self._episode(batch, "exploit")
         rows = torch.arange(len(e_length), device=dev)
         # z ~ N(f(μ), ρ²I); the target net gets f_ψ'(μ) with the same noise draw.
@@ -445,18 +445,14 @@ class Dream(MetaRLMethod):
         cfg = self.config
         explore_ready = len(self.replay) >= cfg.min_explore_replay
         task_ready = len(self.replay) >= cfg.min_exploit_replay
-        explore = self._episode(batch, "explore")
-        problems = self._encoder_ids(batch)
-        with torch.set_grad_enabled(task_ready):
-            f = self.encoder(problems)
-            g = self.decoder(*explore[:3])
+        sampled = self.sample_inputs(batch, grad=task_ready)
         out = UpdateLosses({}, {})
         if explore_ready:
-            loss, stats = self._explore_loss(explore, f, g, batch)
+            loss, stats = self._explore_loss(sampled)
             out.objectives["explore"] = loss
             out.stats.update(stats)
         if task_ready:
-            objectives, stats = self._task_loss(batch, explore, f, g)
+            objectives, stats = self._task_loss(sampled)
             out.objectives.update(objectives)
             out.stats.update(stats)
         return out

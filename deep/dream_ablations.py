@@ -56,7 +56,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from deep.dream import Dream, DreamConfig
+from deep.dream import Dream, DreamConfig, SampledTrials
 from deep.method import OptimizerGroup
 from deep.networks import TrajectoryDecoder, make_state_embedder, observation_fields, to_torch
 from deep.replay import EpisodeTensors
@@ -94,17 +94,11 @@ class DreamE2EExploration(Dream):
         q, _ = self.task_q(obs, first_action, z)
         return q[:, 0].max(-1).values
 
-    def relabel_exploration(
-        self,
-        explore: EpisodeTensors,
-        f: torch.Tensor,
-        g: torch.Tensor,
-        batch: dict[str, np.ndarray] | None = None,
-    ) -> torch.Tensor:
+    def relabel_exploration(self, sampled: SampledTrials) -> torch.Tensor:
         """r^exp_t = −c + 1[t = L−1]·V_task(τ^exp), 0 past the end; Σ_t r^exp_t = V − cL."""
-        assert batch is not None
+        explore = sampled.explore
         rows = torch.arange(len(explore.length), device=self.device)
-        value = self.exploitation_values(batch, g.detach()[rows, explore.length])
+        value = self.exploitation_values(sampled.batch, sampled.g.detach()[rows, explore.length])
         r = explore.dones.float() * value.unsqueeze(1) - self.config.exploration_penalty
         return r * explore.mask
 
@@ -209,16 +203,10 @@ class DreamDynamics(Dream):
         )
         return (err * explore.mask.unsqueeze(1)).sum(-1)
 
-    def relabel_exploration(
-        self,
-        explore: EpisodeTensors,
-        f: torch.Tensor,
-        g: torch.Tensor,
-        batch: dict[str, np.ndarray] | None = None,
-    ) -> torch.Tensor:
+    def relabel_exploration(self, sampled: SampledTrials) -> torch.Tensor:
         """r^exp_t = d_t − d_{t+1} − c with the current η, no gradient (Eq. 4–5's structure)."""
         with torch.no_grad():
-            d = self.dynamics_errors(explore)
+            d = self.dynamics_errors(sampled.explore)
         return d[:, :-1] - d[:, 1:] - self.config.exploration_penalty
 
     def dynamics_loss(self, explore: EpisodeTensors) -> torch.Tensor:
@@ -228,13 +216,9 @@ class DreamDynamics(Dream):
         return (d * (steps <= explore.length.unsqueeze(1))).sum(1).mean()
 
     def _task_loss(
-        self,
-        batch: dict[str, np.ndarray],
-        explore: tuple[Any, ...],
-        f: torch.Tensor,
-        g: torch.Tensor,
+        self, sampled: SampledTrials
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """L_dynamics for η's own optimiser, then DREAM's exploitation loss, unchanged."""
-        loss = self.dynamics_loss(explore)  # type: ignore[arg-type]
-        objectives, stats = super()._task_loss(batch, explore, f, g)
+        loss = self.dynamics_loss(sampled.explore)
+        objectives, stats = super()._task_loss(sampled)
         return {"dynamics": loss, **objectives}, {**stats, "dynamics": loss.detach()}

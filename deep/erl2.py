@@ -253,13 +253,9 @@ class ERL2(BaselineMethod):
         if episode == 0:
             self._hidden, self._states = None, []
             return
-        prev = trials.episodes[episode - 1]
-        rows = np.arange(len(trials))
-        last = prev.length - 1
-        hidden = state_after_last_step(self._states, last)
-        obs = {k: v[rows, prev.length] for k, v in prev.obs.items()}
-        entry = self._entry(obs, prev.actions[rows, last], prev.rewards[rows, last], True)
-        _, self._hidden = self.q(*entry, hidden)
+        hidden = state_after_last_step(self._states, trials.episodes[episode - 1].length - 1)
+        action, reward, obs = trials.last_step(episode - 1)
+        _, self._hidden = self.q(*self._entry(obs, action, reward, True), hidden)
         self._states = []
 
     @torch.no_grad()
@@ -267,12 +263,7 @@ class ERL2(BaselineMethod):
         self, obs: dict[str, np.ndarray], t: int, trials: TrialBatch, episode: int, training: bool
     ) -> np.ndarray:
         """ε-greedy actions (ε = 0 when not training) from Q(s_t, τ_{:t}, ·)."""
-        ep = trials.episodes[episode]
-        b = len(trials)
-        if t == 0:
-            prev_a, prev_r = np.full(b, -1), np.zeros(b)
-        else:
-            prev_a, prev_r = ep.actions[:, t - 1], ep.rewards[:, t - 1]
+        prev_a, prev_r = trials.previous_step(episode, t)
         q, self._hidden = self.q(*self._entry(obs, prev_a, prev_r, False), self._hidden)
         self._states.append(self._hidden)
         if not training:  # greedy, and no draw from the training random stream

@@ -338,34 +338,21 @@ class Import(BaselineMethod):
                 problems = torch.from_numpy(trials.problems).to(self.device)
                 self._z_id = self.q_net.embed_problem(problems)
             return
-        prev = trials.episodes[episode - 1]
-        rows, last = np.arange(b), prev.length - 1
-        self._hidden = state_after_last_step(steps, last)
+        self._hidden = state_after_last_step(steps, trials.episodes[episode - 1].length - 1)
         if self.config.terminal_obs:
-            obs = {k: v[rows, prev.length] for k, v in prev.obs.items()}
-            self._advance_history(
-                self._obs_step(obs),
-                prev.actions[rows, last],
-                prev.rewards[rows, last],
-                np.ones(b, dtype=np.int64),
-            )
+            action, reward, obs = trials.last_step(episode - 1)
+            done = np.ones(b, dtype=np.int64)
+            self._advance_history(self._obs_step(obs), action, reward, done)
 
     def _previous_inputs(
         self, trials: TrialBatch, episode: int, t: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(a_{t−1}, r_{t−1}, d_{t−1}) per row for step t of ``episode``."""
-        b = len(trials)
-        prev_a = np.full(b, -1, dtype=np.int64)
-        prev_r = np.zeros(b, dtype=np.float32)
-        prev_d = np.zeros(b, dtype=np.int64)
-        ep = trials.episodes[episode]
-        if t > 0:
-            prev_a[:] = ep.actions[:, t - 1]
-            prev_r[:] = ep.rewards[:, t - 1]
-        elif episode > 0 and not self.config.terminal_obs:
-            prev = trials.episodes[episode - 1]
-            rows, last = np.arange(b), prev.length - 1
-            prev_a[:], prev_r[:], prev_d[:] = prev.actions[rows, last], prev.rewards[rows, last], 1
+        prev_d = np.zeros(len(trials), dtype=np.int64)
+        if t == 0 and episode > 0 and not self.config.terminal_obs:
+            prev_a, prev_r, _ = trials.last_step(episode - 1)
+            return prev_a, prev_r, prev_d + 1
+        prev_a, prev_r = trials.previous_step(episode, t)
         return prev_a, prev_r, prev_d
 
     @torch.no_grad()

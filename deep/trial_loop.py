@@ -68,6 +68,26 @@ class TrialBatch:
     def __len__(self) -> int:
         return len(self.problems)
 
+    def previous_step(self, episode: int, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """(a_{t−1}, r_{t−1}) of every trial at step ``t`` of ``episode``, ``[B]`` each.
+
+        int64 and float32; "no action" (−1) and 0 at the episode's first step.
+        """
+        if t == 0:
+            return np.full(len(self), -1, dtype=np.int64), np.zeros(len(self), dtype=np.float32)
+        ep = self.episodes[episode]
+        return ep.actions[:, t - 1], ep.rewards[:, t - 1]
+
+    def last_step(self, episode: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Every trial's last action and reward ``[B]`` of ``episode``, and its final observation.
+
+        What a recurrent policy reads at the episode boundary.
+        """
+        ep, rows = self.episodes[episode], np.arange(len(self))
+        last = ep.length - 1
+        obs = {k: v[rows, ep.length] for k, v in ep.obs.items()}
+        return ep.actions[rows, last], ep.rewards[rows, last], obs
+
 
 class Method(Protocol):
     """What the trial loop needs from a meta-RL method."""

@@ -419,29 +419,16 @@ class VariBad(BaselineMethod):
         if episode == 0:
             self._hidden = None
             return
-        prev = trials.episodes[episode - 1]
-        rows, last = np.arange(len(trials)), prev.length - 1
-        hidden = state_after_last_step(states, last)
-        obs = {k: v[rows, prev.length] for k, v in prev.obs.items()}
-        _, _, self._hidden = self._encode_step(
-            obs,
-            prev.actions[rows, last],
-            prev.rewards[rows, last],
-            1,
-            hidden,
-        )
+        hidden = state_after_last_step(states, trials.episodes[episode - 1].length - 1)
+        action, reward, obs = trials.last_step(episode - 1)
+        _, _, self._hidden = self._encode_step(obs, action, reward, 1, hidden)
 
     @torch.no_grad()
     def act(
         self, obs: dict[str, np.ndarray], t: int, trials: TrialBatch, episode: int, training: bool
     ) -> np.ndarray:
         """ε-greedy on Q(s_t, z_t): z_t sampled in training, the mean m_t (and ε = 0) in tests."""
-        ep = trials.episodes[episode]
-        b = len(trials)
-        if t == 0:
-            prev_a, prev_r = np.full(b, -1), np.zeros(b, dtype=np.float32)
-        else:
-            prev_a, prev_r = ep.actions[:, t - 1], ep.rewards[:, t - 1]
+        prev_a, prev_r = trials.previous_step(episode, t)
         m, logvar, self._hidden = self._encode_step(obs, prev_a, prev_r, 0, self._hidden)
         self._states.append(self._hidden)
         self.last_belief = m

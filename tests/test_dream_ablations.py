@@ -16,7 +16,7 @@ import torch
 from gymnasium import spaces
 
 from common.io import read_csv
-from deep.dream import Dream, DreamConfig
+from deep.dream import Dream, DreamConfig, SampledTrials
 from deep.dream_ablations import (
     DreamDynamics,
     DreamE2EExploration,
@@ -86,11 +86,7 @@ def _perturb_padding(batch: dict[str, np.ndarray], seed: int) -> dict[str, np.nd
 
 
 def _inputs(method: Dream, batch):
-    explore = method._episode(batch, "explore")
-    with torch.no_grad():
-        f = method.encoder(torch.from_numpy(batch["problem"]).unsqueeze(-1))
-        g = method.decoder(*explore[:3])
-    return explore, f, g
+    return method.sample_inputs(batch, grad=False)[1:]
 
 
 # ----------------------------------------------------------------- 1. end-to-end exploration
@@ -114,7 +110,7 @@ def test_e2e_rewards_only_the_last_step_with_the_exploitation_value(penalty):
     method = _build(DreamE2EExploration, E2EExplorationConfig, exploration_penalty=penalty)
     batch = _batch(seed=1)
     explore, f, g = _inputs(method, batch)
-    r = method.relabel_exploration(explore, f, g, batch)
+    r = method.relabel_exploration(SampledTrials(batch, explore, f, g))
     assert r.shape == (5, H) and not r.requires_grad
     for i, n in enumerate(batch["explore_length"]):
         value = _value_by_hand(method, batch, i)
@@ -128,18 +124,20 @@ def test_e2e_rewards_only_the_last_step_with_the_exploitation_value(penalty):
 def test_e2e_reward_reads_only_the_exploitation_start_and_the_whole_exploration():
     method = _build(DreamE2EExploration, E2EExplorationConfig)
     batch = _batch(seed=2)
-    r = method.relabel_exploration(*_inputs(method, batch), batch)
+    r = method.relabel_exploration(method.sample_inputs(batch, grad=False))
     # The exploitation episode after its first state, and all padding, do not matter.
     later = _perturb_padding(batch, seed=3)
     later["exploit_obs_state"][:, 1:] = 1
     later["exploit_actions"][:, :] = np.where(later["exploit_actions"] >= 0, 1, -1)
     later["exploit_rewards"][:] = 7.0
-    torch.testing.assert_close(method.relabel_exploration(*_inputs(method, later), later), r)
+    torch.testing.assert_close(
+        method.relabel_exploration(method.sample_inputs(later, grad=False)), r
+    )
     # The last exploration transition does (through g(τ^exp) at the full length).
     last = {k: v.copy() for k, v in batch.items()}
     n = last["explore_length"][0]
     last["explore_obs_state"][0, n] = (last["explore_obs_state"][0, n] + 1) % 2
-    r_last = method.relabel_exploration(*_inputs(method, last), last)
+    r_last = method.relabel_exploration(method.sample_inputs(last, grad=False))
     assert float(r_last[0, n - 1]) != float(r[0, n - 1])
     torch.testing.assert_close(r_last[1:], r[1:])
 
@@ -149,7 +147,7 @@ def test_e2e_rewards_with_the_recurrent_exploitation_policy():
     method = _build(DreamE2EExploration, E2EExplorationConfig, exploitation_policy="recurrent")
     batch = _batch(seed=11)
     explore, f, g = _inputs(method, batch)
-    r = method.relabel_exploration(explore, f, g, batch)
+    r = method.relabel_exploration(SampledTrials(batch, explore, f, g))
     rows = torch.arange(5)
     z = g[rows, explore.length]
     obs = {"state": torch.from_numpy(batch["exploit_obs_state"]).long()}
@@ -174,7 +172,7 @@ def test_e2e_decoder_is_not_pulled_to_f_unless_asked():
     explore = e2e._episode(batch, "explore")
     f = e2e.encoder(torch.from_numpy(batch["problem"]).unsqueeze(-1))
     g = e2e.decoder(*explore[:3])
-    objectives, stats = e2e._task_loss(batch, explore, f, g)
+    objectives, stats = e2e._task_loss(SampledTrials(batch, explore, f, g))
     objectives["task"].backward()
     assert stats["decoder"] == 0.0 and stats["task_traj"] > 0.0
     assert sum(float(p.grad.abs().sum()) for p in e2e.decoder.parameters()) > 0.0
@@ -223,7 +221,7 @@ def test_dynamics_rewards_telescope_to_the_prediction_gain(penalty, reward_std):
     )
     batch = _batch(seed=5)
     explore, f, g = _inputs(method, batch)
-    r = method.relabel_exploration(explore, f, g, batch)
+    r = method.relabel_exploration(SampledTrials(batch, explore, f, g))
     assert r.shape == (5, H) and not r.requires_grad
     d = _d_by_hand(method, batch)
     for i, n in enumerate(batch["explore_length"]):
@@ -247,8 +245,8 @@ def test_dynamics_loss_is_masked_to_real_prefixes_and_transitions():
     loss_noisy = method.dynamics_loss(method._episode(noisy, "explore"))
     assert loss_noisy.item() == pytest.approx(loss.item(), rel=1e-6)
     # Rewards past the end of the exploration episode never enter the TD loss; inside, equal.
-    r = method.relabel_exploration(*_inputs(method, batch), batch)
-    r_noisy = method.relabel_exploration(*_inputs(method, noisy), noisy)
+    r = method.relabel_exploration(method.sample_inputs(batch, grad=False))
+    r_noisy = method.relabel_exploration(method.sample_inputs(noisy, grad=False))
     mask = method._episode(batch, "explore").mask
     torch.testing.assert_close(r[mask], r_noisy[mask], rtol=1e-5, atol=1e-5)
 
@@ -447,7 +445,7 @@ def _relabelled_gain(method: Dream, family, explore_arm: int) -> torch.Tensor:
     )
     batch = trial_record(trials, method.obs_names)
     explore, f, g = _inputs(method, batch)
-    r = method.relabel_exploration(explore, f, g, batch)
+    r = method.relabel_exploration(SampledTrials(batch, explore, f, g))
     return r.sum(1) + method.config.exploration_penalty * family.config.H
 
 

@@ -118,20 +118,20 @@ def test_a_non_finite_objective_stops_before_any_weight_moves(method, tmp_path, 
     learner = trainer.method
     before = learner.state_dict(replay=False)
     original = type(learner).losses
+    poisoned_names = []
 
     def poisoned(self: MetaRLMethod, batch: dict) -> object:
         out = original(self, batch)
         last = list(out.objectives)[-1]
         out.objectives[last] = out.objectives[last] * math.nan
+        poisoned_names.append(last)
         return out
 
     monkeypatch.setattr(type(learner), "losses", poisoned)
-    last = list(learner.optimizers)[-1]  # the objective poisoned (every optimiser steps here)
-    label = learner.optimizer_labels[last]
-    with pytest.raises(
-        FloatingPointError, match=rf"{label} loss is nan at update {learner.updates}"
-    ):
+    with pytest.raises(FloatingPointError) as raised:
         learner.update()
+    label = learner.optimizer_labels[poisoned_names[0]]
+    assert str(raised.value).startswith(f"{label} loss is nan at update {learner.updates};")
     after = learner.state_dict(replay=False)
     _assert_same_state(after["nets"], before["nets"])
     _assert_same_state(after["optimizers"], before["optimizers"])
