@@ -13,7 +13,9 @@ noisy; absolute times drift):
    fraction of that peak; and bf16 autocast (``--method-arg autocast_bf16=true``) against fp32.
 2. **Threads**: the update at 1 and 2 torch threads, on an idle machine and with a second
    process keeping the other core busy (how a sweep loads it).
-3. **End to end against ``--baseline``** (a git revision, checked out into a temporary
+3. **Every method**: one ``update()`` of each registered method (its paper config, replay
+   minima lowered) as the ratio to DREAM's, timed in the same process.
+4. **End to end against ``--baseline``** (a git revision, checked out into a temporary
    worktree): ``python -m deep.train`` on ``--env`` with both agents updating from the start
    (replay minima lowered to 200 trials), (a) two runs at the same time at default flags, as
    a sweep or a user running two seeds uses a 2-core machine, and (b) one run at
@@ -25,6 +27,7 @@ Prints the table and writes ``benchmarks/results/bench_train.csv`` (atomically).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -43,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.io import environment, write_csv  # noqa: E402
+from deep.registry import METHODS  # noqa: E402
 from deep.train import RunConfig, Trainer  # noqa: E402
 
 aten = torch.ops.aten
@@ -109,14 +113,19 @@ def _seconds_per_call(fn: Callable[[], object], budget: float) -> float:
 
 
 # ----------------------------------------------------------------------------- one update
-def ready_trainer(env: str, threads: int, method_args: dict[str, str], tmp: str) -> Trainer:
-    """A DREAM trainer whose replay holds enough trials for every component to update."""
+def ready_trainer(
+    env: str, threads: int, method_args: dict[str, str], tmp: str, method: str = "dream"
+) -> Trainer:
+    """A trainer whose replay holds enough trials for every component to update."""
+    fields = {f.name for f in dataclasses.fields(METHODS[method].default_config())}
+    minima = {k: v for k, v in {**MINIMA, "min_replay": "200"}.items() if k in fields}
     config = RunConfig(
         env=env,
+        method=method,
         steps=10**9,
         eval_every=10**9,
         threads=threads,
-        method_args={**MINIMA, **method_args},
+        method_args={**minima, **method_args},
     )
     trainer = Trainer(config, tmp, progress=False)
     learner = trainer.method
@@ -187,6 +196,19 @@ def thread_numbers(env: str, seconds: float) -> dict[str, float]:
     return out
 
 
+def method_numbers(env: str, seconds: float) -> dict[str, float]:
+    """One update of every registered method, as the ratio to DREAM's (1 thread)."""
+    torch.set_num_threads(1)
+    ms = {}
+    for method in METHODS:
+        with tempfile.TemporaryDirectory() as tmp:
+            learner = ready_trainer(env, 1, {}, tmp, method).method
+            ms[method] = _seconds_per_call(learner.update, seconds) * 1e3
+    return {
+        f"update of {m} / DREAM's ({ms['dream']:.1f} ms)": v / ms["dream"] for m, v in ms.items()
+    }
+
+
 # ----------------------------------------------------------------------------- end to end
 def _train_cmd(env: str, steps: int, seed: int, out: Path, extra: list[str]) -> list[str]:
     args = ["--env", env, "--steps", str(steps), "--seed", str(seed), "--eval-every", "100000"]
@@ -242,7 +264,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=6_000, help="env steps of each end-to-end run")
     p.add_argument("--baseline", default="d925754", help="git revision to compare against")
     p.add_argument("--seconds", type=float, default=3.0, help="timing budget per figure")
-    p.add_argument("--skip", default="", help="comma list of: update, threads, end_to_end")
+    p.add_argument("--skip", default="", help="comma list of: update, threads, methods, end_to_end")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_train.csv"))
     args = p.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -251,6 +273,8 @@ def main() -> int:
         numbers.update(update_numbers(args.env, args.seconds))
     if "threads" not in skip:
         numbers.update(thread_numbers(args.env, args.seconds))
+    if "methods" not in skip:
+        numbers.update(method_numbers(args.env, args.seconds))
     if "end_to_end" not in skip:
         numbers.update(end_to_end(args.env, args.steps, args.baseline))
     table = pd.DataFrame({"figure": list(numbers), "value": list(numbers.values())})

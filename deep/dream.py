@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
 from deep.method import MetaRLMethod, MethodConfig, OptimizerGroup, UpdateLosses
@@ -43,6 +43,7 @@ from deep.networks import (
     DuelingHead,
     ExperienceEmbedder,
     GridStateEmbedder,
+    Obs,
     TrajectoryDecoder,
     make_state_embedder,
     previous_inputs,
@@ -144,12 +145,8 @@ class TaskQNetwork(nn.Module):
         self.head = DuelingHead(64, n_actions)
 
     def forward(
-        self,
-        obs: dict[str, torch.Tensor],
-        prev_action: torch.Tensor,
-        z: torch.Tensor,
-        hidden: Any = None,
-    ) -> tuple[torch.Tensor, Any]:
+        self, obs: Obs, prev_action: Tensor, z: Tensor, hidden: Any = None
+    ) -> tuple[Tensor, Any]:
         """Inputs ``[B, T, ...]``, ``z`` ``[B, z_dim]`` → Q ``[B, T, A]`` and the LSTM state."""
         features, hidden = self.features(obs, prev_action, hidden)
         return self.head_on(features, z.unsqueeze(0))[0], hidden
@@ -189,12 +186,8 @@ class ExploreQNetwork(nn.Module):
         self.head = DuelingHead(self.history.out_dim, n_actions)
 
     def forward(
-        self,
-        obs: dict[str, torch.Tensor],
-        prev_action: torch.Tensor,
-        prev_reward: torch.Tensor,
-        hidden: Any = None,
-    ) -> tuple[torch.Tensor, Any]:
+        self, obs: Obs, prev_action: Tensor, prev_reward: Tensor, hidden: Any = None
+    ) -> tuple[Tensor, Any]:
         """Inputs ``[B, T, ...]`` → Q ``[B, T, A]`` and the LSTM state."""
         zeros = torch.zeros_like(prev_action)
         h, hidden = self.history(obs, prev_action, prev_reward, zeros, hidden)

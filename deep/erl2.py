@@ -15,15 +15,15 @@ exploration → exploitation boundary (not terminal there) and is terminal at th
 
 over the trial's decision steps k = 0..T_e+T_x−1 (a_0..a_{T_e−1}, then a'_0..a'_{T_x−1}).
 
-**The trial sequence** (:func:`trial_sequence`). The LSTM reads one entry per observation of
-the trial, in order: s_0..s_{T_e} of the exploration episode, then s'_0..s'_{T_x} of the
-exploitation episode (T_e + T_x + 2 entries). Entry s_t carries (a_{t−1}, r_{t−1}, d_{t−1});
-the first entry of each episode carries "no action" (−1), r = 0, d = 0, and the last entry of
-each episode d = 1. The exploration episode's last observation s_T is an entry where no action
-is taken: it passes its information (in the App. C.2 bandit, the revealed μ is *only* there)
-into the LSTM state, and decision step T_e − 1 bootstraps from s'_0, one entry further on.
-The authors' code instead replaces s_T by s'_0 (which then carries a_{T−1}, r_{T−1}, d = 1);
-see the E-RL² table of ``docs/`` / the report for every such choice.
+**The trial sequence** (:func:`trial_sequence`) reads the entries of
+:func:`deep.sequences.trial_entries`, which IMPORT and VariBAD read too: one per observation of
+the trial, s_0..s_{T_e} of the exploration episode, then s'_0..s'_{T_x} of the exploitation
+episode (T_e + T_x + 2 entries), each carrying (a_{t−1}, r_{t−1}, d_{t−1}). The exploration
+episode's last observation s_T is an entry where no action is taken: it passes its information
+(in the App. C.2 bandit, the revealed μ is *only* there) into the LSTM state, and decision step
+T_e − 1 bootstraps from s'_0, one entry further on. The authors' code instead replaces s_T by
+s'_0 (which then carries a_{T−1}, r_{T−1}, d = 1); ``docs/baselines.md`` lists every such
+choice.
 
 Acting (:meth:`ERL2.start_episode`, :meth:`ERL2.act`) feeds the same entries one at a time:
 the LSTM state is reset only before the exploration episode; before an exploitation episode,
@@ -46,15 +46,16 @@ import torch
 from torch import nn
 
 from deep.dqn import double_q_targets, epsilon_greedy, masked_td_loss
-from deep.method import BaselineConfig, BaselineMethod, OptimizerGroup, UpdateLosses
+from deep.method import BaselineConfig, OptimizerGroup, RecurrentBaseline, UpdateLosses
 from deep.networks import (
     DuelingHead,
     ExperienceEmbedder,
+    ExperienceInputs,
     Hidden,
     make_state_embedder,
-    state_after_last_step,
     to_torch,
 )
+from deep.sequences import TrialEntries, at_entries, trial_entries
 from deep.trial_loop import TrialBatch
 
 __all__ = ["ERL2", "ERL2Config", "ERL2QNetwork", "TrialSequence", "trial_sequence"]
@@ -92,15 +93,10 @@ class ERL2QNetwork(nn.Module):
         self.head = DuelingHead(history_dim, n_actions)
 
     def forward(
-        self,
-        obs: dict[str, torch.Tensor],
-        prev_action: torch.Tensor,
-        prev_reward: torch.Tensor,
-        prev_done: torch.Tensor,
-        hidden: Hidden | None = None,
+        self, inputs: ExperienceInputs, hidden: Hidden | None = None
     ) -> tuple[torch.Tensor, Hidden]:
         """Entries ``[B, P, ...]`` → Q ``[B, P, A]`` and the final LSTM state."""
-        h, hidden = self.history(obs, prev_action, prev_reward, prev_done, hidden)
+        h, hidden = self.history(*inputs, hidden)
         return self.head(h), hidden
 
 
@@ -132,96 +128,40 @@ class TrialSequence(NamedTuple):
     """``[B, S+1]`` entry index of decision step k's state: k + [k >= T_e] (clamped to P−1)."""
 
 
-def trial_sequence(
-    batch: dict[str, np.ndarray],
-    obs_names: list[str],
-    device: torch.device | str = "cpu",
-    *,
-    optimise_exploration_rewards: bool = False,
-) -> TrialSequence:
-    """Concatenate each stored trial's two episodes into one sequence (module docstring).
+def trial_sequence(entries: TrialEntries, optimise_rewards: bool = False) -> TrialSequence:
+    """The trials' entries (:func:`deep.sequences.trial_entries`) read per decision step.
 
-    ``batch`` holds the fields of :func:`deep.replay.trial_record_fields`.
+    ``optimise_rewards``: the exploration rewards are optimised too (plain RL²).
     """
-    dev = torch.device(device)
-    te = torch.from_numpy(batch["explore_length"]).to(dev)
-    tx = torch.from_numpy(batch["exploit_length"]).to(dev)
-    if bool((te < 1).any() or (tx < 1).any()):
-        raise ValueError("every stored episode must have at least one step")
-    horizon = batch["explore_actions"].shape[1]
-    n_entries = te + tx + 2
-    p = int(n_entries.max())
-    i = torch.arange(p, device=dev).unsqueeze(0)
-    in_explore = i <= te.unsqueeze(1)
-    valid = i < n_entries.unsqueeze(1)
-    # Entry i reads index i of [explore (H+1) | exploit (H+1)] in the exploration part and
-    # (H+1) + (i − T_e − 1) in the exploitation part; the same index serves the "previous"
-    # action and reward once both episodes' actions are shifted right by one (−1 first).
-    src = torch.where(in_explore, i, i + horizon - te.unsqueeze(1)).clamp(max=2 * horizon + 1)
-    src = torch.where(valid, src, torch.zeros_like(src))
-
-    def take(arr: torch.Tensor, fill: float) -> torch.Tensor:
-        idx = src.reshape(*src.shape, *([1] * (arr.dim() - 2))).expand(-1, -1, *arr.shape[2:])
-        out = arr.gather(1, idx)
-        pad = valid.reshape(*valid.shape, *([1] * (arr.dim() - 2)))
-        return torch.where(pad, out, torch.full_like(out, fill))
-
-    raw_obs = to_torch(
-        {
-            n: np.concatenate([batch[f"explore_obs_{n}"], batch[f"exploit_obs_{n}"]], axis=1)
-            for n in obs_names
-        },
-        dev,
-    )
-    obs = {n: take(v, 0) for n, v in raw_obs.items()}
-    e_act = torch.from_numpy(batch["explore_actions"]).to(dev)
-    x_act = torch.from_numpy(batch["exploit_actions"]).to(dev)
-    e_rew = torch.from_numpy(batch["explore_rewards"]).to(dev)
-    x_rew = torch.from_numpy(batch["exploit_rewards"]).to(dev)
-    none_a = torch.full_like(e_act[:, :1], -1)
-    zero_r = torch.zeros_like(e_rew[:, :1])
-    prev_action = take(torch.cat([none_a, e_act, none_a, x_act], dim=1), -1)
-    prev_reward = take(torch.cat([zero_r, e_rew, zero_r, x_rew], dim=1), 0.0)
-    prev_done = (i == te.unsqueeze(1)) | (i == n_entries.unsqueeze(1) - 1)
-
-    # Decision steps k = 0..T_e+T_x−1: exploration steps first, then exploitation steps.
-    n_steps = te + tx
-    s = int(n_steps.max())
-    k = torch.arange(s, device=dev).unsqueeze(0)
-    explore_step = k < te.unsqueeze(1)
-    mask = k < n_steps.unsqueeze(1)
-    step_src = torch.where(explore_step, k, k + horizon - te.unsqueeze(1)).clamp(
-        max=2 * horizon - 1
-    )
-    actions = torch.cat([e_act, x_act], dim=1).gather(1, step_src)
-    actions = torch.where(mask, actions, torch.full_like(actions, -1))
-    observed = torch.cat([e_rew, x_rew], dim=1).gather(1, step_src)
-    keep = mask if optimise_exploration_rewards else mask & ~explore_step
+    te = entries.start - 1
+    n_steps = entries.length - 2
+    last_entry = int(entries.length.max()) - 1
+    k = torch.arange(int(n_steps.max()) + 1, device=te.device).unsqueeze(0)
+    positions = (k + (k >= te.unsqueeze(1)).long()).clamp(max=last_entry)
+    now = positions[:, :-1]
+    mask = entries.acting.gather(1, now)
+    actions = torch.where(mask, entries.action.gather(1, now), torch.full_like(now, -1))
+    observed = entries.reward.gather(1, now)
+    keep = mask if optimise_rewards else mask & entries.exploit.gather(1, now)
     rewards = torch.where(keep, observed, torch.zeros_like(observed))
-    terminal = k == n_steps.unsqueeze(1) - 1
-    k1 = torch.arange(s + 1, device=dev).unsqueeze(0)
-    positions = (k1 + (k1 >= te.unsqueeze(1)).long()).clamp(max=p - 1)
     return TrialSequence(
-        obs, prev_action, prev_reward, prev_done, n_entries, actions, rewards, mask, terminal,
+        *entries.inputs(),
+        entries.length,
+        actions,
+        rewards,
+        mask,
+        entries.terminal.gather(1, now),
         positions,
-    )  # fmt: skip
+    )
 
 
-def _at(q: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """``q`` ``[B, P, A]`` at entries ``positions`` ``[B, K]`` → ``[B, K, A]``."""
-    return q.gather(1, positions.unsqueeze(-1).expand(-1, -1, q.shape[-1]))
-
-
-class ERL2(BaselineMethod):
+class ERL2(RecurrentBaseline):
     """The E-RL² learner: acting for the trial loop, whole-trial replay, double DQN updates."""
 
     name = "erl2"
     config: ERL2Config
     network_names = ("q",)
     target_names = ("q",)
-    _hidden: Hidden | None = None
-    _states: list[Hidden] = []  # noqa: RUF012 (start_episode gives each episode its own list)
-    """LSTM state after each step of the current episode (acting)."""
 
     def build_networks(self, observation_space: Any, n_actions: int) -> None:
         """Q(s_t, τ_{:t}, ·) over the whole trial."""
@@ -250,13 +190,10 @@ class ERL2(BaselineMethod):
         T−1 (a trial that ended early was still fed while others played on; those inputs are
         dropped) and the episode's last observation s_T is fed with (a_{T−1}, r_{T−1}, d = 1).
         """
-        if episode == 0:
-            self._hidden, self._states = None, []
+        if not self.carry_state(trials, episode):
             return
-        hidden = state_after_last_step(self._states, trials.episodes[episode - 1].length - 1)
         action, reward, obs = trials.last_step(episode - 1)
-        _, self._hidden = self.q(*self._entry(obs, action, reward, True), hidden)
-        self._states = []
+        _, self._hidden = self.q(self._entry(obs, action, reward, True), self._hidden)
 
     @torch.no_grad()
     def act(
@@ -264,8 +201,8 @@ class ERL2(BaselineMethod):
     ) -> np.ndarray:
         """ε-greedy actions (ε = 0 when not training) from Q(s_t, τ_{:t}, ·)."""
         prev_a, prev_r = trials.previous_step(episode, t)
-        q, self._hidden = self.q(*self._entry(obs, prev_a, prev_r, False), self._hidden)
-        self._states.append(self._hidden)
+        q, hidden = self.q(self._entry(obs, prev_a, prev_r, False), self._hidden)
+        self.keep_state(hidden)
         if not training:  # greedy, and no draw from the training random stream
             return q[:, 0].argmax(-1).cpu().numpy()
         return epsilon_greedy(q[:, 0].cpu(), self.epsilon(episode), self.gen).numpy()
@@ -273,23 +210,23 @@ class ERL2(BaselineMethod):
     # ---------------------------------------------------------------- updates
     def sequence(self, batch: dict[str, np.ndarray]) -> TrialSequence:
         """The sampled trials as sequences, with this config's reward reading."""
-        return trial_sequence(
-            batch,
-            self.obs_names,
-            self.device,
-            optimise_exploration_rewards=self.config.optimise_exploration_rewards,
-        )
+        entries = trial_entries(batch, self.obs_names, self.device)
+        return trial_sequence(entries, self.config.optimise_exploration_rewards)
 
     def td_loss(self, seq: TrialSequence) -> torch.Tensor:
         """Mean over decision steps of (Q(x_k, a_k) − y_k)², y_k of the module docstring."""
         inputs = (seq.obs, seq.prev_action, seq.prev_reward, seq.prev_done)
-        q, _ = self.q(*inputs)
+        q, _ = self.q(inputs)
         with torch.no_grad():
-            q_target, _ = self.targets["q"](*inputs)
+            q_target, _ = self.targets["q"](inputs)
         now, nxt = seq.positions[:, :-1], seq.positions[:, 1:]
-        q_k = _at(q, now)
+        q_k = at_entries(q, now)
         y = double_q_targets(
-            _at(q, nxt).detach(), _at(q_target, nxt), seq.rewards, seq.terminal, self.config.gamma
+            at_entries(q, nxt).detach(),
+            at_entries(q_target, nxt),
+            seq.rewards,
+            seq.terminal,
+            self.config.gamma,
         )
         return masked_td_loss(q_k, seq.actions, y, seq.mask)
 

@@ -40,25 +40,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from deep.dqn import double_q_targets, epsilon_greedy, masked_td_loss
-from deep.method import BaselineConfig, BaselineMethod, OptimizerGroup, UpdateLosses
+from deep.method import BaselineConfig, OptimizerGroup, RecurrentBaseline, UpdateLosses
 from deep.networks import (
     DuelingHead,
     ExperienceEmbedder,
     GridStateEmbedder,
     make_state_embedder,
-    state_after_last_step,
     to_torch,
 )
+from deep.sequences import TrialEntries, at_entries, trial_entries
 from deep.trial_loop import TrialBatch
 
-__all__ = ["Import", "ImportConfig", "ImportQNetwork", "TrialSequence", "trial_sequence"]
+__all__ = ["Import", "ImportConfig", "ImportQNetwork"]
 
 UpdateSource = Literal["played", "both"]
 ZSource = Literal["history", "id"]
@@ -93,109 +93,6 @@ class ImportConfig(BaselineConfig):
             )
         if not self.aux_weight >= 0.0:
             raise ValueError(f"aux_weight={self.aux_weight!r} is invalid; allowed: floats >= 0")
-
-
-# ---------------------------------------------------------------------------- trial sequences
-class TrialSequence(NamedTuple):
-    """A batch of stored trials laid out as one sequence each (positions k = 0..N).
-
-    Position k holds an experience (s_k, a_{k−1}, r_{k−1}, d_{k−1}) for the history LSTM; the
-    *action positions* (``mask``) are those where the policy acted. With ``terminal_obs`` the
-    exploration episode's final state sits at position L_e (not an action position) and the
-    exploitation episode starts at ``start`` = L_e + 1, else at L_e.
-    """
-
-    obs: dict[str, torch.Tensor]
-    """``[B, N+1, ...]`` s_k."""
-    prev_actions: torch.Tensor
-    """``[B, N+1]`` a_{k−1} (−1: none)."""
-    prev_rewards: torch.Tensor
-    """``[B, N+1]`` r_{k−1} as observed (exploration rewards included)."""
-    prev_dones: torch.Tensor
-    """``[B, N+1]`` d_{k−1}: an episode ended on the previous experience."""
-    actions: torch.Tensor
-    """``[B, N]`` a_k at action positions (−1 elsewhere)."""
-    rewards: torch.Tensor
-    """``[B, N]`` rewards optimised: exploitation rewards; 0 in exploration and elsewhere."""
-    next_index: torch.Tensor
-    """``[B, N]`` the position whose Q bootstraps position k (k + 1, or ``start`` after L_e)."""
-    mask: torch.Tensor
-    """``[B, N]`` k is an action position."""
-    dones: torch.Tensor
-    """``[B, N]`` k is the trial's last action (terminal: no bootstrap)."""
-    start: torch.Tensor
-    """``[B]`` position of the exploitation episode's first state."""
-
-
-def _shifted(values: np.ndarray, fill: float) -> np.ndarray:
-    """``[B, T]`` → ``[B, T+1]``: entry j is values[j−1], entry 0 is ``fill``."""
-    first = np.full_like(values[:, :1], fill)
-    return np.concatenate([first, values], axis=1)
-
-
-def trial_sequence(
-    batch: Mapping[str, np.ndarray],
-    obs_names: list[str],
-    terminal_obs: bool,
-    device: torch.device | str = "cpu",
-) -> TrialSequence:
-    """Concatenate each stored trial's exploration and exploitation episode (see TrialSequence).
-
-    ``batch`` has the fields of :func:`deep.replay.trial_record_fields` (episodes padded to the
-    horizon H). With L_e, L_x the episode lengths, E = L_e + ``terminal_obs`` and the trial's last
-    observation at position E + L_x: position k < E reads exploration step k, k >= E reads
-    exploitation step k − E.
-    """
-    le = batch["explore_length"].astype(np.int64)
-    lx = batch["exploit_length"].astype(np.int64)
-    if (le < 1).any() or (lx < 1).any():
-        raise ValueError("every stored episode must have at least one step")
-    b, horizon = len(le), batch["explore_actions"].shape[1]
-    rows = np.arange(b)[:, None]
-    start = le + int(terminal_obs)
-    last = start + lx
-    n = int(last.max())
-    k = np.arange(n + 1)[None, :]
-    in_explore = k < start[:, None]
-    j = np.clip(np.where(in_explore, k, k - start[:, None]), 0, horizon)
-    src = np.where(in_explore, j, horizon + 1 + j)  # into [explore (H+1) | exploit (H+1)]
-    pairs = {
-        name: (batch[f"explore_obs_{name}"], batch[f"exploit_obs_{name}"]) for name in obs_names
-    }
-    obs = {name: np.concatenate(pair, axis=1)[rows, src] for name, pair in pairs.items()}
-    ea, xa = batch["explore_actions"], batch["exploit_actions"]
-    er, xr = batch["explore_rewards"], batch["exploit_rewards"]
-    prev_a = np.concatenate([_shifted(ea, -1), _shifted(xa, -1)], axis=1)[rows, src]
-    prev_r = np.concatenate([_shifted(er, 0.0), _shifted(xr, 0.0)], axis=1)[rows, src]
-    if not terminal_obs:  # the reset state carries the last exploration experience
-        prev_a[rows[:, 0], start] = ea[rows[:, 0], le - 1]
-        prev_r[rows[:, 0], start] = er[rows[:, 0], le - 1]
-    prev_d = (k == le[:, None]) | (k == last[:, None])
-    ka, ja = k[:, :n], np.minimum(j[:, :n], horizon - 1)  # action positions 0..N−1
-    explore_step = ka < le[:, None]
-    exploit_step = (ka >= start[:, None]) & (ka < last[:, None])
-    mask = explore_step | exploit_step
-    act_src = np.where(in_explore[:, :n], ja, horizon + ja)  # into [explore (H) | exploit (H)]
-    actions = np.where(mask, np.concatenate([ea, xa], axis=1)[rows, act_src], -1)
-    rewards = np.where(exploit_step, xr[rows, ja], 0.0)  # exploration rewards optimised as 0
-    next_index = np.where(ka == (le - 1)[:, None], start[:, None], ka + 1)
-    dones = ka == (last - 1)[:, None]
-
-    def t(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x)).to(device, dtype)
-
-    return TrialSequence(
-        obs=to_torch(obs, device),
-        prev_actions=t(prev_a, torch.int64),
-        prev_rewards=t(prev_r, torch.float32),
-        prev_dones=t(prev_d, torch.int64),
-        actions=t(actions, torch.int64),
-        rewards=t(rewards, torch.float32),
-        next_index=t(next_index, torch.int64),
-        mask=t(mask, torch.bool),
-        dones=t(dones, torch.bool),
-        start=t(start, torch.int64),
-    )
 
 
 # ---------------------------------------------------------------------------- network
@@ -234,7 +131,7 @@ class ImportQNetwork(nn.Module):
         return self.head(torch.relu(self.fc(torch.cat([state_features, z], dim=-1))))
 
     def sequence_q(
-        self, seq: TrialSequence, problems: torch.Tensor
+        self, seq: TrialEntries, problems: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Q with z = e_φ(μ) and with z = e_θ(τ_{:k}) at every position ``[B, N+1, A]``.
 
@@ -242,19 +139,14 @@ class ImportQNetwork(nn.Module):
         """
         feats = self.state(seq.obs)
         z_id = self.embed_problem(problems)
-        z_hist, _ = self.embed_history(seq.obs, seq.prev_actions, seq.prev_rewards, seq.prev_dones)
+        z_hist, _ = self.embed_history(*seq.inputs())
         q_id = self.q_values(feats, z_id.unsqueeze(1).expand(-1, feats.shape[1], -1))
         q_hist = self.q_values(feats, z_hist)
         return q_id, q_hist, z_id, z_hist
 
 
-def _at(q: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``q`` ``[B, N+1, A]`` at positions ``index`` ``[B, N]`` → ``[B, N, A]``."""
-    return q.gather(1, index.unsqueeze(-1).expand(-1, -1, q.shape[-1]))
-
-
 # ---------------------------------------------------------------------------- the method
-class Import(BaselineMethod):
+class Import(RecurrentBaseline):
     """IMPORT on the shared trial loop: acting, trial replay and the App. B.3 updates."""
 
     name = "import"
@@ -265,8 +157,6 @@ class Import(BaselineMethod):
     """z at test time: the paper's e_θ(τ_{:t}); ``"id"`` evaluates the informed policy."""
     last_q: torch.Tensor | None = None
     """Q-values ``[B, A]`` of the last :meth:`act` call (diagnostics and tests)."""
-    _hidden: Any = None
-    _hidden_steps: list[Any] = []  # noqa: RUF012 (start_episode gives each episode its own list)
     _from_id = torch.zeros(0, dtype=torch.bool)
     _z_id: torch.Tensor | None = None
 
@@ -330,15 +220,12 @@ class Import(BaselineMethod):
         episode's final experience (s_L, a_{L−1}, r_{L−1}, d = 1) is fed to it first.
         """
         b = len(trials)
-        steps, self._hidden_steps = self._hidden_steps, []
-        if episode == 0:
-            self._hidden = None
+        if not self.carry_state(trials, episode):
             self._from_id = torch.from_numpy(self.z_sources(trials, training)).to(self.device)
             with torch.no_grad():
                 problems = torch.from_numpy(trials.problems).to(self.device)
                 self._z_id = self.q_net.embed_problem(problems)
             return
-        self._hidden = state_after_last_step(steps, trials.episodes[episode - 1].length - 1)
         if self.config.terminal_obs:
             action, reward, obs = trials.last_step(episode - 1)
             done = np.ones(b, dtype=np.int64)
@@ -362,7 +249,7 @@ class Import(BaselineMethod):
         """ε-greedy (training) or greedy (test) actions of Q̂(s_t, z, ·) over the whole trial."""
         x = self._obs_step(obs)
         z_hist = self._advance_history(x, *self._previous_inputs(trials, episode, t))
-        self._hidden_steps.append(self._hidden)
+        self.keep_state(self._hidden)
         assert self._z_id is not None, "start_episode(episode=0) must come first"
         z = torch.where(self._from_id.unsqueeze(-1), self._z_id, z_hist)
         q = self.q_net.q_values(self.q_net.state(x)[:, 0], z)
@@ -372,9 +259,11 @@ class Import(BaselineMethod):
         return epsilon_greedy(q.cpu(), self.epsilon(episode), self.gen).numpy()
 
     # ---------------------------------------------------------------- updates
-    def sequences(self, batch: Mapping[str, np.ndarray]) -> TrialSequence:
-        """The sampled trials as sequences (see :func:`trial_sequence`)."""
-        return trial_sequence(batch, self.obs_names, self.config.terminal_obs, self.device)
+    def sequences(self, batch: Mapping[str, np.ndarray]) -> TrialEntries:
+        """The sampled trials as sequences (:func:`deep.sequences.trial_entries`)."""
+        return trial_entries(
+            batch, self.obs_names, self.device, terminal_obs=self.config.terminal_obs
+        )
 
     def aux_loss(
         self, z_id: torch.Tensor, z_hist: torch.Tensor, mask: torch.Tensor
@@ -388,13 +277,17 @@ class Import(BaselineMethod):
         dist = ((z_hist[:, :n] - z_id.detach().unsqueeze(1)) ** 2).sum(-1)
         return self.config.aux_weight * (dist * mask.float()).sum(1).mean()
 
-    def _td_loss(self, q: torch.Tensor, q_target: torch.Tensor, seq: TrialSequence) -> torch.Tensor:
-        """Double DQN over the trial sequence: y_k = r_k + γ(1 − done_k) Q'(s_{next(k)}, ·)."""
-        nxt = seq.next_index
+    def _td_loss(self, q: torch.Tensor, q_target: torch.Tensor, seq: TrialEntries) -> torch.Tensor:
+        """Double DQN over the trial: y_j = r̃_j + γ(1 − term_j) Q'(s_{next(j)}, ·) at acting j."""
+        nxt = seq.next_entry
         y = double_q_targets(
-            _at(q.detach(), nxt), _at(q_target, nxt), seq.rewards, seq.dones, self.config.gamma
+            at_entries(q.detach(), nxt),
+            at_entries(q_target, nxt),
+            seq.td_reward,
+            seq.terminal,
+            self.config.gamma,
         )
-        return masked_td_loss(q[:, : nxt.shape[1]], seq.actions, y, seq.mask)
+        return masked_td_loss(q, seq.action, y, seq.acting)
 
     def loss_terms(self, batch: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """TD loss(es) (see ``update_source``) and L_IMPORT for a sampled batch of trials."""
@@ -414,7 +307,7 @@ class Import(BaselineMethod):
             out["td"] = self._td_loss(
                 torch.where(pick, q_id, q_hist), torch.where(pick, t_id, t_hist), seq
             )
-        out["aux"] = self.aux_loss(z_id, z_hist, seq.mask)
+        out["aux"] = self.aux_loss(z_id, z_hist, seq.acting)
         return out
 
     def losses(self, batch: dict[str, np.ndarray]) -> UpdateLosses:

@@ -39,7 +39,7 @@ from torch import nn
 
 from deep.dqn import LinearSchedule, StepSchedule
 from deep.envs.problem import MetaProblemFamily
-from deep.networks import observation_fields
+from deep.networks import Hidden, observation_fields, state_after_last_step
 from deep.replay import EpisodeReplay, trial_record, trial_record_fields
 from deep.trial_loop import TrialBatch
 
@@ -49,6 +49,7 @@ __all__ = [
     "MetaRLMethod",
     "MethodConfig",
     "OptimizerGroup",
+    "RecurrentBaseline",
     "UpdateLosses",
 ]
 
@@ -368,6 +369,34 @@ class BaselineMethod(MetaRLMethod):
     def epsilon(self, episode: int) -> float:
         """One schedule over all env steps, whatever the episode (App. B.4)."""
         return self.config.epsilon.value(self.env_steps)
+
+
+class RecurrentBaseline(BaselineMethod):
+    """A baseline whose one LSTM reads the whole trial while acting (E-RL², IMPORT, VariBAD).
+
+    The state carries across the episode boundary: before episode k ≥ 1 each trial continues
+    from its state after its own last step of episode k − 1 (acting steps every row, also rows
+    whose episode ended while the others play on; those extra states are dropped).
+    """
+
+    _hidden: Hidden | None = None
+    """The LSTM state after the last experience fed."""
+    _states: list[Hidden] = []  # noqa: RUF012 (carry_state gives each episode its own list)
+    """The state after each acting step of the current episode."""
+
+    def carry_state(self, trials: TrialBatch, episode: int) -> bool:
+        """Set the state for ``episode``: none before exploring (False), else carried (True)."""
+        states, self._states = self._states, []
+        if episode == 0:
+            self._hidden = None
+            return False
+        self._hidden = state_after_last_step(states, trials.episodes[episode - 1].length - 1)
+        return True
+
+    def keep_state(self, hidden: Hidden) -> None:
+        """The state after this acting step."""
+        self._hidden = hidden
+        self._states.append(hidden)
 
 
 def _legacy_optimizers(state: dict[str, Any], names: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,9 @@ def previous_inputs(
 Hidden = tuple[torch.Tensor, torch.Tensor]
 """An LSTM state (h, c), each ``[layers, B, H]``."""
 
+ExperienceInputs = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]
+"""The inputs an experience LSTM reads at each entry: (s_t, a_{t−1}, r_{t−1}, d_{t−1})."""
+
 
 def state_after_last_step(states: list[Hidden], last: np.ndarray) -> Hidden:
     """Row b's LSTM state right after its step ``last[b]`` (``states[t]``: after step t).

@@ -25,14 +25,12 @@ z_t = m_t + σ_t ε, ε ~ N(0, I) (reparameterised).
   a regression target (App. B.3: "the mean-squared error with the true next state"). There is
   no state decoder on the image-based sign task (App. B.3).
 
-**The trial sequence** (:func:`belief_sequence`). Entries, in order: s_0..s_{T_e} of the
-exploration episode, then s'_0..s'_{T_x} of the exploitation episode. Entry j carries the
-action, reward and termination flag of the step that led to it; the first entry of an episode
-carries "no action" (−1), r = 0, d = 0. No action is taken at the last entry of an episode:
-the exploration episode's final observation s_{T_e} is read by the encoder (in the App. C.2
-bandit μ is revealed only there) and is the true next state of the last exploration
-transition; the TD target of that transition bootstraps from s'_0. (The authors' code drops
-s_{T_e}: its reset state carries the last action, reward and d = 1.)
+**The trial sequence** is :func:`deep.sequences.trial_entries`'s, shared with E-RL² and
+IMPORT: s_0..s_{T_e}, then s'_0..s'_{T_x}, each entry with the action, reward and termination
+flag of the step that led to it. The exploration episode's final observation s_{T_e} is read
+by the encoder (in the App. C.2 bandit μ is revealed only there) and is the true next state of
+the last exploration transition; the TD target of that transition bootstraps from s'_0. (The
+authors' code drops s_{T_e}: its reset state carries the last action, reward and d = 1.)
 
 Defaults are App. B.4 / Table 1's (ε 1 → 0.01 over 500k steps for the baselines), with the
 authors' code's values where the paper is silent (replay minimum 800 trials). One Adam
@@ -46,34 +44,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from deep.dqn import double_q_targets, epsilon_greedy, masked_td_loss
-from deep.method import BaselineConfig, BaselineMethod, OptimizerGroup, UpdateLosses
+from deep.method import BaselineConfig, OptimizerGroup, RecurrentBaseline, UpdateLosses
 from deep.networks import (
     DuelingHead,
     ExperienceEmbedder,
+    ExperienceInputs,
     Hidden,
     make_state_embedder,
     observation_fields,
-    state_after_last_step,
     to_torch,
 )
 from deep.replay import trial_record
+from deep.sequences import TrialEntries, at_entries, trial_entries
 from deep.trial_loop import TrialBatch
 
 __all__ = [
     "BeliefEncoder",
     "BeliefQNetwork",
-    "BeliefSequence",
     "TransitionDecoder",
     "VariBad",
     "VariBadConfig",
-    "belief_sequence",
     "gaussian_kl",
 ]
 
@@ -127,121 +124,6 @@ class VariBadConfig(BaselineConfig):
                 )
 
 
-# ------------------------------------------------------------------------- the trial sequence
-class BeliefSequence(NamedTuple):
-    """A batch of stored trials, each as one sequence of entries (see the module docstring).
-
-    ``N`` = the batch's largest T_e + T_x + 2; every ``[B, N]`` field is padded past
-    ``length``.
-    """
-
-    obs: dict[str, torch.Tensor]
-    """``[B, N, ...]`` entry j's observation: s_0..s_{T_e}, s'_0..s'_{T_x} (zeros past the end)."""
-    prev_action: torch.Tensor
-    """``[B, N]`` int64 the action leading to entry j (−1: first entry of an episode)."""
-    prev_reward: torch.Tensor
-    """``[B, N]`` float32 its reward as observed (exploration rewards included)."""
-    prev_done: torch.Tensor
-    """``[B, N]`` int64 1 at the last entry of each episode."""
-    action: torch.Tensor
-    """``[B, N]`` int64 the action taken at entry j (−1 where none: episode ends, padding)."""
-    reward: torch.Tensor
-    """``[B, N]`` float32 its reward r_j (0 where no action)."""
-    td_reward: torch.Tensor
-    """``[B, N]`` the reward optimised: r_j in the exploitation episode, 0 while exploring."""
-    next_entry: torch.Tensor
-    """``[B, N]`` int64 entry of the next decision state (j + 1, or s'_0 after the last
-    exploration step); the TD target bootstraps from it."""
-    terminal: torch.Tensor
-    """``[B, N]`` bool entry j's action is the trial's last."""
-    acting: torch.Tensor
-    """``[B, N]`` bool an action is taken at entry j (a transition j → j + 1 exists)."""
-    valid: torch.Tensor
-    """``[B, N]`` bool j < length."""
-    length: torch.Tensor
-    """``[B]`` T_e + T_x + 2."""
-
-
-def belief_sequence(
-    batch: dict[str, np.ndarray], obs_names: list[str], device: torch.device | str = "cpu"
-) -> BeliefSequence:
-    """Concatenate each stored trial's exploration and exploitation episode into one sequence.
-
-    ``batch`` holds the fields of :func:`deep.replay.trial_record_fields` ``[B, ...]``. Entry j
-    of trial b is index j of the exploration episode for j ≤ T_e and index j − T_e − 1 of the
-    exploitation episode after it.
-    """
-    te = np.asarray(batch["explore_length"], dtype=np.int64)
-    tx = np.asarray(batch["exploit_length"], dtype=np.int64)
-    if (te < 1).any() or (tx < 1).any():
-        raise ValueError("every stored episode must have at least one step")
-    horizon = batch["explore_actions"].shape[1]
-    b = len(te)
-    length = te + tx + 2
-    n = int(length.max())
-    j = np.arange(n)[None, :]
-    te_, tx_ = te[:, None], tx[:, None]
-    rows = np.arange(b)[:, None]
-    in_explore = j <= te_
-    k = j - te_ - 1  # index within the exploitation episode
-    valid = j < length[:, None]
-    explore_step = j < te_
-    exploit_step = (k >= 0) & (k < tx_)
-    acting = explore_step | exploit_step
-    ie, ix = np.minimum(j, horizon), np.clip(k, 0, horizon)
-
-    obs = {}
-    for name in obs_names:
-        e_obs, x_obs = batch[f"explore_obs_{name}"], batch[f"exploit_obs_{name}"]
-        shape = (b, n) + (1,) * (e_obs.ndim - 2)
-        pick = np.where(in_explore.reshape(shape), e_obs[rows, ie], x_obs[rows, ix])
-        obs[name] = np.where(valid.reshape(shape), pick, np.zeros_like(pick))
-    ie_a, ix_a = np.minimum(j, horizon - 1), np.clip(k, 0, horizon - 1)
-    action = np.where(
-        explore_step,
-        batch["explore_actions"][rows, ie_a],
-        np.where(exploit_step, batch["exploit_actions"][rows, ix_a], -1),
-    )
-    reward = np.where(
-        explore_step,
-        batch["explore_rewards"][rows, ie_a],
-        np.where(exploit_step, batch["exploit_rewards"][rows, ix_a], 0.0),
-    ).astype(np.float32)
-    td_reward = np.where(exploit_step, reward, 0.0).astype(np.float32)
-    prev_action = np.concatenate([np.full((b, 1), -1), action[:, :-1]], axis=1)
-    prev_reward = np.concatenate([np.zeros((b, 1), np.float32), reward[:, :-1]], axis=1)
-    prev_done = ((j == te_) | (j == length[:, None] - 1)).astype(np.int64)
-    next_entry = np.where(j == te_ - 1, j + 2, j + 1)
-    next_entry = np.where(acting, next_entry, np.minimum(j, n - 1))
-    terminal = j == length[:, None] - 2
-
-    dev = torch.device(device)
-
-    def t(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.array(np.broadcast_to(x, (b, n)))).to(dev)
-
-    return BeliefSequence(
-        obs=to_torch(obs, dev),
-        prev_action=t(prev_action.astype(np.int64)),
-        prev_reward=t(prev_reward),
-        prev_done=t(prev_done),
-        action=t(action.astype(np.int64)),
-        reward=t(reward),
-        td_reward=t(td_reward),
-        next_entry=t(next_entry.astype(np.int64)),
-        terminal=t(terminal),
-        acting=t(acting),
-        valid=t(valid),
-        length=torch.from_numpy(length).to(dev),
-    )
-
-
-def _pick(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x[b, index[b, k], ...]`` for ``x`` ``[B, N, ...]`` and ``index`` ``[B, K]``."""
-    shape = index.shape + (1,) * (x.dim() - 2)
-    return x.gather(1, index.reshape(shape).expand(*index.shape, *x.shape[2:]))
-
-
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(m, diag σ²) ‖ N(0, I)) = ½ Σ_d (σ_d² + m_d² − 1 − log σ_d²), over the last dim."""
     return 0.5 * (logvar.exp() + mean**2 - 1.0 - logvar).sum(-1)
@@ -261,15 +143,10 @@ class BeliefEncoder(nn.Module):
         self.logvar = nn.Linear(z_dim, z_dim) if learn_variance else None
 
     def forward(
-        self,
-        obs: dict[str, torch.Tensor],
-        prev_action: torch.Tensor,
-        prev_reward: torch.Tensor,
-        prev_done: torch.Tensor,
-        hidden: Hidden | None = None,
+        self, inputs: ExperienceInputs, hidden: Hidden | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, Hidden]:
         """Entries ``[B, N, ...]`` → m ``[B, N, z]``, log σ² (None: fixed) and the LSTM state."""
-        m, hidden = self.experience(obs, prev_action, prev_reward, prev_done, hidden)
+        m, hidden = self.experience(*inputs, hidden)
         return m, None if self.logvar is None else self.logvar(m), hidden
 
 
@@ -327,15 +204,13 @@ class TransitionDecoder(nn.Module):
 
 
 # ------------------------------------------------------------------------- the method
-class VariBad(BaselineMethod):
+class VariBad(RecurrentBaseline):
     """The VariBAD learner: acting for the trial loop, whole-trial replay, the App. B.3 losses."""
 
     name = "varibad"
     config: VariBadConfig
     network_names = ("encoder", "q_net", "decoder")
     target_names = ("encoder", "q_net")
-    _hidden: Hidden | None = None
-    _states: list[Hidden] = []  # noqa: RUF012 (start_episode gives each episode its own list)
     last_belief: torch.Tensor | None = None
     """m_t of the last acting step ``[B, z]`` (diagnostics and tests)."""
 
@@ -376,16 +251,16 @@ class VariBad(BaselineMethod):
         """The belief sample z = m + σ ε (reparameterised), σ² = exp(log σ²) or the fixed ν²."""
         return m + torch.exp(0.5 * self._logvar(m, logvar)) * eps
 
-    def sequence(self, batch: dict[str, np.ndarray]) -> BeliefSequence:
-        """:func:`belief_sequence` of a sampled batch on this method's device."""
-        return belief_sequence(batch, self.obs_names, self.device)
+    def sequence(self, batch: dict[str, np.ndarray]) -> TrialEntries:
+        """The sampled trials as sequences (:func:`deep.sequences.trial_entries`)."""
+        return trial_entries(batch, self.obs_names, self.device)
 
     def beliefs(
-        self, seq: BeliefSequence, target: bool = False
+        self, seq: TrialEntries, target: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The mean m and log σ² (None: fixed) at every entry ``[B, N, z]``, from a zero state."""
         encoder = self.targets["encoder"] if target else self.encoder
-        m, logvar, _ = encoder(seq.obs, seq.prev_action, seq.prev_reward, seq.prev_done)
+        m, logvar, _ = encoder(seq.inputs())
         return m, logvar
 
     # ---------------------------------------------------------------- acting
@@ -403,7 +278,7 @@ class VariBad(BaselineMethod):
         prev_a = torch.from_numpy(prev_action.astype(np.int64)).reshape(b, 1).to(self.device)
         prev_r = torch.from_numpy(prev_reward.astype(np.float32)).reshape(b, 1).to(self.device)
         prev_d = torch.full((b, 1), prev_done, dtype=torch.int64, device=self.device)
-        m, logvar, hidden = self.encoder(x, prev_a, prev_r, prev_d, hidden)
+        m, logvar, hidden = self.encoder((x, prev_a, prev_r, prev_d), hidden)
         return m[:, 0], None if logvar is None else logvar[:, 0], hidden
 
     @torch.no_grad()
@@ -415,13 +290,10 @@ class VariBad(BaselineMethod):
         dropped), and the encoder reads episode k − 1's last observation s_T with
         (a_{T−1}, r_{T−1}, d = 1), as in the stored trial sequence.
         """
-        states, self._states = self._states, []
-        if episode == 0:
-            self._hidden = None
+        if not self.carry_state(trials, episode):
             return
-        hidden = state_after_last_step(states, trials.episodes[episode - 1].length - 1)
         action, reward, obs = trials.last_step(episode - 1)
-        _, _, self._hidden = self._encode_step(obs, action, reward, 1, hidden)
+        _, _, self._hidden = self._encode_step(obs, action, reward, 1, self._hidden)
 
     @torch.no_grad()
     def act(
@@ -429,8 +301,8 @@ class VariBad(BaselineMethod):
     ) -> np.ndarray:
         """ε-greedy on Q(s_t, z_t): z_t sampled in training, the mean m_t (and ε = 0) in tests."""
         prev_a, prev_r = trials.previous_step(episode, t)
-        m, logvar, self._hidden = self._encode_step(obs, prev_a, prev_r, 0, self._hidden)
-        self._states.append(self._hidden)
+        m, logvar, hidden = self._encode_step(obs, prev_a, prev_r, 0, self._hidden)
+        self.keep_state(hidden)
         self.last_belief = m
         z = m
         if training:
@@ -446,7 +318,7 @@ class VariBad(BaselineMethod):
     def decoder_errors(
         self,
         z: torch.Tensor,
-        seq: BeliefSequence,
+        seq: TrialEntries,
         beliefs: torch.Tensor | None = None,
         transitions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -464,12 +336,12 @@ class VariBad(BaselineMethod):
             s = obs["state"].float()
             s_next = torch.cat([s[:, 1:], torch.zeros_like(s[:, :1])], dim=1)
         if beliefs is not None:
-            z = _pick(z, beliefs)
+            z = at_entries(z, beliefs)
             valid = valid.gather(1, beliefs)
         if transitions is not None:
-            obs = {k: _pick(v, transitions) for k, v in obs.items()}
+            obs = {k: at_entries(v, transitions) for k, v in obs.items()}
             action, reward, acting = (x.gather(1, transitions) for x in (action, reward, acting))
-            s_next = None if s_next is None else _pick(s_next, transitions)
+            s_next = None if s_next is None else at_entries(s_next, transitions)
         r_hat, s_hat = self.decoder(z, obs, action)
         reward_err = (r_hat - reward.unsqueeze(1)) ** 2
         pairs = valid.unsqueeze(2) & acting.unsqueeze(1)
@@ -478,7 +350,7 @@ class VariBad(BaselineMethod):
             state_err = ((s_hat - s_next.unsqueeze(1)) ** 2).mean(-1)
         return reward_err, state_err, pairs
 
-    def decode_picks(self, seq: BeliefSequence) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def decode_picks(self, seq: TrialEntries) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Entry indices of the beliefs and transitions to decode, per trial (None: all).
 
         k of a trial's real entries (``valid`` for beliefs, ``acting`` for transitions),

@@ -23,6 +23,7 @@ from deep.erl2 import ERL2, ERL2Config, trial_sequence
 from deep.presets import apply_overrides, apply_preset
 from deep.registry import for_benchmark
 from deep.replay import trial_record
+from deep.sequences import trial_entries
 from deep.train import METHODS, RunConfig, Trainer, main
 from deep.trial_loop import run_wave
 
@@ -102,7 +103,7 @@ def _batches(draw):
 @given(batch=_batches(), optimise=st.booleans())
 def test_trial_sequence_is_the_two_episodes_in_order(batch, optimise):
     """Entries s_0..s_Te, s'_0..s'_Tx with d exactly at episode ends; steps a then a'."""
-    seq = trial_sequence(batch, ["state"], optimise_exploration_rewards=optimise)
+    seq = trial_sequence(trial_entries(batch, ["state"]), optimise)
     te, tx = batch["explore_length"], batch["exploit_length"]
     assert seq.obs["state"].shape[1] == int((te + tx).max()) + 2
     assert seq.actions.shape[1] == int((te + tx).max())
@@ -142,7 +143,7 @@ def test_trial_sequence_rejects_empty_episodes():
         batch[f"{prefix}_actions"] = np.zeros((1, 1), dtype=np.int64)
         batch[f"{prefix}_rewards"] = np.zeros((1, 1), dtype=np.float32)
     with pytest.raises(ValueError, match="at least one step"):
-        trial_sequence(batch, ["state"])
+        trial_sequence(trial_entries(batch, ["state"]))
 
 
 # ----------------------------------------------------------------- 3. the E- target
@@ -176,7 +177,7 @@ def test_td_loss_matches_a_loop_over_each_trial(optimise):
     loss = agent.td_loss(seq)
     inputs = (seq.obs, seq.prev_action, seq.prev_reward, seq.prev_done)
     with torch.no_grad():
-        q, q_t = agent.q(*inputs)[0], agent.targets["q"](*inputs)[0]
+        q, q_t = agent.q(inputs)[0], agent.targets["q"](inputs)[0]
     errors = []
     for b in range(5):
         _, steps = _reference_sequence(batch, b, optimise)
@@ -209,8 +210,8 @@ def test_exploration_rewards_are_inputs_not_targets():
     agent = _agent()
     other = dict(batch, explore_rewards=batch["explore_rewards"] + 1.0)
     with torch.no_grad():
-        q_a = agent.q(*agent.sequence(batch)[:4])[0]
-        q_b = agent.q(*agent.sequence(other)[:4])[0]
+        q_a = agent.q(agent.sequence(batch)[:4])[0]
+        q_b = agent.q(agent.sequence(other)[:4])[0]
     first_exploit = torch.from_numpy(explore_k + 1)
     rows = torch.arange(4)
     assert not torch.allclose(q_a[rows, first_exploit], q_b[rows, first_exploit])
@@ -268,7 +269,7 @@ def test_lstm_state_carries_from_exploration_into_exploitation():
     agent.start_episode(trials, 0, training=False)
     x = {"state": obs0}
     with torch.no_grad():
-        q_reset = agent.q(*agent._entry(x, np.full(6, -1), np.zeros(6), False))[0][:, 0]
+        q_reset = agent.q(agent._entry(x, np.full(6, -1), np.zeros(6), False))[0][:, 0]
     assert torch.equal(q_reset[0], q_reset[1]) and torch.equal(q_reset[0], q_reset[3])
 
 
@@ -296,7 +297,7 @@ def test_acting_q_values_equal_the_update_sequence_with_ended_trials():
     assert te.tolist() == [1, 3, 5, 2] and tx.tolist() == [2, 5, 1, 4]
     seq = agent.sequence(trial_record(trials, agent.obs_names))
     with torch.no_grad():
-        q_train = agent.q(*seq[:4])[0]
+        q_train = agent.q(seq[:4])[0]
     n_explore_calls = int(te.max())
     for b in range(4):
         acting = [calls[t][b, 0] for t in range(te[b])]  # s_0..s_{Te−1}

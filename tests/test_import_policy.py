@@ -18,11 +18,12 @@ import torch
 from common.io import read_csv, read_header
 from deep.dqn import LinearSchedule
 from deep.envs import make
-from deep.import_policy import Import, ImportConfig, trial_sequence
+from deep.import_policy import Import, ImportConfig
 from deep.metrics import evaluate
 from deep.presets import apply_preset
 from deep.registry import for_benchmark
 from deep.replay import trial_record
+from deep.sequences import trial_entries
 from deep.train import RunConfig, Trainer, main
 from deep.trial_loop import run_wave, sample_trials
 
@@ -140,23 +141,23 @@ HAND = {
 
 
 @pytest.mark.parametrize("terminal_obs", [True, False])
-def test_trial_sequence_matches_hand_worked_layout(terminal_obs):
-    seq = trial_sequence(_hand_batch(), ["state"], terminal_obs)
+def test_trial_entries_match_the_hand_worked_layout(terminal_obs):
+    seq = trial_entries(_hand_batch(), ["state"], terminal_obs=terminal_obs)
     n = len(HAND[terminal_obs][0]["actions"])
-    assert seq.actions.shape == (2, n) and seq.prev_actions.shape == (2, n + 1)
+    assert seq.action.shape == seq.prev_action.shape == (2, n + 1)
     for b, want in enumerate(HAND[terminal_obs]):
         m = len(want["obs"])
         assert seq.obs["state"][b, :m, 0].tolist() == want["obs"]
-        assert seq.prev_actions[b, :m].tolist() == want["prev_a"]
-        assert seq.prev_rewards[b, :m].tolist() == want["prev_r"]
-        assert seq.prev_dones[b, :m].tolist() == want["prev_d"]
-        assert seq.actions[b].tolist() == want["actions"]
-        assert seq.mask[b].int().tolist() == want["mask"]
-        assert seq.rewards[b].tolist() == want["rewards"]  # exploration rewards optimised as 0
-        assert seq.next_index[b][seq.mask[b]].tolist() == [
+        assert seq.prev_action[b, :m].tolist() == want["prev_a"]
+        assert seq.prev_reward[b, :m].tolist() == want["prev_r"]
+        assert seq.prev_done[b, :m].tolist() == want["prev_d"]
+        assert seq.action[b, :n].tolist() == want["actions"] and seq.action[b, n] == -1
+        assert seq.acting[b, :n].int().tolist() == want["mask"] and not seq.acting[b, n]
+        assert seq.td_reward[b, :n].tolist() == want["rewards"]  # exploration rewards: 0
+        assert seq.next_entry[b][seq.acting[b]].tolist() == [
             x for x, k in zip(want["next"], want["mask"], strict=True) if k
         ]
-        assert seq.dones[b].int().tolist() == want["dones"]
+        assert seq.terminal[b, :n].int().tolist() == want["dones"]
         assert int(seq.start[b]) == want["start"]
 
 
@@ -185,9 +186,9 @@ def test_td_loss_matches_a_slow_loop_over_the_trial(terminal_obs):
     """Crosses the episode boundary, ignores exploration rewards, terminal at the trial's end."""
     _, _, method = _method(gamma=0.9, terminal_obs=terminal_obs)
     batch = _hand_batch()
-    seq = trial_sequence(batch, ["state"], terminal_obs)
+    seq = trial_entries(batch, ["state"], terminal_obs=terminal_obs)
     gen = torch.Generator().manual_seed(3)
-    q = torch.randn(2, seq.prev_actions.shape[1], 3, generator=gen, dtype=torch.float64)
+    q = torch.randn(2, seq.prev_action.shape[1], 3, generator=gen, dtype=torch.float64)
     q_target = torch.randn(q.shape, generator=gen, dtype=torch.float64)
     loss = method._td_loss(q, q_target, seq)
     assert loss.item() == pytest.approx(_slow_td_loss(batch, q, q_target, 0.9, terminal_obs))
@@ -204,10 +205,10 @@ def test_terminal_obs_is_what_lets_the_history_see_the_bandit_reveal():
     trials = _scripted_wave(family, env, method, np.array([0, 5]), a_star)
     record = trial_record(trials, ["state"])
     assert record["explore_obs_state"][:, 2, -1].tolist() == [1, 6]  # revealed = μ + 1
-    with_terminal = trial_sequence(record, ["state"], True)
-    without = trial_sequence(record, ["state"], False)
+    with_terminal = trial_entries(record, ["state"], terminal_obs=True)
+    without = trial_entries(record, ["state"], terminal_obs=False)
     assert not torch.equal(with_terminal.obs["state"][0], with_terminal.obs["state"][1])
-    for field in ("obs", "prev_actions", "prev_rewards", "prev_dones"):
+    for field in ("obs", "prev_action", "prev_reward", "prev_done"):
         x = getattr(without, field)
         x = x["state"] if field == "obs" else x
         assert torch.equal(x[0], x[1]), field

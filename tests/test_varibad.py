@@ -27,9 +27,10 @@ from deep.metrics import evaluate
 from deep.presets import apply_preset
 from deep.registry import for_benchmark
 from deep.replay import trial_record
+from deep.sequences import trial_entries
 from deep.train import RunConfig, Trainer, main
 from deep.trial_loop import run_wave, sample_trials
-from deep.varibad import VariBad, VariBadConfig, belief_sequence, gaussian_kl
+from deep.varibad import VariBad, VariBadConfig, gaussian_kl
 
 torch.set_num_threads(1)
 
@@ -64,10 +65,10 @@ def _entries(te: int, tx: int) -> list[tuple[str, int]]:
 
 
 # ----------------------------------------------------------------- 1. the trial sequence
-def test_belief_sequence_layout_by_hand():
+def test_trial_entries_layout_by_hand():
     horizon = 3
     batch = _batch([(2, 3), (3, 1)], horizon, [5, 5])
-    seq = belief_sequence(batch, ["state"])
+    seq = trial_entries(batch, ["state"])
     assert seq.length.tolist() == [7, 6]
     assert seq.obs["state"].shape == (2, 7, 2)
     for b, (te, tx) in enumerate([(2, 3), (3, 1)]):
@@ -99,10 +100,10 @@ def test_belief_sequence_layout_by_hand():
     assert int(seq.terminal.sum()) == 2
 
 
-def test_belief_sequence_rejects_empty_episodes():
+def test_trial_entries_rejects_empty_episodes():
     batch = _batch([(0, 2)], 3, [2])
     with pytest.raises(ValueError, match="at least one step"):
-        belief_sequence(batch, ["state"])
+        trial_entries(batch, ["state"])
 
 
 # ----------------------------------------------------------------- 2. the losses
@@ -339,10 +340,12 @@ def test_acting_belief_carries_across_the_episode_boundary():
     rows, j0 = torch.arange(4), torch.from_numpy(te + 1)
     with torch.no_grad():
         fresh, _, _ = method.encoder(
-            {"state": seq.obs["state"][rows, j0].unsqueeze(1)},
-            torch.full((4, 1), -1),
-            torch.zeros(4, 1),
-            torch.zeros(4, 1, dtype=torch.int64),
+            (
+                {"state": seq.obs["state"][rows, j0].unsqueeze(1)},
+                torch.full((4, 1), -1),
+                torch.zeros(4, 1),
+                torch.zeros(4, 1, dtype=torch.int64),
+            )
         )
     assert (fresh[:, 0] - m[rows, j0]).abs().amax(-1).min() > 1e-3
 
