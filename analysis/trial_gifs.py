@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from common.cli import DefaultsHelpFormatter
 from deep.envs import make
 from deep.envs.render import Policy, record_trial, write_gif
 
@@ -42,7 +43,9 @@ def oracle_policies(name: str, problem: int, *, seed: int = 0) -> tuple[Policy, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module doc."""
-    parser = argparse.ArgumentParser(prog="python -m analysis.trial_gifs")
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.trial_gifs", formatter_class=DefaultsHelpFormatter
+    )
     parser.add_argument("--out", default="results/gifs")
     parser.add_argument("--only", default=",".join(NAMES), help="comma-separated benchmarks")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,6 +1,6 @@
 """Training speed of neural DREAM on this machine, and what bounds it (not a timed test).
 
-``python benchmarks/bench_train.py [--env distracting_bus] [--baseline d925754] [--steps 6000]``
+``python benchmarks/bench_train.py [--env distracting_bus] [--baseline d925754] [--steps 12000]``
 
 Every figure is a ratio against a baseline measured in the same invocation (machines here are
 noisy; absolute times drift):
@@ -17,7 +17,7 @@ noisy; absolute times drift):
    minima lowered) as the ratio to DREAM's, timed in the same process.
 4. **End to end against ``--baseline``** (a git revision, checked out into a temporary
    worktree): ``python -m deep.train`` on ``--env`` with both agents updating from the start
-   (replay minima lowered to 200 trials), (a) two runs at the same time at default flags, as
+   (replay minima lowered to 32 trials), (a) two runs at the same time at default flags, as
    a sweep or a user running two seeds uses a 2-core machine, and (b) one run at
    ``--threads 1``; wall seconds of each and the ratio baseline / this tree.
 
@@ -50,8 +50,9 @@ from deep.registry import METHODS  # noqa: E402
 from deep.train import RunConfig, Trainer  # noqa: E402
 
 aten = torch.ops.aten
-MINIMA = {"min_explore_replay": "200", "min_exploit_replay": "200"}
-"""Both agents update from 200 stored trials (the paper's minima are 8000 and 500)."""
+MINIMA = {"min_explore_replay": "32", "min_exploit_replay": "32"}
+"""Both agents update from 32 stored trials (the paper's minima are 8000 and 500), so an
+end-to-end run is updates from its third wave on."""
 
 
 # ----------------------------------------------------------------------------- FLOPs
@@ -118,7 +119,7 @@ def ready_trainer(
 ) -> Trainer:
     """A trainer whose replay holds enough trials for every component to update."""
     fields = {f.name for f in dataclasses.fields(METHODS[method].default_config())}
-    minima = {k: v for k, v in {**MINIMA, "min_replay": "200"}.items() if k in fields}
+    minima = {k: v for k, v in {**MINIMA, "min_replay": "32"}.items() if k in fields}
     config = RunConfig(
         env=env,
         method=method,
@@ -261,7 +262,7 @@ def main() -> int:
     """Run the benchmark; returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="distracting_bus")
-    p.add_argument("--steps", type=int, default=6_000, help="env steps of each end-to-end run")
+    p.add_argument("--steps", type=int, default=12_000, help="env steps of each end-to-end run")
     p.add_argument("--baseline", default="d925754", help="git revision to compare against")
     p.add_argument("--seconds", type=float, default=3.0, help="timing budget per figure")
     p.add_argument("--skip", default="", help="comma list of: update, threads, methods, end_to_end")

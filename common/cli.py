@@ -39,8 +39,36 @@ class UsageError(Exception):
         return "error: " + " ".join(str(self).split())
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows every flag's default: ``(default: X)`` after its help text.
+
+    Flags whose help already says ``default`` and flags without a default (None, or a
+    ``store_true`` switch) are left as they are.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is argparse.SUPPRESS
+            or isinstance(default, bool)
+            or not action.option_strings
+        ):
+            return action.help
+        return f"{text} (default: {default})"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """``ArgumentParser`` whose errors raise :class:`UsageError` instead of printing usage."""
+    """``ArgumentParser`` whose errors raise :class:`UsageError` instead of printing usage.
+
+    ``--help`` shows the defaults (:class:`DefaultsHelpFormatter`).
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         """Raise :class:`UsageError` (argparse calls this for unknown or malformed flags)."""

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from deep.envs.problem import MetaProblemFamily, RevealOracle
-from deep.trial_loop import TrialBatch, run_wave, sample_trials
+from deep.trial_loop import Method, TrialBatch, run_wave, sample_trials
 
 __all__ = ["RevealOracle", "evaluate", "steps_to_informative"]
 
@@ -49,7 +49,7 @@ def _reveal_stats(
 
 
 def evaluate(
-    method: Any,
+    method: Method,
     family: MetaProblemFamily,
     *,
     n_trials: int,

@@ -90,7 +90,11 @@ class TrialBatch:
 
 
 class Method(Protocol):
-    """What the trial loop needs from a meta-RL method."""
+    """What the trial loop and the evaluation need from a meta-RL method.
+
+    :class:`deep.method.MetaRLMethod` implements it (and what the trainer needs besides:
+    config, ε columns, update counter, checkpoints).
+    """
 
     def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
         """Episode ``episode`` of every trial is about to start (reset per-episode state)."""
@@ -105,6 +109,9 @@ class Method(Protocol):
 
     def end_trials(self, trials: TrialBatch) -> None:
         """A wave of training trials is complete (store it for replay)."""
+
+    def decoder_error(self, trials: TrialBatch) -> np.ndarray | None:
+        """Per trial, the error of the method's reading of τ^exp (None: it has no decoder)."""
 
 
 def sample_trials(

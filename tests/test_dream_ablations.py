@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import SMALL_BANDIT, assert_same_state
 from gymnasium import spaces
 
 from common.io import read_csv
@@ -325,36 +326,7 @@ def test_non_finite_exploitation_value_stops_the_e2e_update():
 
 
 # ----------------------------------------------------------------- 3. exact resume
-SMALL = {
-    "env": "bandit",
-    "env_kwargs": {"A": 3},
-    "preset": "tiny",
-    "num_envs": 4,
-    "eval_every": 16,
-    "eval_trials": 8,
-    "checkpoint_every": 1_000_000,
-    "threads": 1,
-    "seed": 0,
-    "steps": 240,  # 30 waves, 60 updates of every component
-}
-
-
-def _assert_same(a, b, where: str = "state") -> None:
-    """Recursive exact equality of two state dicts (tensors, arrays, RNG states, counters)."""
-    if isinstance(a, dict):
-        assert set(a) == set(b), where
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, np.ndarray):
-        np.testing.assert_array_equal(a, b, err_msg=where)
-    else:
-        assert a == b, where
+SMALL = {**SMALL_BANDIT, "checkpoint_every": 1_000_000, "steps": 240}  # 60 updates of each part
 
 
 # ----------------------------------------------------------------- 4. smoke runs, distracting bus
@@ -526,7 +498,9 @@ def test_only_the_exploration_policy_differs_from_dream(tmp_path):
     for method in ("dream_dynamics", "dream_e2e_exploration"):
         for group in ("nets", "targets"):
             for net in ("task_q", "encoder", "decoder"):
-                _assert_same(nets[method][group][net], nets["dream"][group][net], f"{method}.{net}")
+                assert_same_state(
+                    nets[method][group][net], nets["dream"][group][net], f"{method}.{net}"
+                )
         differs = [
             not torch.equal(v, nets["dream"]["nets"]["explore_q"][k])
             for k, v in nets[method]["nets"]["explore_q"].items()

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import SMALL_BANDIT
 
 from common.io import read_csv, read_header
 from deep.dream import Dream
@@ -46,17 +47,7 @@ COLUMNS = [
 ]
 
 # A small bandit run: 4 trials a wave (2 env steps each), evaluation every 4 waves.
-SMALL = {
-    "env": "bandit",
-    "env_kwargs": {"A": 3},
-    "preset": "tiny",
-    "num_envs": 4,
-    "eval_every": 16,
-    "eval_trials": 8,
-    "checkpoint_every": 1_000_000,
-    "threads": 1,
-    "seed": 0,
-}
+SMALL = {**SMALL_BANDIT, "checkpoint_every": 1_000_000}
 SMALL_STEPS = 480  # 60 waves, ~100 updates of every component
 CLI_STEPS = 480
 SMALL_ARGS = [

@@ -13,54 +13,26 @@ import io
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import SMALL_BANDIT, assert_same_state
 
 from common.io import read_csv
 from deep.method import MetaRLMethod
 from deep.registry import METHODS
 from deep.train import RunConfig, StopRequested, Trainer
 
-SMALL = {
-    "env": "bandit",
-    "env_kwargs": {"A": 3},
-    "preset": "tiny",
-    "num_envs": 4,
-    "eval_every": 16,
-    "eval_trials": 8,
-    "threads": 1,
-    "seed": 0,
-}
 STEPS = 320  # 40 waves: every method's components update (tiny: replay minima of 16 trials)
 NAMES = list(METHODS)
 
 
 def _config(method: str, steps: int = STEPS) -> RunConfig:
-    return RunConfig(method=method, steps=steps, **SMALL)
+    return RunConfig(method=method, steps=steps, **SMALL_BANDIT)
 
 
 def _numeric(out: Path) -> pd.DataFrame:
     return read_csv(out / "metrics.csv").drop(columns=["wall_s"])
-
-
-def _assert_same_state(a: dict, b: dict, where: str = "") -> None:
-    assert type(a) is type(b), where
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            _assert_same_state(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_same_state(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, np.ndarray):
-        np.testing.assert_array_equal(a, b, err_msg=where)
-    else:
-        assert a == b, where
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +68,7 @@ def test_a_stop_in_the_middle_of_a_wave_resumes_exactly(method, tmp_path, uninte
     resumed = Trainer.resume(tmp_path, progress=False)
     resumed.run()
     pd.testing.assert_frame_equal(_numeric(tmp_path), _numeric(full_dir), check_exact=True)
-    _assert_same_state(resumed.method.state_dict(), full.method.state_dict())
+    assert_same_state(resumed.method.state_dict(), full.method.state_dict())
 
 
 @pytest.mark.parametrize("method", NAMES)
@@ -107,7 +79,7 @@ def test_a_checkpoint_continues_identically_in_another_learner(method, tmp_path,
     buf.seek(0)
     other = Trainer(RunConfig(**{**vars(_config(method)), "seed": 7}), tmp_path, progress=False)
     other.method.load_state_dict(torch.load(buf, weights_only=False))
-    _assert_same_state(other.method.state_dict(), full.method.state_dict())
+    assert_same_state(other.method.state_dict(), full.method.state_dict())
     assert other.method.update() == full.method.update() != {}
 
 
@@ -133,8 +105,8 @@ def test_a_non_finite_objective_stops_before_any_weight_moves(method, tmp_path, 
     label = learner.optimizer_labels[poisoned_names[0]]
     assert str(raised.value).startswith(f"{label} loss is nan at update {learner.updates};")
     after = learner.state_dict(replay=False)
-    _assert_same_state(after["nets"], before["nets"])
-    _assert_same_state(after["optimizers"], before["optimizers"])
+    assert_same_state(after["nets"], before["nets"])
+    assert_same_state(after["optimizers"], before["optimizers"])
 
 
 def test_every_method_writes_the_same_metrics_columns(uninterrupted):

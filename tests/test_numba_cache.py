@@ -29,5 +29,6 @@ def test_purge_when_any_source_changes(tmp_path, monkeypatch):
 
 
 def test_the_package_stamp_matches_its_sources():
+    _numba_cache.ensure_fresh()  # what the kernel modules do before their first kernel
     stamp = _numba_cache.cache_dir() / _numba_cache.STAMP_NAME
     assert stamp.read_text().strip() == _numba_cache.source_fingerprint()

@@ -73,6 +73,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.cli import DefaultsHelpFormatter
 from common.io import atomic_write_text
 from deep.envs.problem import NO_GOAL
 from deep.envs.sign import (
@@ -622,7 +623,9 @@ def reveals_all(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the table; ``--out`` writes it as CSV (atomically)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     parser.add_argument("--n-starts", type=int, default=DEFAULT_N_STARTS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--variant", choices=("paper", "official"), default="paper")

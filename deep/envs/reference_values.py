@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from common.cli import DefaultsHelpFormatter
 from common.io import atomic_write_text
 from deep.envs import bandit
 from deep.envs.problem import MetaProblemFamily, make
@@ -135,7 +136,9 @@ def merge_tables(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module doc."""
-    parser = argparse.ArgumentParser(prog="python -m deep.envs.reference_values")
+    parser = argparse.ArgumentParser(
+        prog="python -m deep.envs.reference_values", formatter_class=DefaultsHelpFormatter
+    )
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated names")
     parser.add_argument("--out", default=None, help="CSV path to write (atomically)")
     parser.add_argument(
