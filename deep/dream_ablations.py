@@ -189,6 +189,18 @@ class DreamDynamics(Dream):
             observation_space, n_actions, z_dim, self.config.reward_std
         )
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint, also one written before ``deep.method`` (η under ``dynamics``)."""
+        if "dynamics" in state:
+            eta = state["dynamics"]
+            nets = {
+                **state["nets"],
+                "dynamics_encoder": eta["encoder"],
+                "dynamics_model": eta["model"],
+            }
+            state = {**state, "nets": nets, "dynamics_opt": eta["opt"]}
+        super().load_state_dict(state)
+
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
         """DREAM's two optimisers and η's own (L_dynamics)."""
         eta = [*self.dynamics_encoder.parameters(), *self.dynamics_model.parameters()]

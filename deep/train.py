@@ -138,6 +138,11 @@ class RunConfig:
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise UsageError.for_flag("--device", self.device, "allowed: cpu, cuda, cuda:N")
 
+    @classmethod
+    def from_saved(cls, saved: Mapping[str, Any]) -> RunConfig:
+        """The config of a checkpoint; runs saved before threads defaulted to 1 said None."""
+        return cls(**{**saved, "threads": saved.get("threads") or 1})
+
     def resumed_with(
         self, changes: Mapping[str, Any], where: str | Path, steps_done: int
     ) -> RunConfig:
@@ -356,7 +361,7 @@ class Trainer:
         if steps is not None:
             changes["steps"] = steps
         done = int(state["loop"]["env_steps"])
-        config = RunConfig(**state["config"]).resumed_with(changes, out, done)
+        config = RunConfig.from_saved(state["config"]).resumed_with(changes, out, done)
         trainer = cls(config, out, progress=progress)
         trainer.load_state_dict(state)
         return trainer

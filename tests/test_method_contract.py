@@ -124,3 +124,36 @@ def test_building_and_training_leave_the_global_torch_rng_alone(method, tmp_path
     torch.manual_seed(123)
     Trainer(_config(method, steps=64), tmp_path, progress=False).run()
     assert torch.equal(torch.rand(3), expected)
+
+
+def _per_method_layout(state: dict) -> dict:
+    """``state`` as checkpoints stored it before deep.method: ``opt`` or ``<name>_opt``, and
+    the dynamics ablation's η under ``dynamics``."""
+    legacy = {k: v for k, v in state.items() if k != "optimizers"}
+    optimizers = dict(state["optimizers"])
+    if len(optimizers) == 1:
+        legacy["opt"] = optimizers.pop("opt")
+    if "dynamics" in optimizers:
+        nets = dict(state["nets"])
+        legacy["dynamics"] = {
+            "encoder": nets.pop("dynamics_encoder"),
+            "model": nets.pop("dynamics_model"),
+            "opt": optimizers.pop("dynamics"),
+        }
+        legacy["nets"] = nets
+    legacy.update({f"{name}_opt": value for name, value in optimizers.items()})
+    return legacy
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_a_checkpoint_of_the_earlier_layout_still_loads(method, tmp_path, uninterrupted):
+    full, _ = uninterrupted[method]
+    state = full.method.state_dict()
+    other = Trainer(RunConfig(**{**vars(_config(method)), "seed": 7}), tmp_path, progress=False)
+    other.method.load_state_dict(_per_method_layout(state))
+    assert_same_state(other.method.state_dict(), state)
+
+
+def test_a_run_saved_with_threads_none_resumes_at_one_thread():
+    saved = vars(_config("dream"))
+    assert RunConfig.from_saved({**saved, "threads": None}).threads == 1
