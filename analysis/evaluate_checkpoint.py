@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,9 +28,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.run_files import read_metrics
 from common.cli import OneLineParser, UsageError, int_at_least
-from common.io import PACKAGE, DamagedFile, UnwritableOutput, package_version, write_csv
+from common.io import PACKAGE, UnwritableOutput, package_version, write_csv
 from deep.envs.city import CityFamily, bus_rides
 from deep.metrics import evaluate
 from deep.train import Trainer
@@ -42,14 +40,19 @@ SPLITS = ("train", "test")
 
 
 def evaluate_checkpoint(
-    run_dir: str | Path, splits: Sequence[str] = SPLITS, trials: int = 200, seed: int = 12345
+    run: str | Path | Trainer,
+    splits: Sequence[str] = SPLITS,
+    trials: int = 200,
+    seed: int = 12345,
 ) -> tuple[pd.DataFrame, dict]:
-    """One row per split: the greedy metrics of the checkpoint in ``run_dir``; and its config.
+    """One row per split: the greedy metrics of the checkpoint in ``run``; and its config.
 
-    Raises :class:`UsageError` if ``run_dir`` has no ``checkpoint.pt`` and
+    ``run`` is a run directory or a trainer already loaded from one. Raises
+    :class:`UsageError` if the directory has no ``checkpoint.pt`` and
     :class:`common.io.DamagedFile` if it cannot be loaded.
     """
-    trainer = _load(Path(run_dir))
+    trainer = run if isinstance(run, Trainer) else _load(Path(run))
+    run_dir = trainer.out
     config = trainer.config
     rows = []
     for split in splits:
@@ -83,30 +86,13 @@ def evaluate_checkpoint(
     return pd.DataFrame(rows), {"run": str(run_dir), "config": config.__dict__}
 
 
-def _check_run(run_dir: Path) -> None:
-    """Stop before any work: a missing or truncated checkpoint, a damaged ``metrics.csv``.
-
-    (:meth:`deep.train.Trainer.resume` refuses a damaged ``metrics.csv`` too.)
-    """
-    path = run_dir / "checkpoint.pt"
-    if not path.is_file():
-        raise UsageError.for_flag("run", run_dir, "no checkpoint.pt there")
-    try:  # torch.save writes a zip archive; its directory, at the end, is gone if truncated
-        with zipfile.ZipFile(path) as archive:
-            archive.namelist()
-    except (zipfile.BadZipFile, OSError) as err:
-        raise DamagedFile.at(path, f"not a complete checkpoint ({err})") from None
-    if (run_dir / "metrics.csv").is_file():
-        read_metrics(run_dir / "metrics.csv")
-
-
 def _load(run_dir: Path) -> Trainer:
     """The trainer of ``run_dir`` as of its checkpoint (nothing in ``run_dir`` is written).
 
-    A checkpoint damaged inside raises :class:`common.io.DamagedFile` from ``Trainer.resume``.
+    A missing checkpoint is a usage error naming ``run``; a damaged checkpoint or
+    ``metrics.csv`` raises :class:`common.io.DamagedFile` (both from ``Trainer.resume``).
     """
-    _check_run(run_dir)
-    return Trainer.resume(run_dir, progress=False)
+    return Trainer.resume(run_dir, progress=False, flag="run")
 
 
 def _check_writable(out: Path) -> None:
@@ -144,9 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         torch.set_num_threads(numbers["threads"])
         out = Path(args.out) if args.out else Path(args.run) / "checkpoint_eval.csv"
-        _check_run(Path(args.run))  # the run's errors first, then --out's: before evaluating
+        trainer = _load(Path(args.run))  # the run's errors first, then --out's: before evaluating
         _check_writable(out)
-        table, header = evaluate_checkpoint(args.run, splits, numbers["trials"], numbers["seed"])
+        table, header = evaluate_checkpoint(trainer, splits, numbers["trials"], numbers["seed"])
         meta = {"package": PACKAGE, "package_version": package_version()}
         try:
             write_csv(out, table, {"experiment": "analysis.evaluate_checkpoint", **meta, **header})

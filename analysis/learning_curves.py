@@ -56,15 +56,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.run_files import (
+from common.cli import OneLineParser, UsageError, int_at_least
+from common.io import UnwritableOutput, compact_json, read_csv, write_csv, write_png
+from common.runs import (
     METRICS_COLUMNS,
     metrics_header,
     read_config,
-    read_result_csv,
     read_summary,
 )
-from common.cli import OneLineParser, UsageError, int_at_least
-from common.io import UnwritableOutput, compact_json, write_csv, write_png
 
 __all__ = [
     "CURVE_KEYS",
@@ -150,7 +149,7 @@ class _Run:
 
 def _read_run(path: Path) -> _Run:
     """The run whose ``metrics.csv`` is ``path`` (its config: ``config.json``, else the CSV's)."""
-    df = read_result_csv(path, required=(*METRICS_COLUMNS, "reveal_frac"))
+    df = read_csv(path, required=(*METRICS_COLUMNS, "reveal_frac"))
     folder = path.parent
     run = metrics_header(path).get("run") or {}
     if (folder / "config.json").is_file():
@@ -539,10 +538,10 @@ def _references(given: str | None) -> pd.DataFrame | None:
     if given is None:
         if not DEFAULT_REFERENCES.is_file():
             return None
-        return read_result_csv(DEFAULT_REFERENCES, required=REFERENCE_COLUMNS)
+        return read_csv(DEFAULT_REFERENCES, required=REFERENCE_COLUMNS)
     if not Path(given).is_file():
         raise UsageError.for_flag("--references", given, "no such file")
-    return read_result_csv(given, required=REFERENCE_COLUMNS)
+    return read_csv(given, required=REFERENCE_COLUMNS)
 
 
 def _unfinished_lines(final: pd.DataFrame) -> list[str]:

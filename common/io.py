@@ -150,9 +150,10 @@ def read_csv(
 ) -> pd.DataFrame:
     """Read a result CSV written by :func:`write_csv` (the comment line is skipped).
 
-    A file that is not such a CSV, is empty, or lacks a ``required`` column raises
-    :class:`DamagedFile` naming it.
+    A file that is not such a CSV, is empty or cut short (every CSV written here ends with a
+    line end), or lacks a ``required`` column raises :class:`DamagedFile` naming it.
     """
+    _check_complete(Path(path))
     try:
         df = pd.read_csv(path, comment="#", dtype=dtype, **kwargs)
     except FileNotFoundError:
@@ -164,6 +165,19 @@ def read_csv(
     if missing:
         raise DamagedFile.at(path, f"no column {', '.join(missing)} (truncated or not a run's CSV)")
     return df
+
+
+def _check_complete(path: Path) -> None:
+    """DamagedFile unless ``path`` is non-empty and ends with a line end (as written)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size:
+            handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)
+    if not size:
+        raise DamagedFile.at(path, "empty (truncated)")
+    if last != b"\n":
+        raise DamagedFile.at(path, "truncated (its last line has no line end)")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

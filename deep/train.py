@@ -35,6 +35,7 @@ import pickle
 import signal
 import sys
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -53,10 +54,9 @@ from common.io import (
     atomic_write_text,
     environment,
     json_text,
-    read_csv,
-    read_json,
     write_csv,
 )
+from common.runs import read_config, read_metrics, read_summary
 from deep.envs.problem import MetaProblemFamily, make, registered_names
 from deep.method import MetaRLMethod
 from deep.metrics import evaluate, steps_to_informative
@@ -210,6 +210,11 @@ class StopRequested(Exception):
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A run's checkpoint; :class:`DamagedFile` (one line, file untouched) if unreadable."""
+    try:  # torch.save writes a zip archive, whose directory (at the end) a cut file has lost
+        with zipfile.ZipFile(path) as archive:
+            archive.namelist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DamagedFile.at(path, f"not a complete checkpoint ({err})") from None
     try:
         state = torch.load(path, weights_only=False)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as err:
@@ -225,8 +230,8 @@ def describe_run(out: Path) -> str | None:
     if not any((out / name).exists() for name in RUN_FILES):
         return None
     try:
-        cfg = read_json(out / "config.json") if (out / "config.json").is_file() else {}
-        summary = read_json(out / "summary.json") if (out / "summary.json").is_file() else {}
+        cfg = read_config(out / "config.json") if (out / "config.json").is_file() else {}
+        summary = read_summary(out / "summary.json") if (out / "summary.json").is_file() else {}
     except DamagedFile:
         return "a run (its config.json or summary.json is unreadable)"
     if not isinstance(cfg, dict) or not cfg:
@@ -356,7 +361,7 @@ class Trainer:
             raise UsageError.for_flag(flag, str(out), "no checkpoint.pt there")
         state = load_checkpoint(path)
         if (out / "metrics.csv").is_file():
-            read_csv(out / "metrics.csv", required=("split", "return", "env_steps"))
+            read_metrics(out / "metrics.csv")
         changes = dict(changes or {})
         if steps is not None:
             changes["steps"] = steps

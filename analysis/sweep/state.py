@@ -8,9 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
-from analysis.run_files import read_config, read_metrics, read_summary
 from common.cli import UsageError
 from common.io import DamagedFile, compact_json
+from common.runs import read_config, read_metrics, read_summary
 from deep.train import RUNTIME_FIELDS, RunConfig
 
 __all__ = ["RunConflict", "State", "evaluated_steps", "run_state"]

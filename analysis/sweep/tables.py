@@ -10,11 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.run_files import read_metrics
 from analysis.sweep.runs import Run
 from analysis.sweep.spec import SweepSpec
 from analysis.sweep.state import RunConflict, run_state
 from common.io import PACKAGE, package_version
+from common.runs import read_metrics
 
 __all__ = ["ID_COLUMNS", "TIMING_COLUMNS", "collect", "run_metrics", "sweep_header", "sweep_json"]
 

@@ -1,5 +1,6 @@
 """A run folder's files read strictly: metrics.csv and its config line, config and summary.
 
+Read by ``deep.train`` (resuming, refusing to overwrite) and the ``analysis`` entry points.
 ``python -m deep.train`` writes each of them atomically (``metrics.csv`` ending in a line end),
 so a file that is empty, ends mid-line, is not JSON / CSV or lacks what the trainer always
 writes was damaged after the fact (a copy cut short, an edit, a disk fault). Each reader then
@@ -24,25 +25,11 @@ __all__ = [
     "metrics_header",
     "read_config",
     "read_metrics",
-    "read_result_csv",
     "read_summary",
 ]
 
 METRICS_COLUMNS = ("method", "env", "seed", "trial", "env_steps", "split", "return")
 """Columns every run's ``metrics.csv`` has."""
-
-
-def _check_complete(path: Path) -> None:
-    """DamagedFile unless ``path`` is non-empty and ends with a line end (as written)."""
-    with open(path, "rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if size:
-            handle.seek(-1, os.SEEK_END)
-        last = handle.read(1)
-    if not size:
-        raise DamagedFile.at(path, "empty (truncated)")
-    if last != b"\n":
-        raise DamagedFile.at(path, "truncated (its last line has no line end)")
 
 
 def metrics_header(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -61,20 +48,11 @@ def metrics_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     return value
 
 
-def read_result_csv(
-    path: str | os.PathLike[str], required: tuple[str, ...] = (), **kwargs: Any
-) -> pd.DataFrame:
-    """A result CSV (:func:`common.io.write_csv`): complete, readable, with ``required`` columns."""
-    path = Path(path)
-    _check_complete(path)
-    return read_csv(path, required=required, **kwargs)
-
-
 def read_metrics(
     path: str | os.PathLike[str], required: tuple[str, ...] = METRICS_COLUMNS, **kwargs: Any
 ) -> pd.DataFrame:
-    """The rows of a run's ``metrics.csv`` (:func:`read_result_csv` with the run's columns)."""
-    return read_result_csv(path, required, **kwargs)
+    """The rows of a run's ``metrics.csv`` (:func:`common.io.read_csv` with its columns)."""
+    return read_csv(path, required=required, **kwargs)
 
 
 def _read_json(path: str | os.PathLike[str]) -> Any:
