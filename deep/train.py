@@ -591,8 +591,9 @@ def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="python -m deep.train",
         description=__doc__.splitlines()[0],
-        epilog="A first look (about two minutes on a laptop CPU): python -m deep.train "
-        "--env map --preset tiny --steps 60000 --eval-every 200 --out runs/first_look",
+        epilog="A first look (about 30 s on a 2-core CPU; the return climbs from 1/8 to 1.0): "
+        "python -m deep.train --env bandit --env-arg A=8 --preset tiny --steps 12000 "
+        "--eval-every 100 --seed 1 --out runs/first_look",
     )
     allowed = _allowed()
     for f in dataclasses.fields(RunConfig):
