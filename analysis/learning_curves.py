@@ -39,7 +39,10 @@ noisy), and prints the final-returns table. ``--at-steps N`` first drops every e
 env steps, so that methods trained for different budgets are compared at the same one.
 ``--training-returns`` adds each curve's mean ε-greedy return of the training trials (dotted):
 a gap to the held-out curve shows a method that learned its training problems but does not
-generalise.
+generalise. Runs that record ``return_informed`` (the greedy return with exploitation told μ,
+DREAM: z = f(μ)) get it dashed beside their curve and as ``return_informed_mean`` in both
+tables: a low dashed line points at the exploitation policy, a gap between the two at
+exploration or the decoder.
 """
 
 from __future__ import annotations
@@ -277,9 +280,17 @@ def aggregate(df: pd.DataFrame, splits: Sequence[str] = tuple(EVAL_SPLITS)) -> p
                 "return_mean": mean,
                 "return_ci95": half,
                 "reveal_frac_mean": float(g["reveal_frac"].mean()),
+                "return_informed_mean": _informed_mean(g),
             }
         )
     return _typed(pd.DataFrame(rows))
+
+
+def _informed_mean(rows: pd.DataFrame) -> float:
+    """Mean ``return_informed`` (exploitation told μ) over seeds; NaN where runs have none."""
+    if "return_informed" not in rows or rows["return_informed"].isna().all():
+        return math.nan
+    return float(rows["return_informed"].mean())
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
@@ -325,6 +336,7 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
                 "tail_return_mean": float(tail.mean()),
                 "best_return_mean": float(g.groupby("seed")["return"].max().mean()),
                 "reveal_frac_mean": float(last["reveal_frac"].mean()),
+                "return_informed_mean": _informed_mean(last),
                 "informative_seeds": len(reached),
                 "steps_to_informative_mean": t_mean,
                 "steps_to_informative_ci95": t_half,
@@ -447,6 +459,9 @@ def _draw_panel(
             if len(mine):
                 ax.plot(mine["env_steps"], mine["return_mean"], color=c, ls=":", lw=1,
                         label=f"{line}: training trials, ε-greedy")  # fmt: skip
+        if "return_informed_mean" in g and g["return_informed_mean"].notna().any():
+            ax.plot(g["env_steps"], g["return_informed_mean"], color=c, ls="--", lw=1,
+                    label=f"{line}: exploitation told μ")  # fmt: skip
         test = here[(here["split"] == "test") & (here["line"] == line)].sort_values("env_steps")
         ax2.plot(test["env_steps"], test["reveal_frac_mean"], color=c)
 

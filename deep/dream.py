@@ -201,6 +201,7 @@ class Dream(MetaRLMethod):
     config: DreamConfig
     network_names = ("explore_q", "task_q", "encoder", "decoder")
     target_names = network_names
+    informed_acting = True
     _hidden: Any = None
     """The acting policy's LSTM state (per episode)."""
     _z: torch.Tensor | None = None
@@ -292,6 +293,9 @@ class Dream(MetaRLMethod):
         if episode == 0:
             if training and k > 1:  # label each trial's μ with one of its k IDs
                 self._ids = trials.problems * k + self.rng.integers(k, size=len(trials))
+            return
+        if self._informed and not training:  # π^task told μ: z = f(μ) (the first ID label)
+            self._z = self.encode_problem(trials.problems * k, noise=False)
             return
         z = self.encode_trajectory(trials.episodes[0])
         if training:  # even trials: z ~ N(f(μ), ρ²I); odd trials: z = g(τ^exp)

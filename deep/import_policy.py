@@ -153,6 +153,7 @@ class Import(RecurrentBaseline):
     config: ImportConfig
     network_names = ("q_net",)
     target_names = ("q_net",)
+    informed_acting = True
     test_source: ZSource = "history"
     """z at test time: the paper's e_θ(τ_{:t}); ``"id"`` evaluates the informed policy."""
     last_q: torch.Tensor | None = None
@@ -191,7 +192,7 @@ class Import(RecurrentBaseline):
         """
         if training:
             return trials.trial_ids % 2 == 0
-        return np.full(len(trials), self.test_source == "id")
+        return np.full(len(trials), self.test_source == "id" or self._informed)
 
     @torch.no_grad()
     def _advance_history(

@@ -229,6 +229,26 @@ class MetaRLMethod(abc.ABC):
         """Per trial, how far the method's reading of τ^exp is from the truth (None: none)."""
         return None
 
+    informed_acting: ClassVar[bool] = False
+    """Whether the exploitation policy can act on the problem ID itself (:meth:`informed`)."""
+    _informed: bool = False
+
+    @contextlib.contextmanager
+    def informed(self) -> Iterator[None]:
+        """Greedy exploitation given the true problem (DREAM: z = f(μ); IMPORT: e_φ(μ)).
+
+        Evaluated next to the usual return, it tells where a failure sits: an exploitation
+        policy that fails even when told μ, or an exploration or decoder that does not tell it.
+        Only for methods with ``informed_acting``.
+        """
+        if not self.informed_acting:
+            raise ValueError(f"{self.name} has no informed exploitation policy")
+        self._informed = True
+        try:
+            yield
+        finally:
+            self._informed = False
+
     # ---------------------------------------------------------------- the trial loop's calls
     @property
     def env_steps(self) -> int:

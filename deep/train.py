@@ -409,18 +409,45 @@ class Trainer:
         for split in ("test", "train"):
             if split not in self.config.eval_splits:
                 continue
-            results[split], _ = evaluate(
-                self.method,
-                self.family,
-                n_trials=self.config.eval_trials,
-                seed=self.config.seed,
-                split=split,
-                oracle=self.oracle,
-                env=self.eval_env,
-            )
+            results[split] = self._evaluate_split(split)
             self.rows.append(self._row(EVAL_ROW_SPLIT[split], results[split]))
         self.write_metrics()
         return results["test"]
+
+    def _evaluate(self, split: str) -> dict[str, float]:
+        summary, _ = evaluate(
+            self.method,
+            self.family,
+            n_trials=self.config.eval_trials,
+            seed=self.config.seed,
+            split=split,
+            oracle=self.oracle,
+            env=self.eval_env,
+        )
+        return summary
+
+    def _evaluate_split(self, split: str) -> dict[str, float]:
+        """The greedy metrics on ``split``, and ``return_informed`` on the same trials.
+
+        ``return_informed``: the return with exploitation told μ (NaN for methods that cannot
+        be told; :meth:`deep.method.MetaRLMethod.informed`). The informed pass replays the
+        eval env's random state (the sign task's start poses) from before the usual pass and
+        puts it back after, so the usual evaluations see the same trials with or without it.
+        """
+        has_rng = hasattr(self.eval_env, "rng_state")
+        before = self.eval_env.rng_state() if has_rng else None
+        summary = self._evaluate(split)
+        summary["return_informed"] = math.nan
+        if not self.method.informed_acting:
+            return summary
+        after = self.eval_env.rng_state() if has_rng else None
+        if has_rng:
+            self.eval_env.set_rng_state(before)
+        with self.method.informed():
+            summary["return_informed"] = self._evaluate(split)["return"]
+        if has_rng:
+            self.eval_env.set_rng_state(after)
+        return summary
 
     # ------------------------------------------------------------------ loop
     def _on_signal(self, signum: int, _frame: Any) -> None:

@@ -29,6 +29,7 @@ from common.io import read_csv, read_header
 from deep.dream import Dream
 from deep.envs.problem import NO_GOAL
 from deep.train import RunConfig, StopRequested, Trainer, main
+from deep.trial_loop import run_wave
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -558,3 +559,18 @@ def test_bad_eval_splits_are_one_line_errors(tmp_path, capsys, value):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.count("\n") == 0 and "--eval-splits" in err and "allowed: test" in err
+
+
+def test_informed_exploitation_acts_on_f_of_mu(tmp_path):
+    """Under ``informed()`` DREAM's greedy exploitation takes z = f(μ) (no noise, first ID
+    label), not g(τ^exp); outside it, g(τ^exp) as before."""
+    trainer = Trainer(RunConfig(**{**SMALL, "steps": 64}), tmp_path, progress=False)
+    trainer.run()
+    dream = trainer.method
+    env = trainer.family.make_batched(2)
+    problems, goals = np.array([0, 2]), np.zeros((2, 1), dtype=np.int64)
+    with dream.informed():
+        trials = run_wave(env, trainer.family, dream, problems, goals, np.arange(2), training=False)
+    torch.testing.assert_close(dream._z, dream.encode_problem(problems, noise=False))
+    run_wave(env, trainer.family, dream, problems, goals, np.arange(2), training=False)
+    torch.testing.assert_close(dream._z, dream.encode_trajectory(trials.episodes[0]))

@@ -386,3 +386,28 @@ def test_a_missing_references_file_is_an_error(tmp_path, capsys):
     )
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {garbage}: ") and "left as it is" in err[0]
+
+
+def test_the_informed_return_is_aggregated_and_drawn(tmp_path):
+    """``return_informed`` (exploitation told μ) is averaged per curve and in the final table;
+    runs without the column (older runs, E-RL²) give NaN, not an error."""
+    from analysis.learning_curves import aggregate, final_returns
+
+    def rows(seed: int, informed: list[float] | None) -> pd.DataFrame:
+        df = pd.DataFrame(
+            {
+                "env": "map", "variant": "paper", "method": "dream", "setting": "",
+                "preset": "paper", "steps": 100, "other_config": "", "seed": seed,
+                "split": "test", "trial": [0, 10], "env_steps": [0, 100],
+                "return": [0.1, 0.5], "reveal_frac": [0.0, 1.0],
+            }
+        )  # fmt: skip
+        if informed is not None:
+            df["return_informed"] = informed
+        return df
+
+    both = pd.concat([rows(0, [0.2, 0.8]), rows(1, [0.4, 0.6])], ignore_index=True)
+    curves = aggregate(both)
+    assert curves.sort_values("trial")["return_informed_mean"].tolist() == pytest.approx([0.3, 0.7])
+    assert final_returns(both)["return_informed_mean"].tolist() == pytest.approx([0.7])
+    assert aggregate(rows(0, None))["return_informed_mean"].isna().all()

@@ -114,7 +114,26 @@ def test_every_method_writes_the_same_metrics_columns(uninterrupted):
         m: tuple(read_csv(out / "metrics.csv").columns) for m, (_, out) in uninterrupted.items()
     }
     assert len(set(columns.values())) == 1, columns
-    assert {"epsilon_explore", "epsilon_exploit", "decoder_error"} <= set(columns["dream"])
+    assert {"epsilon_explore", "epsilon_exploit", "decoder_error", "return_informed"} <= set(
+        columns["dream"]
+    )
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_the_informed_return_is_there_exactly_for_methods_that_can_be_told(method, uninterrupted):
+    """``return_informed``: exploitation told μ (DREAM: z = f(μ), IMPORT: e_φ(μ)), on the same
+    trials; NaN for methods whose policy cannot be told (E-RL², VariBAD). On the A = 3 bandit
+    the trained informed policy is optimal, 1.0."""
+    full, out = uninterrupted[method]
+    test = read_csv(out / "metrics.csv").query("split == 'test'")
+    if type(full.method).informed_acting:
+        assert test["return_informed"].notna().all()
+        assert test["return_informed"].iloc[-1] == 1.0
+    else:
+        assert test["return_informed"].isna().all()
+        with pytest.raises(ValueError, match="no informed exploitation policy"):
+            with full.method.informed():
+                pass
 
 
 @pytest.mark.parametrize("method", NAMES)
