@@ -280,17 +280,17 @@ def aggregate(df: pd.DataFrame, splits: Sequence[str] = tuple(EVAL_SPLITS)) -> p
                 "return_mean": mean,
                 "return_ci95": half,
                 "reveal_frac_mean": float(g["reveal_frac"].mean()),
-                "return_informed_mean": _informed_mean(g),
+                "return_informed_mean": _column_mean(g, "return_informed"),
             }
         )
     return _typed(pd.DataFrame(rows))
 
 
-def _informed_mean(rows: pd.DataFrame) -> float:
-    """Mean ``return_informed`` (exploitation told μ) over seeds; NaN where runs have none."""
-    if "return_informed" not in rows or rows["return_informed"].isna().all():
+def _column_mean(rows: pd.DataFrame, column: str) -> float:
+    """Mean of ``column`` over the rows that have it; NaN if none does (older runs)."""
+    if column not in rows or rows[column].isna().all():
         return math.nan
-    return float(rows["return_informed"].mean())
+    return float(rows[column].mean())
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
@@ -336,7 +336,8 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
                 "tail_return_mean": float(tail.mean()),
                 "best_return_mean": float(g.groupby("seed")["return"].max().mean()),
                 "reveal_frac_mean": float(last["reveal_frac"].mean()),
-                "return_informed_mean": _informed_mean(last),
+                "return_informed_mean": _column_mean(last, "return_informed"),
+                "exploit_progress_mean": _column_mean(last, "exploit_progress"),
                 "informative_seeds": len(reached),
                 "steps_to_informative_mean": t_mean,
                 "steps_to_informative_ci95": t_half,

@@ -10,6 +10,8 @@ videos:
   task-relevant information (the exact oracles of ``deep.envs.reference_*``);
 * ``reveal_step`` — mean number of exploration steps until it is revealed (trials that reveal);
 * ``explore_len`` — mean exploration-episode length;
+* ``exploit_progress`` — how far the first exploitation episode gets through its task (cooking:
+  the furthest recipe stage reached, over 4; NaN for benchmarks without such a measure);
 * ``decoder_error`` — mean ‖g(τ^exp) − f(μ)‖² (DREAM; VariBAD: its reward decoder's error;
   NaN for methods without a decoder).
 
@@ -91,11 +93,31 @@ def evaluate(
         "reveal_step": float(np.nanmean(first)) if np.isfinite(first).any() else float("nan"),
         "explore_len": float(lengths.mean()),
     }
+    summary["exploit_progress"] = _exploit_progress(family, played, n_trials)
     errors = [method.decoder_error(p) for p in played]
     summary["decoder_error"] = (  # NaN: the method has no decoder (the columns stay the same)
         float("nan") if errors[0] is None else float(np.concatenate(errors)[:n_trials].mean())
     )
     return summary, played
+
+
+def _exploit_progress(family: MetaProblemFamily, played: list[TrialBatch], n: int) -> float:
+    """Mean over trials of how far the first exploitation episode got through its task.
+
+    :meth:`~deep.envs.problem.MetaProblemFamily.exploitation_progress`; NaN: no measure.
+    """
+    values = []
+    for wave in played:
+        ep = wave.episodes[1]
+        for i, problem in enumerate(wave.problems):
+            if len(values) == n:
+                break
+            actions = ep.actions[i, : ep.length[i]]
+            value = family.exploitation_progress(int(problem), int(ep.goal[i]), actions)
+            if value is None:
+                return float("nan")
+            values.append(value)
+    return float(np.mean(values))
 
 
 def steps_to_informative(

@@ -170,3 +170,26 @@ def test_thompson_sampling_shared_expectation_equals_per_problem_runs():
             shared = ts.run_mixed(0, idx, w, int(s), True)
             per_problem = np.mean([ts.run(0, idx, w, int(s), mu, True) for mu in everything])
             assert shared == pytest.approx(per_problem, abs=1e-12)
+
+
+def test_exploitation_progress_is_the_furthest_recipe_stage():
+    """The exact optimal policy completes the recipe (1.0); doing nothing gets nowhere (0.0);
+    families without such a measure answer None (the metric is NaN there)."""
+    family = make("cooking")
+    rng = np.random.default_rng(0)
+    problem = family.sample_problem(rng, "train")
+    goal = family.sample_goal(rng, problem)
+    _, exploit = family.oracle_policies(problem)
+    env = family.make_env(split="all").unwrapped
+    env.reset(options={"problem": problem, "goal": goal})
+    actions = []
+    for t in range(family.horizon):
+        action = exploit(env, t)
+        actions.append(action)
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+    assert family.exploitation_progress(problem, goal, actions) == 1.0
+    ride_bus = family.config.actions.index("ride_bus")
+    assert family.exploitation_progress(problem, goal, [ride_bus] * 5) == 0.0
+    assert make("map").exploitation_progress(0, 0, [0, 1]) is None

@@ -246,6 +246,24 @@ class CookingFamily(MetaProblemFamily):
 
         return cached_oracle(cooking)
 
+    def exploitation_progress(
+        self, problem: int, goal: int, actions: Sequence[int]
+    ) -> float | None:
+        """The furthest recipe stage an episode reached, over 4 (steps (i)-(iv) of the recipe).
+
+        Replays ``actions`` from problem μ with goal ``goal`` in one env (the stage can fall
+        back, e.g. when a held ingredient is dropped; the furthest counts).
+        """
+        env = self.make_env(split="all").unwrapped
+        env.reset(options={"problem": int(problem), "goal": None if goal < 0 else int(goal)})
+        furthest = env.stage
+        for action in actions:
+            _, _, terminated, truncated, _ = env.step(int(action))
+            furthest = max(furthest, env.stage)
+            if terminated or truncated:
+                break
+        return furthest / 4
+
     def oracle_policies(self, problem: int, *, seed: int = 0) -> tuple[Policy, Policy]:
         """(scripted exploration, then "ride bus"; π* of the exact model) for problem μ.
 

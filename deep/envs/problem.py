@@ -161,6 +161,15 @@ class MetaProblemFamily(abc.ABC):
         """
         return None
 
+    def exploitation_progress(
+        self, problem: int, goal: int, actions: Sequence[int]
+    ) -> float | None:
+        """How far an exploitation episode got through its task, in [0, 1].
+
+        None: the family has no such measure. Cooking: the furthest recipe stage, over 4.
+        """
+        return None
+
     def eval_num_envs(self, train_num_envs: int, eval_trials: int) -> int:
         """Batch size of the evaluation env of a run: ``min(eval_trials, 100)`` by default."""
         return min(eval_trials, 100)
