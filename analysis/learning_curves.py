@@ -42,7 +42,8 @@ a gap to the held-out curve shows a method that learned its training problems bu
 generalise. Runs that record ``return_informed`` (the greedy return with exploitation told μ,
 DREAM: z = f(μ)) get it dashed beside their curve and as ``return_informed_mean`` in both
 tables: a low dashed line points at the exploitation policy, a gap between the two at
-exploration or the decoder.
+exploration or the decoder. ``exploit_progress`` (cooking: the furthest recipe stage the
+exploitation episode reaches) is drawn dashed in the lower panel, beside the reveal fraction.
 """
 
 from __future__ import annotations
@@ -281,6 +282,7 @@ def aggregate(df: pd.DataFrame, splits: Sequence[str] = tuple(EVAL_SPLITS)) -> p
                 "return_ci95": half,
                 "reveal_frac_mean": float(g["reveal_frac"].mean()),
                 "return_informed_mean": _column_mean(g, "return_informed"),
+                "exploit_progress_mean": _column_mean(g, "exploit_progress"),
             }
         )
     return _typed(pd.DataFrame(rows))
@@ -465,6 +467,8 @@ def _draw_panel(
                     label=f"{line}: exploitation told μ")  # fmt: skip
         test = here[(here["split"] == "test") & (here["line"] == line)].sort_values("env_steps")
         ax2.plot(test["env_steps"], test["reveal_frac_mean"], color=c)
+        if "exploit_progress_mean" in test and test["exploit_progress_mean"].notna().any():
+            ax2.plot(test["env_steps"], test["exploit_progress_mean"], color=c, ls="--", lw=1)
 
 
 def plot_panels(
@@ -520,7 +524,7 @@ def plot_panels(
         ax2.set_xlabel("env steps (exploration + exploitation)")
         if col == 0:
             ax.set_ylabel("exploitation return (mean, 95% CI)")
-            ax2.set_ylabel("exploration reveals all")
+            ax2.set_ylabel("exploration reveals all\n(dashed: task progress)")
     fig.tight_layout()
     write_png(path, fig, dpi=100)
 

@@ -388,7 +388,7 @@ def test_a_missing_references_file_is_an_error(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith(f"error: {garbage}: ") and "left as it is" in err[0]
 
 
-def test_the_informed_return_is_aggregated_and_drawn(tmp_path):
+def test_the_informed_return_and_task_progress_are_aggregated(tmp_path):
     """``return_informed`` (exploitation told μ) is averaged per curve and in the final table;
     runs without the column (older runs, E-RL²) give NaN, not an error."""
     from analysis.learning_curves import aggregate, final_returns
@@ -404,10 +404,13 @@ def test_the_informed_return_is_aggregated_and_drawn(tmp_path):
         )  # fmt: skip
         if informed is not None:
             df["return_informed"] = informed
+            df["exploit_progress"] = [0.0, 0.75]
         return df
 
     both = pd.concat([rows(0, [0.2, 0.8]), rows(1, [0.4, 0.6])], ignore_index=True)
     curves = aggregate(both)
     assert curves.sort_values("trial")["return_informed_mean"].tolist() == pytest.approx([0.3, 0.7])
-    assert final_returns(both)["return_informed_mean"].tolist() == pytest.approx([0.7])
+    final = final_returns(both)
+    assert final["return_informed_mean"].tolist() == pytest.approx([0.7])
+    assert final["exploit_progress_mean"].tolist() == pytest.approx([0.75])
     assert aggregate(rows(0, None))["return_informed_mean"].isna().all()
