@@ -35,7 +35,8 @@ Writes to ``--out``: ``curves.png`` (every panel), ``<env>.png`` (one per benchm
 evaluation's return, mean and 95% CI over seeds, seeds, unfinished seeds, env steps, reveal
 fraction, and ``tail_return_mean``: each seed's mean over its evaluations in the last
 ``TAIL_FRACTION`` of its env steps, averaged over seeds — one greedy evaluation of 100 trials is
-noisy), and prints the final-returns table. ``--at-steps N`` first drops every evaluation past N
+noisy; ``tail_return_ci95`` its 95% half-width over seeds), ``seed_tails.csv`` (those tail means
+per seed, with the same tail of ``return_informed``), and prints the final-returns table. ``--at-steps N`` first drops every evaluation past N
 env steps, so that methods trained for different budgets are compared at the same one.
 ``--training-returns`` adds each curve's mean ε-greedy return of the training trials (dotted):
 a gap to the held-out curve shows a method that learned its training problems but does not
@@ -76,6 +77,7 @@ __all__ = [
     "aggregate",
     "collect",
     "final_returns",
+    "seed_tails",
     "gather",
     "main",
     "mean_ci",
@@ -302,6 +304,31 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def seed_tails(df: pd.DataFrame) -> pd.DataFrame:
+    """Per curve, split and seed: the mean of the evaluations in the last ``TAIL_FRACTION``.
+
+    Columns ``tail_return`` and ``tail_return_informed`` (NaN where the run does not record
+    the return with exploitation told μ), with ``tail_evals`` (how many evaluations) and
+    ``env_steps`` (the seed's last evaluation): the per-seed rows behind
+    ``tail_return_mean`` / ``tail_return_ci95`` of :func:`final_returns`.
+    """
+    rows = []
+    evals = df[df["split"].isin(list(EVAL_SPLITS))]
+    for key, g in evals.groupby([*CURVE_KEYS, "split", "seed"], sort=True, dropna=False):
+        last = float(g["env_steps"].max())
+        tail = g[g["env_steps"] >= last * (1.0 - TAIL_FRACTION)]
+        rows.append(
+            {
+                **dict(zip([*CURVE_KEYS, "split", "seed"], key, strict=True)),
+                "env_steps": last,
+                "tail_evals": len(tail),
+                "tail_return": float(tail["return"].mean()),
+                "tail_return_informed": _column_mean(tail, "return_informed"),
+            }
+        )
+    return _typed(pd.DataFrame(rows))
+
+
 def final_returns(df: pd.DataFrame) -> pd.DataFrame:
     """Per curve and split: each seed's last evaluation, aggregated over seeds.
 
@@ -320,7 +347,9 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
         last = g.sort_values("trial").groupby("seed").tail(1)
         mean, half = mean_ci(last["return"].to_numpy())
         cut = g["seed"].map(last.set_index("seed")["env_steps"]) * (1.0 - TAIL_FRACTION)
-        tail = g[g["env_steps"] >= cut].groupby("seed")["return"].mean()
+        tail_rows = g[g["env_steps"] >= cut]
+        tail = tail_rows.groupby("seed")["return"].mean()
+        tail_mean, tail_half = mean_ci(tail.to_numpy())
         informative = [  # the neural T of each seed, on this split's evaluations
             steps_to_informative(runs.assign(split="test"))["env_steps"]
             for _, runs in g.groupby("seed")
@@ -335,10 +364,12 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
                 "env_steps": float(last["env_steps"].mean()),
                 "return_mean": mean,
                 "return_ci95": half,
-                "tail_return_mean": float(tail.mean()),
+                "tail_return_mean": tail_mean,
+                "tail_return_ci95": tail_half,
                 "best_return_mean": float(g.groupby("seed")["return"].max().mean()),
                 "reveal_frac_mean": float(last["reveal_frac"].mean()),
                 "return_informed_mean": _column_mean(last, "return_informed"),
+                "tail_return_informed_mean": _column_mean(tail_rows, "return_informed"),
                 "exploit_progress_mean": _column_mean(last, "exploit_progress"),
                 "informative_seeds": len(reached),
                 "steps_to_informative_mean": t_mean,
@@ -596,6 +627,7 @@ def _write_outputs(
             plot_panels(curves, refs, out / f"{stem}.png", envs=[env], training=train)
         final = final_returns(df)
         write_csv(out / "final_returns.csv", final, header)
+        write_csv(out / "seed_tails.csv", seed_tails(df), header)
     except OSError as err:  # (a folder that cannot be written raises UnwritableOutput itself)
         raise UnwritableOutput.at(out, err) from None
     return final

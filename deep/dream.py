@@ -111,7 +111,18 @@ class DreamConfig(MethodConfig):
 
     @classmethod
     def no_bottleneck(cls, **changes: Any) -> DreamConfig:
-        """DREAM (no bottleneck) of Fig. 6: no penalty on ‖f‖ and no encoder noise."""
+        """DREAM (no bottleneck) of Fig. 6: no penalty on ‖f‖; the encoder noise ρ is kept.
+
+        The paper drops "the information bottleneck"; of its two parts (Eq. 4's penalty and
+        the noise ρ), dropping the penalty alone is the reading kept here, because without the
+        noise f(μ) is free to grow (on map the decoder error then reached 3,300):
+        :meth:`no_bottleneck_no_noise` is the other reading.
+        """
+        return replace(cls(bottleneck="none"), **changes)
+
+    @classmethod
+    def no_bottleneck_no_noise(cls, **changes: Any) -> DreamConfig:
+        """The other reading of DREAM (no bottleneck): no penalty on ‖f‖ and no encoder noise."""
         return replace(cls(bottleneck="none", encoder_std=0.0), **changes)
 
 

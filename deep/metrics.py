@@ -7,7 +7,8 @@ exploitation steps, the paper's x-axis), plus exploration diagnostics the paper 
 videos:
 
 * ``reveal_frac`` — fraction of test trials whose exploration trajectory reveals all
-  task-relevant information (the exact oracles of ``deep.envs.reference_*``);
+  task-relevant information (the exact oracles of ``deep.envs.reference_*``; the sign task's
+  also takes each exploration episode's recorded start pose);
 * ``reveal_step`` — mean number of exploration steps until it is revealed (trials that reveal);
 * ``explore_len`` — mean exploration-episode length;
 * ``exploit_progress`` — how far the first exploitation episode gets through its task (cooking:
@@ -29,25 +30,60 @@ import numpy as np
 import pandas as pd
 
 from deep.envs.problem import MetaProblemFamily, RevealOracle
-from deep.trial_loop import Method, TrialBatch, run_wave, sample_trials
+from deep.trial_loop import EpisodeBatch, Method, TrialBatch, run_wave, sample_trials
 
 __all__ = ["RevealOracle", "evaluate", "steps_to_informative"]
 
 
+def _first_reveal(
+    oracle: RevealOracle, problem: int, actions: tuple[int, ...], start: tuple[float, ...] | None
+) -> int | None:
+    """The fewest of ``actions`` that reveal μ (a prefix length), or None if all of them do not.
+
+    ``start`` goes to the oracle where the episode record has one. An oracle with
+    ``reveal_step`` answers in one pass; otherwise the oracle is asked about ``actions``, then,
+    if they reveal, about each prefix from the shortest.
+    """
+    context = () if start is None else (start,)
+    one_pass = getattr(oracle, "reveal_step", None)
+    if one_pass is not None:
+        step = one_pass(problem, actions, *context)
+        return None if step is None else int(step)
+    if not oracle(problem, actions, *context):
+        return None
+    return next(k for k in range(len(actions) + 1) if oracle(problem, actions[:k], *context))
+
+
 def _reveal_stats(
-    oracle: RevealOracle | None, problems: np.ndarray, actions: np.ndarray, lengths: np.ndarray
+    oracle: RevealOracle | None,
+    problems: np.ndarray,
+    actions: np.ndarray,
+    lengths: np.ndarray,
+    starts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per trial: revealed (bool) and the first prefix length that reveals (NaN if none)."""
+    """Per trial: revealed (1.0 or 0.0) and the first prefix length that reveals (NaN if none).
+
+    ``starts``: each exploration episode's recorded start (:attr:`EpisodeBatch.start`), for
+    oracles that need it; None for envs that record none. Both arrays are NaN without an oracle.
+    """
     n = len(problems)
     if oracle is None:
         return np.full(n, np.nan), np.full(n, np.nan)
     revealed, first = np.zeros(n), np.full(n, np.nan)
     for i in range(n):
         seq = tuple(int(a) for a in actions[i, : lengths[i]])
-        if oracle(int(problems[i]), seq):
-            revealed[i] = 1.0
-            first[i] = next(k for k in range(len(seq) + 1) if oracle(int(problems[i]), seq[:k]))
+        start = None if starts is None else tuple(float(v) for v in starts[i])
+        step = _first_reveal(oracle, int(problems[i]), seq, start)
+        if step is not None:
+            revealed[i], first[i] = 1.0, step
     return revealed, first
+
+
+def _explore_starts(explore: list[EpisodeBatch], n: int) -> np.ndarray | None:
+    """The recorded starts of the first ``n`` exploration episodes, or None if none recorded."""
+    if any(e.start is None for e in explore):
+        return None
+    return np.concatenate([e.start for e in explore])[:n]
 
 
 def evaluate(
@@ -83,7 +119,8 @@ def evaluate(
     exploit_returns = np.concatenate(
         [np.mean([e.returns for e in p.episodes[1:]], axis=0) for p in played]
     )[:n_trials]
-    revealed, first = _reveal_stats(oracle, problems, actions, lengths)
+    starts = _explore_starts(explore, n_trials)
+    revealed, first = _reveal_stats(oracle, problems, actions, lengths, starts)
     summary = {
         "return": float(exploit_returns.mean()),
         "return_se": float(exploit_returns.std(ddof=1) / np.sqrt(n_trials))

@@ -57,7 +57,16 @@ class MethodEntry:
 METHODS: dict[str, MethodEntry] = {
     "dream": MethodEntry("deep.dream", "Dream", "DreamConfig", "DREAM, App. B.4 defaults"),
     "dream_no_bottleneck": MethodEntry(
-        "deep.dream", "Dream", "DreamConfig.no_bottleneck", "DREAM without bottleneck (Fig. 6)"
+        "deep.dream",
+        "Dream",
+        "DreamConfig.no_bottleneck",
+        "DREAM without bottleneck (Fig. 6): no penalty, noise kept",
+    ),
+    "dream_no_bottleneck_no_noise": MethodEntry(
+        "deep.dream",
+        "Dream",
+        "DreamConfig.no_bottleneck_no_noise",
+        "ablation: DREAM without the penalty and without the encoder noise",
     ),
     "dream_official": MethodEntry(
         "deep.dream", "Dream", "DreamConfig.official", "DREAM with the authors' code's values"

@@ -308,17 +308,34 @@ class Trainer:
             },
         }
 
+    def env_config(self) -> dict[str, Any]:
+        """Every field of the benchmark's config, defaults included.
+
+        ``--env-arg`` records only the changed ones; with every field saved, a later change of
+        a default cannot silently change a run that resumes.
+        """
+        return asdict(self.family.config)
+
     def state_dict(self) -> dict[str, Any]:
         """The whole run's state at a wave boundary."""
         return {
             "config": asdict(self.config),
+            "env_config": self.env_config(),
             "method": self.method.state_dict(),
             "loop": self._loop_state(),
             "rows": list(self.rows),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore :meth:`state_dict`; refuse a benchmark whose config differs from the run's."""
+        saved_env = state.get("env_config")  # absent in checkpoints from before issue 14
+        if saved_env is not None and saved_env != self.env_config():
+            changed = sorted(k for k in saved_env if saved_env[k] != self.env_config().get(k))
+            wanted = " ".join(f"--env-arg {k}={saved_env[k]}" for k in changed)
+            raise UsageError(
+                f"--resume: the run's {self.config.env} config differs from today's defaults "
+                f"({', '.join(changed)}); allowed: a new run with {wanted}"
+            )
         self.method.load_state_dict(state["method"])
         loop = state["loop"]
         self.trials, self.env_steps = loop["trials"], loop["env_steps"]
@@ -376,6 +393,7 @@ class Trainer:
         """Config, seed, method hyperparameters and package versions (the CSV header)."""
         return {
             "run": asdict(self.config),
+            "env_config": self.env_config(),
             "method_config": self.method.config.to_dict(),
             "torch_version": torch.__version__,
             **environment(),

@@ -48,6 +48,11 @@ class EpisodeBatch:
     """``[B]`` number of steps taken."""
     goal: np.ndarray
     """``[B]`` the episode's goal (−1: none)."""
+    start: np.ndarray | None = None
+    """``[B, ...]`` what the env recorded of each episode's start at its reset (a copy of the
+    batched env's ``starts``: the sign task's start pose and object orientations, which its
+    reveal oracle needs); None for envs without ``starts``, whose episodes the problem, goal and
+    actions fix."""
 
     @property
     def returns(self) -> np.ndarray:
@@ -144,6 +149,12 @@ def _empty_episode(
     )
 
 
+def _episode_starts(env: Any) -> np.ndarray | None:
+    """A copy of ``env.starts`` (each env's start, recorded at its last reset), or None."""
+    starts = getattr(env, "starts", None)
+    return None if starts is None else np.array(starts, copy=True)
+
+
 def run_wave(
     env: Any,
     family: MetaProblemFamily,
@@ -176,6 +187,7 @@ def run_wave(
         record.goal[:] = goal
         trials.episodes.append(record)
         obs = as_fields(env.reset(problems, goal))
+        record.start = _episode_starts(env)
         method.start_episode(trials, episode, training)
         active = np.ones(b, dtype=bool)
         for t in range(horizon):

@@ -155,7 +155,11 @@ def test_no_bottleneck_is_zero():
     loss, grad = _grad(dream, f)
     assert loss.item() == 0.0
     assert torch.all(grad == 0.0)
-    assert DreamConfig.no_bottleneck().encoder_std == 0.0
+    # Fig. 6's row drops the penalty and keeps the noise ρ; the other reading drops both.
+    assert DreamConfig.no_bottleneck().bottleneck == "none"
+    assert DreamConfig.no_bottleneck().encoder_std == DreamConfig().encoder_std > 0
+    assert DreamConfig.no_bottleneck_no_noise().encoder_std == 0.0
+    assert DreamConfig.no_bottleneck_no_noise().bottleneck == "none"
 
 
 _BOTTLENECKS: dict[tuple[str, float, float], Dream] = {}

@@ -341,7 +341,7 @@ BAD = [
     (["--threads", "0"], "--threads 0"),
     (["--env", "bandit", "--env-arg", "A=x"], "A='x' is invalid"),
     (["--env", "bandit", "--env-arg", "A="], "--env-arg A=: allowed: KEY=VALUE"),
-    (["--env", "distracting_bus", "--env-arg", "train_split=x"], "paired, stride11, independent"),
+    (["--env", "distracting_bus", "--env-arg", "train_split=x"], "independent, fixed_gray, paired"),
     (["--env", "bandit", "--env-arg", "A=1"], "A=1"),
     (["--env", "bandit", "--env-arg", "B=2"], "'B'"),
     (["--preset", "huge"], "huge"),
@@ -453,7 +453,9 @@ def test_smoke_sign_cnn(tmp_path, capsys):
         "2",
     )
     assert df["updates"].iloc[-1] > 0  # past the tiny preset's 16 stored trials
-    assert df["reveal_frac"].isna().all()  # the sign task has no reveal oracle
+    test = df[df["split"] == "test"]
+    assert test["reveal_frac"].between(0, 1).all()  # the sign oracle replayed each start
+    assert test["reveal_step"].isna().equals(test["reveal_frac"] == 0)
 
 
 def test_sign_env_rng_state_round_trip():
@@ -574,3 +576,23 @@ def test_informed_exploitation_acts_on_f_of_mu(tmp_path):
     torch.testing.assert_close(dream._z, dream.encode_problem(problems, noise=False))
     run_wave(env, trainer.family, dream, problems, goals, np.arange(2), training=False)
     torch.testing.assert_close(dream._z, dream.encode_trajectory(trials.episodes[0]))
+
+
+def test_resume_refuses_a_benchmark_whose_defaults_changed(tmp_path, capsys):
+    """The checkpoint keeps every field of the benchmark's config; when a default has changed
+    since (here: the saved horizon is made different), --resume says so in one line, exit 2,
+    and leaves the run's files as they were."""
+    out = tmp_path / "run"
+    assert main([*SMALL_ARGS, "--steps", "32", "--out", str(out), "--no-progress"]) == 0
+    header = read_header(out / "metrics.csv")
+    assert header["env_config"]["A"] == 3 and "H" in header["env_config"]
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    state["env_config"] = {**state["env_config"], "H": state["env_config"]["H"] + 1}
+    torch.save(state, out / "checkpoint.pt")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["--resume", str(out), "--steps", "64", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differs from today's defaults (H)" in err[0]
+    assert "--env-arg H=" in err[0]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

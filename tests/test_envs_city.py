@@ -29,8 +29,11 @@ def test_problem_split_sizes():
     fam = make("distracting_bus")
     assert fam.n_problems == 576
     train, test = fam.problem_ids("train"), fam.problem_ids("test")
-    assert len(train) == 24 and len(test) == 552  # App. B.1: 552 held out
-    assert set(train % 24) == set(range(24)) and set(train // 24) == set(range(24))
+    assert len(train) == 96 and len(test) == 480  # independent (App. B.1: 24 and 552)
+    assert set(train % 24) == set(range(24)) and set(train // 24) == set(CYCLIC_GRAY)
+    paper_count = make("distracting_bus", train_split="fixed_gray")
+    assert len(paper_count.problem_ids("train")) == 24
+    assert len(paper_count.problem_ids("test")) == 552
     off = make("distracting_bus", variant="official")
     assert off.problem_ids("train").tolist() == list(range(0, 576, 11))
     assert len(off.problem_ids("test")) == 523
@@ -188,11 +191,12 @@ def test_reference_values_cli_writes_the_csv_atomically(tmp_path):
 
 
 def test_train_splits_of_the_distracting_bus():
-    """paired: App. B.1's 24 IDs (gray k with colored k); stride11: the authors' 53;
-    independent: all 24 colored × 4 cyclic gray permutations."""
+    """paired: 24 IDs (gray k with colored k); fixed_gray: 24 IDs (gray 0 with every colored);
+    stride11: the authors' 53; independent (default): all 24 colored × 4 cyclic gray ones."""
     ids = {s: make("distracting_bus", train_split=s).problem_ids("train") for s in TRAIN_SPLITS}
     assert list(ids["paired"]) == list(25 * np.arange(24))
-    assert list(ids["paired"]) == list(make("distracting_bus").problem_ids("train"))  # default
+    assert list(ids["fixed_gray"]) == list(range(24))
+    assert list(ids["independent"]) == list(make("distracting_bus").problem_ids("train"))
     assert list(ids["stride11"]) == list(make("distracting_bus", variant="official")
                                           .problem_ids("train"))  # fmt: skip
     indep = ids["independent"]
@@ -211,26 +215,32 @@ def test_train_splits_of_the_distracting_bus():
 def test_gray_buses_identify_training_problems_only_in_the_paired_split():
     assert colored_left_given_gray("paired") == 1.0
     assert colored_left_given_gray("independent") == 24.0
+    assert colored_left_given_gray("fixed_gray") == 24.0
     stride = colored_left_given_gray("stride11")
     assert 1.0 < stride < 4.0
-    assert colored_left_given_gray() == 1.0  # the paper variant's default
+    assert colored_left_given_gray() == 24.0  # the paper variant's default: independent
 
 
 def test_reference_values_follow_the_training_split():
-    """An explicit split gets its own label; 'paired' is the paper's default, number for number;
-    the training prior of 'independent' is 96 problems, and a gray ride no longer helps."""
-    default = rv.reference_table("distracting_bus", "paper", "train").iloc[0]
-    paired = rv.reference_table("distracting_bus", "paper", "train", "paired").iloc[0]
-    assert paired["benchmark"] == "distracting_bus[train_split=paired]"
-    assert paired.drop("benchmark").equals(default.drop("benchmark"))
-    indep = rv.reference_table("distracting_bus", "paper", "train", "independent").iloc[0]
+    """An explicit split gets its own label; 'independent' is the paper's default, number for
+    number: its 96 training problems leave the gray buses useless without exploration, as on
+    held-out problems; the paired and fixed_gray splits do not."""
+    def train_row(split=None):
+        options = {"train_split": split} if split else None
+        return rv_values.reference_table("distracting_bus", "paper", "train", options).iloc[0]
+
+    default, indep = train_row(), train_row("independent")
+    assert indep["benchmark"] == "distracting_bus[train_split=independent]"
+    assert indep.drop("benchmark").equals(default.drop("benchmark"))
     assert indep["n_problems"] == 96 and indep["optimal"] == pytest.approx(0.8)
-    # paired: riding a gray bus narrows the 24 problems, so exploitation alone beats walking
-    assert default["no_exploration"] > 0.3 + 0.01
-    assert indep["no_exploration"] == pytest.approx(0.3)
+    assert indep["no_exploration"] == pytest.approx(0.3)  # walking: as on held-out problems
     assert indep["no_exploration"] <= indep["pearl_ub"] <= indep["optimal"] + 1e-12
-    with pytest.raises(ValueError, match="train_split='paired' is invalid for map"):
-        rv_values.reference_table("map", "paper", "all", "paired")
+    # paired: riding a gray bus narrows the 24 problems, so exploitation alone beats walking
+    assert train_row("paired")["no_exploration"] > 0.3 + 0.01
+    # fixed_gray: the gray routes are known (2 steps, ride, 4 steps to the goal)
+    assert train_row("fixed_gray")["no_exploration"] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match=r"no reference row map\[train_split=paired\]"):
+        rv_values.reference_table("map", "paper", "all", {"train_split": "paired"})
 
 
 def test_reference_values_cli_merges_into_an_existing_table(tmp_path):

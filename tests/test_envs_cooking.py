@@ -51,21 +51,31 @@ def test_goal_probabilities_paper_and_official():
         assert all({g // 4, g % 4} <= present for g in trial.goals)
 
 
-def test_optimal_recipe_return_and_the_reward_stages():
-    env = _paper_env()
+@pytest.mark.parametrize("reading, done", [("replace", 0.25), ("add", 0.15)])
+def test_optimal_recipe_return_and_the_reward_stages(reading, done):
+    # A completed recipe step pays +0.25 instead of -0.1 ("replace", the default, as the
+    # authors' code does) or -0.1 + 0.25 ("add"); a penalised step -0.35 under both.
+    env = _paper_env(stage_reward=reading)
     env.reset(options={"problem": 11, "goal": 4 * 2 + 0})  # fridges: bottom 3, middle 2, top 0
     steps = _run(env, ["right", "pick_up", "left", "drop", "right", "up", "pick_up"])
     steps += _run(env, ["down", "left", "drop"])
     rewards = [r for r, _ in steps]
-    assert rewards == pytest.approx([-0.1, 0.15, -0.1, 0.15, -0.1, -0.1, 0.15, -0.1, -0.1, 0.15])
+    assert rewards == pytest.approx([-0.1, done, -0.1, done, -0.1, -0.1, done, -0.1, -0.1, done])
     assert steps[-1][1] and not any(t for _, t in steps[:-1])  # ends on step (iv)
-    assert sum(rewards) == pytest.approx(rc.cooking_model("cooking").optimal_values()[11, 8])
+    model = rc.cooking_model("cooking", stage_reward=reading)
+    assert sum(rewards) == pytest.approx(model.optimal_values()[11, 8])
     env.reset(options={"problem": 11, "goal": 4 * 2 + 0})
     # wrong ingredient: -0.25; losing the first ingredient off the pot: -0.25 and back a stage
     rewards = [r for r, _ in _run(env, ["right", "up", "pick_up", "down", "pick_up", "drop"])]
-    assert rewards == pytest.approx([-0.1, -0.1, -0.35, -0.1, 0.15, -0.35])
+    assert rewards == pytest.approx([-0.1, -0.1, -0.35, -0.1, done, -0.35])
     assert env.stage == 0
-    assert _run(env, ["pick_up"])[0][0] == pytest.approx(0.15)  # step (i) again
+    assert _run(env, ["pick_up"])[0][0] == pytest.approx(done)  # step (i) again
+
+
+def test_the_default_reading_is_replace_and_a_bad_one_is_refused():
+    assert make("cooking").config.stage_reward == "replace"
+    with pytest.raises(ValueError, match="stage_reward='both' is invalid; allowed: replace, add"):
+        make("cooking", stage_reward="both")
 
 
 def test_exploration_episode_has_no_reward():
@@ -90,12 +100,12 @@ def test_no_goals_variant_rules():
     env.reset(options={"problem": mu})
     assert env.goal == -1 and env.rewarded  # the recipe is part of μ
     # the second ingredient (middle fridge) out of order: +0.25, dropping it -0.25
-    assert [r for r, _ in _run(env, ["right", "pick_up"])] == pytest.approx([-0.1, 0.15])
+    assert [r for r, _ in _run(env, ["right", "pick_up"])] == pytest.approx([-0.1, 0.25])
     before = env.inventory
     assert _run(env, ["down", "pick_up"])[1][0] == pytest.approx(-0.1)  # full hands: no pick up
     assert env.inventory == before
     assert _run(env, ["drop"])[0][0] == pytest.approx(-0.35)
-    assert _run(env, ["pick_up"])[0][0] == pytest.approx(0.15)  # now the first ingredient
+    assert _run(env, ["pick_up"])[0][0] == pytest.approx(0.25)  # now the first ingredient
     with pytest.raises(ValueError, match="goal 0 is not a goal"):
         env.reset(options={"problem": 0, "goal": 0})
 
@@ -114,7 +124,8 @@ def test_official_variant_pot_and_penalties():
 
 
 def test_optimal_values_match_the_closed_form():
-    # V*(μ, (a, b)) = 1 - 0.1 (2 d_a + 2 d_b + 4), d = 1 for the middle fridge, else 2.
+    # V*(μ, (a, b)) = 1.4 - 0.1 (2 d_a + 2 d_b + 4), d = 1 for the middle fridge, else 2:
+    # 2 d_a + 2 d_b moves, then 4 recipe steps that pay +0.25 each and no step cost.
     v = rc.cooking_model("cooking").optimal_values()
     for mu in range(64):
         contents = fridge_contents(mu, 4)
@@ -122,7 +133,7 @@ def test_optimal_values_match_the_closed_form():
         for f, x in zip(FRIDGES, contents, strict=True):
             dist[x] = min(dist.get(x, 9), 1 if f == (2, 1) else 2)
         for a, b in itertools.product(dist, dist):
-            assert v[mu, 4 * a + b] == pytest.approx(1 - 0.1 * (2 * dist[a] + 2 * dist[b] + 4))
+            assert v[mu, 4 * a + b] == pytest.approx(1.4 - 0.1 * (2 * dist[a] + 2 * dist[b] + 4))
 
 
 def test_scripted_exploration_reveals_everything():
@@ -155,7 +166,7 @@ def test_reference_values_are_ordered_on_a_short_horizon():
 @pytest.mark.slow
 def test_reference_table_cooking():
     test = rc.reference_table("cooking", "test").iloc[0]
-    assert test["optimal"] == pytest.approx(-1 / 15)  # μ = 11: mean path length 10.67 steps
+    assert test["optimal"] == pytest.approx(1 / 3)  # μ = 11: mean path length 10.67 steps
     assert test["optimal_after_exploration"] == pytest.approx(test["optimal"])
     assert test["no_exploration"] < test["pearl_ub"] < test["optimal"]
 
@@ -193,3 +204,20 @@ def test_exploitation_progress_is_the_furthest_recipe_stage():
     ride_bus = family.config.actions.index("ride_bus")
     assert family.exploitation_progress(problem, goal, [ride_bus] * 5) == 0.0
     assert make("map").exploitation_progress(0, 0, [0, 1]) is None
+
+
+def test_the_observation_hides_the_recipe_stage_so_dream_exploits_recurrently():
+    # After a is in the pot (stage 2) the agent stands on the pot with empty hands, as at the
+    # start (stage 0): a feed-forward Q(s, z) acts the same in both, so with a != b it fetches
+    # a again and never finishes. Hence DREAM's recurrent exploitation policy on the kitchens.
+    from deep.registry import build_config
+
+    env = _paper_env()
+    start, _ = env.reset(options={"problem": 11, "goal": 4 * 2 + 0})  # a = 2 (middle), b = 0
+    _run(env, ["right", "pick_up", "left", "drop"])
+    assert env.stage == 2 and np.array_equal(env._obs(), start)
+    for name in ("cooking", "cooking_no_goals"):
+        assert build_config("dream", make(name), "paper", {}).exploitation_policy == "recurrent"
+        dynamics = build_config("dream_dynamics", make(name), "tiny", {})
+        assert dynamics.exploitation_policy == "recurrent"
+    assert build_config("dream", make("map"), "paper", {}).exploitation_policy == "feedforward"

@@ -22,13 +22,17 @@ from gymnasium.utils.env_checker import check_env  # noqa: E402
 from deep.envs import reference_sign as ref  # noqa: E402
 from deep.envs.problem import NO_GOAL, make, registered_names  # noqa: E402
 from deep.envs.sign import (  # noqa: E402
+    END_EPISODE,
     GYM_ID,
     OBJECTS,
+    START_SIZE,
     BatchedSignEnv,
     SignConfig,
     SignEnv,
     target_object,
 )
+from deep.metrics import evaluate  # noqa: E402
+from deep.trial_loop import TrialBatch, run_wave  # noqa: E402
 
 VARIANTS = ("paper", "official")
 SEED = 11
@@ -36,6 +40,9 @@ SEED = 11
 # faces the north wall. Two right turns from π/2 face -π/4 (sign in view); two left turns, 3π/2.
 SIGN_POSE = (4.4, 6.0, -0.65)
 AWAY_POSE = (4.4, 6.0, math.pi / 2)
+# A batched env seeded 22 resets its envs with seeds 22 and 23: from neither start pose does the
+# first frame read the sign; the fewest steps to a pose that reads it are 5 and 3.
+WAVE_SEED = 22
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +250,7 @@ def test_batched_matches_single_envs():
     singles = [SignEnv(config) for _ in range(n)]
     rng = np.random.default_rng(0)
     problems, goals = rng.integers(0, 3, n), rng.integers(-1, 2, n)
+    assert batched.starts.shape == (n, START_SIZE) and np.isnan(batched.starts).all()
     obs = batched.reset(problems, goals)
     assert obs["image"].shape == (n, 60, 80, 3) and obs["image"].dtype == np.uint8
     assert obs["goal"].tolist() == goals.tolist()
@@ -250,6 +258,7 @@ def test_batched_matches_single_envs():
         options = {"problem": int(problems[i]), "goal": int(goals[i])}
         o, _ = env.reset(seed=seed + i, options=options)
         assert np.array_equal(o["image"], obs["image"][i])
+    assert np.array_equal(batched.starts, [env.start for env in singles])
     for _ in range(40):
         actions = rng.choice(4, size=n, p=[0.2, 0.2, 0.5, 0.1])
         obs, rew, term, trunc = batched.step(actions)
@@ -266,6 +275,7 @@ def test_batched_matches_single_envs():
             for j, i in enumerate(np.flatnonzero(ended)):
                 o, _ = singles[i].reset(options={"problem": int(p[j]), "goal": int(g[j])})
                 assert np.array_equal(o["image"], obs["image"][i])
+            assert np.array_equal(batched.starts, [env.start for env in singles])
     with pytest.raises(ValueError, match="action 4"):
         batched.step(np.full(n, 4))
     with pytest.raises(ValueError, match="shape"):
@@ -349,6 +359,130 @@ def test_reveals_all(env):
     assert ref.reveals_all(0, AWAY_POSE, [1, 1], env=env)
     assert not ref.reveals_all(0, AWAY_POSE, [0, 0], env=env)
     assert not ref.reveals_all(2, AWAY_POSE, [0, 0, 1, 1], env=env)  # back where it started
+
+
+def test_start_replays_the_episode_exactly(env):
+    """``SignEnv.start`` holds the pose and the objects' orientations: the whole episode."""
+    actions = [0, 2, 0, 0, 0, 1, 2, 2]
+    frames, _ = _rollout(env, WAVE_SEED, actions, problem=1, goal=None)
+    start = env.start
+    assert len(start) == START_SIZE and start[3:] == tuple(o.dir for o in env._objects)
+    other = SignEnv()
+    obs, _ = other.reset(seed=5, options={"problem": 1, "goal": None, "start": start})
+    assert other.start == start
+    replay = [obs["image"]] + [other.step(a)[0]["image"] for a in actions]
+    assert all(np.array_equal(a, b) for a, b in zip(frames, replay, strict=True))
+    # The pose alone is not enough: seed 5's objects face elsewhere, and one is in view.
+    obs, _ = other.reset(seed=5, options={"problem": 1, "goal": None, "start": start[:3]})
+    assert not np.array_equal(obs["image"], frames[0])
+    assert ref.reveal_step(1, start, actions, env=other) == ref.reveal_step(
+        1, WAVE_SEED, actions, env=other
+    )
+
+
+class _Scripted:
+    """A method playing fixed exploration actions per env slot; END_EPISODE everywhere else."""
+
+    def __init__(self, scripts: list[list[int]]) -> None:
+        self.scripts = scripts
+
+    def start_episode(self, trials: TrialBatch, episode: int, training: bool) -> None:
+        pass
+
+    def act(self, obs, t: int, trials: TrialBatch, episode: int, training: bool) -> np.ndarray:
+        return np.array(
+            [s[t] if episode == 0 and t < len(s) else END_EPISODE for s in self.scripts]
+        )
+
+    def after_env_steps(self, n_steps: int, episode: int) -> None:
+        pass
+
+    def end_trials(self, trials: TrialBatch) -> None:
+        pass
+
+    def decoder_error(self, trials: TrialBatch) -> None:
+        return None
+
+
+def _reading_scripts(seed: int, n: int) -> list[list[int]]:
+    """Env ``i`` of a batched env seeded ``seed``: read the sign from its first start, then end."""
+    family = make("sign")
+    policies = [family.oracle_policies(0, seed=seed + i)[0] for i in range(n)]
+    return [[policy(None, t) for t in range(family.horizon)] for policy in policies]
+
+
+def test_reveal_oracle_scores_a_played_wave(env):
+    family = make("sign")
+    batched = family.make_batched(2, seed=WAVE_SEED)
+    method = _Scripted(_reading_scripts(WAVE_SEED, 2))
+    problems, goals = np.array([0, 2]), np.array([[0], [1]])
+    trials = run_wave(batched, family, method, problems, goals, np.arange(2), training=False)
+    explore = trials.episodes[0]
+    assert np.array_equal(trials.episodes[-1].start, batched.starts)  # a copy per episode
+    assert not np.array_equal(explore.start, batched.starts)
+    oracle = family.reveal_oracle()
+    assert oracle.cache_info().maxsize == 1 << 16 and family.reveal_oracle() is not oracle
+    for i, problem in enumerate(problems.tolist()):
+        start = tuple(explore.start[i])
+        env.reset(seed=WAVE_SEED + i, options={"problem": problem, "goal": None})
+        assert start == env.start  # the start of the batched env's first reset
+        actions = tuple(explore.actions[i, : explore.length[i]].tolist())
+        assert actions[-1] == END_EPISODE and len(actions) == (6, 4)[i]
+        step = oracle.reveal_step(problem, actions, start)
+        assert 1 <= step < len(actions)
+        assert oracle(problem, actions, start) is True
+        assert oracle(problem, actions[:step], start) is True  # the prefix scan agrees
+        assert oracle(problem, actions[: step - 1], start) is False
+        assert oracle(problem, (END_EPISODE,), start) is False  # ends before reading
+        assert ref.reveals_all(problem, start, actions) is True  # a fresh env: the same
+    hits = oracle.cache_info().hits
+    oracle(problem, actions, start)
+    assert oracle.cache_info().hits == hits + 1
+    with pytest.raises(ValueError, match="start") as err:
+        oracle(0, (END_EPISODE,))
+    assert "\n" not in str(err.value)
+
+
+def test_evaluate_scores_every_exploration_episode():
+    family = make("sign")
+    oracle = family.reveal_oracle()
+    scripts = _reading_scripts(WAVE_SEED, 2)
+    for method, frac in ((_Scripted(scripts), 1.0), (_Scripted([[], []]), 0.0)):
+        summary, played = evaluate(
+            method,
+            family,
+            n_trials=2,
+            seed=0,
+            oracle=oracle,
+            env=family.make_batched(2, seed=WAVE_SEED),
+        )
+        assert summary["reveal_frac"] == frac
+        explore = played[0].episodes[0]
+        steps = [
+            oracle.reveal_step(int(p), tuple(a[:n].tolist()), tuple(s))
+            for p, a, n, s in zip(
+                played[0].problems, explore.actions, explore.length, explore.start, strict=True
+            )
+        ]
+        if frac:
+            assert summary["reveal_step"] == np.mean(steps) and np.isfinite(np.mean(steps))
+        else:
+            assert steps == [None, None] and np.isnan(summary["reveal_step"])
+
+
+def test_other_families_record_no_start():
+    family = make("map")
+    env = family.make_batched(2)
+    trials = run_wave(
+        env,
+        family,
+        _Scripted([[], []]),
+        np.array([0, 1]),
+        np.array([[0], [1]]),
+        np.arange(2),
+        training=False,
+    )
+    assert all(ep.start is None for ep in trials.episodes)
 
 
 def test_planner_agrees_with_the_simulator(env):

@@ -414,3 +414,34 @@ def test_the_informed_return_and_task_progress_are_aggregated(tmp_path):
     assert final["return_informed_mean"].tolist() == pytest.approx([0.7])
     assert final["exploit_progress_mean"].tolist() == pytest.approx([0.75])
     assert aggregate(rows(0, None))["return_informed_mean"].isna().all()
+
+
+def test_seed_tails_average_the_last_tenth_of_each_seeds_evaluations():
+    """Per seed: the mean over evaluations at env_steps >= 90% of its last one, of the return
+    and of return_informed; final_returns' tail mean and CI are over those per-seed means."""
+    from analysis.learning_curves import seed_tails
+
+    def rows(seed: int, returns: list[float], informed: list[float]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "env": "map", "variant": "paper", "method": "dream", "setting": "",
+                "preset": "paper", "steps": 100, "other_config": "", "seed": seed,
+                "split": "test", "trial": [0, 1, 2, 3], "env_steps": [0, 50, 91, 100],
+                "return": returns, "reveal_frac": 1.0, "return_informed": informed,
+            }
+        )  # fmt: skip
+
+    both = pd.concat(
+        [rows(0, [0.0, 0.1, 0.4, 0.6], [0.0, 0.5, 0.7, 0.9]), rows(1, [0.0, 0.2, 0.6, 0.8],
+                                                                     [0.1, 0.6, 0.8, 0.8])],
+        ignore_index=True,
+    )  # fmt: skip
+    tails = seed_tails(both).set_index("seed")
+    assert tails["tail_evals"].tolist() == [2, 2]  # env_steps 91 and 100
+    assert tails["tail_return"].tolist() == pytest.approx([0.5, 0.7])
+    assert tails["tail_return_informed"].tolist() == pytest.approx([0.8, 0.8])
+    final = final_returns(both).iloc[0]
+    mean, half = mean_ci(np.array([0.5, 0.7]))
+    assert final["tail_return_mean"] == pytest.approx(mean)
+    assert final["tail_return_ci95"] == pytest.approx(half)
+    assert final["tail_return_informed_mean"] == pytest.approx(0.8)

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -221,7 +221,7 @@ class BanditProblemFamily(MetaProblemFamily):
         return variant_name(self.config.A, self.config.H)
 
     def reference_table(
-        self, variant: str = "paper", split: str = "test", train_split: str | None = None
+        self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
     ) -> pd.DataFrame:
         """:func:`reference_table` of the bandit ``variant`` names (any A, H)."""
         return reference_table(*parse_variant(variant), split=split)

@@ -21,7 +21,7 @@ check they agree step for step. The choices the paper leaves open are in ``docs/
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -51,6 +51,7 @@ from deep.envs.problem import (
     check_render_mode,
     check_reset_inputs,
     check_reset_options,
+    frozen_changes,
     grid_move_table,
     register,
 )
@@ -90,6 +91,8 @@ VARIANTS = ("paper", "official")
 STATUS_NONE, STATUS_BOWL, STATUS_DRAWER = 0, 2, 3
 STAGE_BONUS = 0.25
 STAGE_PENALTY = -0.25
+STAGE_REWARDS = ("replace", "add")
+"""Readings of App. B.1's +0.25 for a completed recipe step (:attr:`CookingConfig.stage_reward`)."""
 
 
 def _no_goal_problems(n_ing: int = 7) -> tuple[tuple[int, int, int], ...]:
@@ -120,10 +123,20 @@ class CookingConfig:
     of the authors' code (cooking only; the code has no goal-free variant)."""
     horizon: int = 20
     """Steps per episode (paper: 20)."""
+    stage_reward: Literal["replace", "add"] = "replace"
+    """How a step that completes a recipe step is paid. "replace" (default): +0.25 instead of the
+    −0.1 step cost, as the authors' code does; with it the returns are positive and the paper's
+    "3.8x lower returns" reads as a ratio. "add": −0.1 + 0.25 = +0.15. Either way a penalised
+    step pays −0.1 − 0.25 = −0.35 (``docs/benchmarks.md``)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown cooking kind {self.kind!r}; allowed: {', '.join(KINDS)}")
+        if self.stage_reward not in STAGE_REWARDS:
+            raise ValueError(
+                f"stage_reward={self.stage_reward!r} is invalid; allowed: "
+                f"{', '.join(STAGE_REWARDS)}"
+            )
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; allowed: {', '.join(VARIANTS)}")
         if self.kind == "no_goals" and self.variant != "paper":
@@ -155,6 +168,18 @@ class CookingConfig:
         return 16 if self.kind == "cooking" else 0
 
 
+def step_reward(bonus: Any, stage_reward: str) -> Any:
+    """The reward of a rewarded step whose stage machine paid ``bonus`` (scalar or array).
+
+    −0.1 + bonus, except that a completed recipe step (bonus > 0) pays the bonus alone under
+    the "replace" reading (:attr:`CookingConfig.stage_reward`).
+    """
+    added = STEP_REWARD + np.asarray(bonus, dtype=float)
+    if stage_reward == "add":
+        return added
+    return np.where(np.asarray(bonus) > 0, bonus, added)
+
+
 def problem_layout(config: CookingConfig, problem: int) -> tuple[tuple[int, int, int], int, int]:
     """(fridge contents, recipe a, recipe b) of μ; the recipe is (-1, -1) for ``cooking``."""
     if config.kind == "cooking":
@@ -183,6 +208,17 @@ class CookingFamily(MetaProblemFamily):
     problem and :meth:`sample_trial` draws the goals given the drawn problem.
     """
 
+    method_config_changes: ClassVar[Mapping[str, Mapping[str, Any]]] = frozen_changes(
+        {"dream": {"exploitation_policy": "recurrent"}}
+    )
+    """DREAM's exploitation policy is recurrent on the kitchens. The paper's observation (cell,
+    object under the agent, inventory, goal) does not show the recipe stage: after ingredient a
+    is in the pot the agent stands on the pot with empty hands, exactly as at the start, so a
+    feed-forward Q(s, z) must act the same in both and cannot finish a recipe with a ≠ b
+    (tested in ``tests/test_envs_cooking.py``). An LSTM over the episode, as in the authors'
+    code and App. B.3's history embedding, tells them apart. The baselines are recurrent
+    already."""
+
     def __init__(self, config: CookingConfig) -> None:
         self.config = config
         self.name = "cooking" if config.kind == "cooking" else "cooking_no_goals"
@@ -190,6 +226,7 @@ class CookingFamily(MetaProblemFamily):
         self.n_goals = config.n_goals
         self.uniform_goals = False
         self.reference_splits = ("train", "test") if config.kind == "cooking" else ("all",)
+        self.reference_options: tuple[Mapping[str, str], ...] = ({}, {"stage_reward": "add"})
 
     def _split_ids(self, split: str) -> np.ndarray:
         everything = np.arange(self.n_problems)
@@ -289,12 +326,16 @@ class CookingFamily(MetaProblemFamily):
         return scripted_policy(script, self.config.actions.index("ride_bus")), exploit
 
     def reference_table(
-        self, variant: str = "paper", split: str = "test", train_split: str | None = None
+        self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
     ) -> pd.DataFrame:
-        """:func:`deep.envs.reference_cooking.reference_table` (paper variant)."""
+        """:func:`deep.envs.reference_cooking.reference_table` (paper variant).
+
+        ``options``: ``{"stage_reward": "add"}`` for the other reading of the recipe-step reward.
+        """
         from deep.envs import reference_cooking
 
-        return reference_cooking.reference_table(self.name, split)
+        stage_reward = (options or {}).get("stage_reward", "replace")
+        return reference_cooking.reference_table(self.name, split, stage_reward)
 
     def reference_reveals_all(
         self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
@@ -307,7 +348,7 @@ class CookingFamily(MetaProblemFamily):
 
 def _family_factory(kind: str) -> Any:
     def factory(**kwargs: Any) -> CookingFamily:
-        check_config_keys(kwargs, "a cooking env")
+        check_config_keys(kwargs, "a cooking env", ("variant", "horizon", "stage_reward"))
         return CookingFamily(CookingConfig(kind=kind, **kwargs))
 
     return factory
@@ -441,7 +482,7 @@ class CookingEnv(gym.Env):
             bonus, terminated = self._paper_step(name)
         else:
             bonus, terminated = self._official_step(name)
-        reward = (STEP_REWARD + bonus) if self.rewarded else 0.0
+        reward = float(step_reward(bonus, self.config.stage_reward)) if self.rewarded else 0.0
         if name == "end_episode":
             terminated = True
             if self.rewarded:
@@ -661,7 +702,7 @@ class BatchedCookingEnv(VectorisedBatchedEnv):
         else:
             bonus, terminated = self._official_step(actions)
         rewarded = self.recipe[:, 0] >= 0
-        reward = np.where(rewarded, STEP_REWARD + bonus, 0.0)
+        reward = np.where(rewarded, step_reward(bonus, self.config.stage_reward), 0.0)
         end = actions == self._end
         penalty = STEP_REWARD * (1 + self.config.horizon - self.t)
         reward = np.where(end & rewarded, penalty, reward)

@@ -46,6 +46,7 @@ __all__ = [
     "frozen_changes",
     "grid_move_table",
     "make",
+    "options_label",
     "register",
     "registered_names",
 ]
@@ -56,15 +57,34 @@ NO_GOAL = -1
 SPLITS = ("train", "test", "all")
 """Names accepted wherever a split of the problem IDs is asked for."""
 
-RevealOracle = Callable[[int, tuple[int, ...]], bool]
-"""``oracle(problem, exploration_actions)``: does the trajectory reveal μ's relevant part."""
+RevealOracle = Callable[..., bool]
+"""``oracle(problem, exploration_actions)``: does the trajectory reveal μ's relevant part.
+
+Where the actions alone do not decide it, the oracle takes the episode's start too,
+``oracle(problem, exploration_actions, start)``: ``start`` is the row of the batched env's
+``starts`` array recorded at the episode's reset (as a tuple; the sign task's start pose and
+object orientations), which a family's batched env has only when its oracle needs it. An
+oracle may also have ``reveal_step`` (same arguments): the fewest of the actions that reveal,
+or None, found in one pass instead of asking the oracle about every prefix.
+"""
 
 ORACLE_CACHE_SIZE = 1 << 16
 """Action sequences remembered by each oracle of :meth:`MetaProblemFamily.reveal_oracle`."""
 
 
+def options_label(name: str, options: Mapping[str, Any] | None = None) -> str:
+    """The ``benchmark`` label of a reference row or a run: ``name[k=v,...]`` (keys sorted).
+
+    The plain name for no options: :mod:`analysis.learning_curves` labels a run made with
+    ``--env-arg k=v`` the same way, so its curve meets its own reference row.
+    """
+    if not options:
+        return name
+    return name + "[" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + "]"
+
+
 def cached_oracle(fn: RevealOracle) -> RevealOracle:
-    """``fn`` with an LRU cache per ``(problem, actions)``, as every reveal oracle has."""
+    """``fn`` with an LRU cache per ``(problem, actions[, start])``, as every reveal oracle has."""
     return functools.lru_cache(maxsize=ORACLE_CACHE_SIZE)(fn)
 
 
@@ -123,8 +143,9 @@ class MetaProblemFamily(abc.ABC):
     """The ``variant`` values with reference returns (:mod:`deep.envs.reference_values`)."""
     reference_splits: tuple[str, ...] = ("all",)
     """The splits with a reference row: ``("train", "test")`` where they differ."""
-    reference_train_splits: tuple[str | None, ...] = (None,)
-    """The training-ID designs with a reference row (None: the variant's own)."""
+    reference_options: tuple[Mapping[str, str], ...] = ({},)
+    """Env options with reference rows of their own, besides the default ``{}``: e.g. the
+    distracting bus's ``{"train_split": "independent"}`` (labelled by :func:`options_label`)."""
 
     @property
     def horizon(self) -> int:
@@ -155,9 +176,9 @@ class MetaProblemFamily(abc.ABC):
     def reveal_oracle(self) -> RevealOracle | None:
         """The exact oracle "does this exploration reveal μ's relevant part", or None.
 
-        The oracle is cached per ``(problem, actions)`` (:func:`cached_oracle`); each call
-        returns a new one with its own cache. None (the default) when the actions alone do not
-        decide it or no oracle exists.
+        The oracle is cached per ``(problem, actions)`` (:func:`cached_oracle`; with ``start``
+        where it takes one, see :data:`RevealOracle`); each call returns a new one with its own
+        cache. None (the default) when no oracle exists.
         """
         return None
 
@@ -182,9 +203,12 @@ class MetaProblemFamily(abc.ABC):
         raise ValueError(f"no scripted oracle policies for {self.name}")
 
     def reference_table(
-        self, variant: str = "paper", split: str = "test", train_split: str | None = None
+        self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
     ) -> pd.DataFrame:
-        """One-row table of the reference returns (arguments validated by the caller)."""
+        """One-row table of the reference returns (arguments validated by the caller).
+
+        ``options``: one of :attr:`reference_options` (None: the default ``{}``).
+        """
         raise ValueError(f"no reference values for {self.name!r}")
 
     def reference_reveals_all(

@@ -15,12 +15,20 @@ everything below is an exact enumeration, with no sampling:
   so the belief only changes when riding a bus whose destination is still uncertain or when
   reading the map; between such events the optimal route is a shortest path in the graph of
   the buses whose destination the belief already determines.
-* ``pearl_ub``: Thompson sampling with the true posterior and the optimal problem-specific
-  policies (the paper's PEARL-UB). Exploration episode: sample μ' from the prior (uniform over
-  the split) and a goal g' uniformly (the episode has no goal), follow π*(μ', g') until g' is
+* ``pearl_ub``: per-episode Thompson sampling with the true posterior and the optimal
+  problem-specific policies (PEARL's posterior sampling: one sample per episode; the paper's
+  PEARL-UB). Exploration episode: sample μ' from the prior (uniform over the split) and a goal
+  g' uniformly (the episode has no goal), follow π*(μ', g') in the true problem until g' is
   reached or time runs out. The posterior is the set of problems in the split that give the
-  same observations. Exploitation: sample μ'' from the posterior and follow π*(μ'', g) in the
-  true problem. Ties in π* go to the lowest action index.
+  same observations. Exploitation: sample μ'' from the posterior once and follow π*(μ'', g) in
+  the true problem for the whole episode, even once observations contradict μ''. π* is a
+  feedback policy of the cell, so the agent goes on from wherever the true buses take it; a
+  wrong μ'' makes it ride back and forth between two buses until time runs out (−2.0), which
+  makes this value −0.6 on the bus and map (hand computation in
+  ``tests/test_pearl_readings.py``), below no exploration.
+* ``pearl_ub_redraw``: committed Thompson sampling: as ``pearl_ub``, but in both episodes the
+  sample is redrawn from the updated posterior as soon as an observation rules it out (0.7 on
+  the bus and map). Ties in π* go to the lowest action index in both readings.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from deep.envs.city import GOALS, START, BatchedCityEnv, CityFamily
-from deep.envs.problem import NO_GOAL, make
+from deep.envs.problem import NO_GOAL, make, options_label
 
 __all__ = [
     "benchmark_label",
@@ -40,7 +48,9 @@ __all__ = [
     "exploitation_returns",
     "no_exploration_value",
     "optimal_values",
+    "pearl_ub_redraw_value",
     "pearl_ub_value",
+    "per_episode_thompson_value",
     "reference_table",
     "reveals_all",
     "scripted_exploration",
@@ -105,24 +115,31 @@ class _Model:
         return nd.argmin(axis=-1)
 
     def rollout(
-        self, true_mu: np.ndarray, policy_mu: int, goal: int
+        self, true_mu: np.ndarray, policy_mu: int | np.ndarray, goal: int | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Follow π*(policy_mu, goal) in each true problem; return cells (n, H+1) and steps.
 
-        Cells after the goal is reached are −1; ``steps`` is inf where the goal is not reached.
+        ``policy_mu`` and ``goal`` are scalars or arrays like ``true_mu`` (one per rollout).
+        The policy is a feedback policy of the cell, so the agent always continues from the
+        cell it actually reached: a bus whose destination differs in the true problem takes it
+        elsewhere, and π*(policy_mu, goal) goes on from there. Cells after the goal is reached
+        are −1; ``steps`` is inf where the goal is not reached.
         """
+        true_mu = np.asarray(true_mu)
         n = len(true_mu)
+        policy_mu = np.broadcast_to(np.asarray(policy_mu), (n,))
+        goal = np.broadcast_to(np.asarray(goal), (n,))
+        goal_cell = np.asarray(self.goal_cells)[goal]
         cells = np.full((n, self.horizon + 1), -1, dtype=np.int64)
         pos = np.full(n, self.start)
         cells[:, 0] = pos
         steps = np.full(n, np.inf)
         active = np.ones(n, dtype=bool)
-        pol = self.policy[policy_mu, goal]
         for t in range(1, self.horizon + 1):
-            a = pol[pos]
+            a = self.policy[policy_mu, goal, pos]
             pos = np.where(active, self.next_cell[true_mu, pos, a], pos)
             cells[active, t] = pos[active]
-            reached = active & (pos == self.goal_cells[goal])
+            reached = active & (pos == goal_cell)
             steps[reached] = t
             active &= ~reached
         return cells, steps
@@ -143,21 +160,100 @@ def optimal_values(name: str, variant: str = "paper") -> np.ndarray:
 
 def exploitation_returns(name: str, variant: str, problems: np.ndarray) -> np.ndarray:
     """R[μ, μ'', g]: return of π*(μ'', g) run in the true problem μ, for μ, μ'' in ``problems``."""
-    m = _model(name, variant)
-    out = np.empty((len(problems), len(problems), len(GOALS)))
-    for j, mu2 in enumerate(problems):
-        for g in range(len(GOALS)):
-            out[:, j, g] = m.return_for(m.rollout(problems, int(mu2), g)[1])
+    return _exploitation_returns(_model(name, variant), np.asarray(problems))
+
+
+def _distinct_policies(m: _Model, problems: np.ndarray, goal: int) -> tuple[np.ndarray, np.ndarray]:
+    """Samples with the same π*(·, goal) act the same: (one sample per policy, inverse map).
+
+    ``problems[i]`` has the same policy table as ``representatives[inverse[i]]`` (e.g. the
+    gray buses never change the distracting bus's shortest paths), so rollouts are computed
+    once per distinct policy.
+    """
+    _, first, inverse = np.unique(
+        m.policy[problems, goal], axis=0, return_index=True, return_inverse=True
+    )
+    return problems[first], inverse.ravel()
+
+
+def _exploitation_returns(m: _Model, problems: np.ndarray) -> np.ndarray:
+    """R[i, j, g] = return of π*(problems[j], g) followed for a whole episode in problems[i]."""
+    n = len(problems)
+    out = np.empty((n, n, len(GOALS)))
+    for g in range(len(GOALS)):
+        samples, inverse = _distinct_policies(m, problems, g)
+        true, sample = np.repeat(problems, len(samples)), np.tile(samples, n)
+        returns = m.return_for(m.rollout(true, sample, g)[1]).reshape(n, len(samples))
+        out[:, :, g] = returns[:, inverse]
     return out
+
+
+def _exploration_observations(
+    m: _Model, problems: np.ndarray, sample: int, goal: int
+) -> np.ndarray:
+    """What exploring with π*(sample, goal) shows in each true μ of ``problems``: (n, H+1).
+
+    Row i is the cell sequence in problems[i] (−1 after the goal cell is reached, where the
+    exploration episode stops), with the map cell replaced by ``n_cells + μ``: reading the map
+    shows μ. Two problems are indistinguishable after the episode iff their rows are equal.
+    """
+    cells, _ = m.rollout(problems, sample, goal)
+    if m.map_cell >= 0:
+        cells = np.where(cells == m.map_cell, m.n_cells + problems[:, None], cells)
+    return cells
+
+
+def _posterior_mean(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """out[i] = mean of values[i, j] over the j with labels[j] = labels[i] (j uniform on B(i))."""
+    same = labels[:, None] == labels[None, :]
+    return (values * same).sum(axis=1) / same.sum(axis=1)
+
+
+def per_episode_thompson_value(m: _Model, problems: Sequence[int]) -> float:
+    """Exact PEARL-UB, per-episode reading (see the module doc), prior uniform on ``problems``.
+
+    With R̄[μ, ν] = mean_g R[μ, ν, g] (the exploitation goal g is uniform) and B(μ; s, g') the
+    problems whose exploration observations under π*(s, g') equal μ's::
+
+        value = mean_{g'} mean_{s} mean_{μ} mean_{ν ∈ B(μ; s, g')} R̄[μ, ν]
+
+    (μ, s uniform over ``problems``): the exploitation sample ν is drawn once from the
+    posterior, and π*(ν, g) is followed to the end of the episode in the true μ.
+    """
+    problems_arr = np.asarray(problems, dtype=np.int64)
+    returns = _exploitation_returns(m, problems_arr).mean(axis=2)
+    total = 0.0
+    for goal in range(len(GOALS)):
+        samples, inverse = _distinct_policies(m, problems_arr, goal)
+        weights = np.bincount(inverse, minlength=len(samples))  # samples sharing each policy
+        for sample, weight in zip(samples.tolist(), weights.tolist(), strict=True):
+            obs = _exploration_observations(m, problems_arr, sample, goal)
+            labels = np.unique(obs, axis=0, return_inverse=True)[1].ravel()
+            total += weight * float(_posterior_mean(returns, labels).mean())
+    return total / (len(GOALS) * len(problems_arr))
 
 
 def pearl_ub_value(
     name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
 ) -> float:
-    """Exact expected exploitation return of Thompson sampling (PEARL-UB), see module doc.
+    """Exact expected exploitation return of per-episode Thompson sampling (PEARL-UB).
 
-    ``train_split`` picks the distracting bus's training IDs (:attr:`CityConfig.train_split`;
-    None: the variant's own), which fix the prior of both splits.
+    The sample is drawn once per episode and kept for the whole episode (module doc,
+    ``pearl_ub``). ``train_split`` picks the distracting bus's training IDs
+    (:attr:`CityConfig.train_split`; None: the variant's own), which fix the prior of both
+    splits.
+    """
+    m = _model(name, variant, train_split)
+    return per_episode_thompson_value(m, tuple(int(p) for p in m.family.problem_ids(split)))
+
+
+def pearl_ub_redraw_value(
+    name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
+) -> float:
+    """Exact expected exploitation return of committed Thompson sampling with redraws.
+
+    The sample is redrawn from the posterior as soon as an observation rules it out (module
+    doc, ``pearl_ub_redraw``); ``train_split`` as in :func:`pearl_ub_value`.
     """
     m = _model(name, variant, train_split)
     ts = _ThompsonSampling(m, tuple(int(p) for p in m.family.problem_ids(split)))
@@ -165,12 +261,12 @@ def pearl_ub_value(
 
 
 class _ThompsonSampling:
-    """Exact expectation of committed Thompson sampling over (t, cell, posterior, sample).
+    """Exact expectation of committed Thompson sampling with redraws (``pearl_ub_redraw``).
 
-    The true μ is uniform over the posterior B given the history and independent of the
-    agent's current sample s ∈ B, so values can be taken in expectation over μ ∈ B.
-    The sample is kept while it stays consistent and redrawn uniformly from the new
-    posterior as soon as an observation rules it out.
+    A recursion over (t, cell, posterior, sample). The true μ is uniform over the posterior
+    B given the history and independent of the agent's current sample s ∈ B, so values can
+    be taken in expectation over μ ∈ B. The sample is kept while it stays consistent and
+    redrawn uniformly from the new posterior as soon as an observation rules it out.
     """
 
     def __init__(self, model: _Model, problems: tuple[int, ...]) -> None:
@@ -457,12 +553,12 @@ def colored_left_given_gray(train_split: str | None = None, variant: str = "pape
 
 
 def benchmark_label(name: str, train_split: str | None = None) -> str:
-    """The ``benchmark`` label of a reference row.
+    """The ``benchmark`` label of a reference row (:func:`~deep.envs.problem.options_label`).
 
     ``distracting_bus[train_split=independent]`` for an explicit training split, the name as it
     is otherwise: the label :mod:`analysis.learning_curves` gives runs with those ``env_kwargs``.
     """
-    return name if train_split is None else f"{name}[train_split={train_split}]"
+    return options_label(name, {"train_split": train_split} if train_split else None)
 
 
 @functools.cache
@@ -488,6 +584,7 @@ def reference_table(
         "optimal": float(v_star.mean()),
         "optimal_after_exploration": float(v_star.mean()) if all_revealed else np.nan,
         "pearl_ub": pearl_ub_value(name, variant, split, train_split),
+        "pearl_ub_redraw": pearl_ub_redraw_value(name, variant, split, train_split),
         "no_exploration": no_exploration_value(name, variant, split, train_split),
     }
     return pd.DataFrame([row])

@@ -13,12 +13,22 @@ The kitchens are deterministic and small, so everything is computed exactly:
    programming over beliefs, a belief being the set of full states still consistent with the
    observations (and rewards) seen, weighted by p(μ) p(g | μ). The goal itself is evidence:
    recipes are drawn only among the ingredients present in μ.
-4. **PEARL-UB**: committed Thompson sampling with the true posterior and the optimal
-   problem-specific policies, as in :mod:`deep.envs.reference_city`. Exploration: sample μ'
-   from the prior and a goal g' ~ p(g | μ'), follow π\*(μ', g') in the true problem until its
-   recipe is done or time runs out, keeping μ' while consistent and re-drawing it from the
-   posterior when ruled out. Exploitation: sample μ'' from the posterior given the goal and
-   follow π\*(μ'', g) likewise.
+4. **PEARL-UB**, per episode (``pearl_ub``): Thompson sampling with the true posterior and
+   the optimal problem-specific policies, one sample per episode, as in
+   :mod:`deep.envs.reference_city`. Exploration: sample μ' from the prior and a goal
+   g' ~ p(g | μ'), follow π\*(μ', g') in the true problem (with goal g') until its recipe is
+   done or time runs out; the posterior is the set of μ with the same observations (and
+   rewards, in ``cooking_no_goals``). Exploitation: sample μ'' once from the posterior given
+   the goal and follow π\*(μ'', g) in the true problem to the end of the episode, even when
+   what it sees contradicts μ''. π\*(μ'', g) is evaluated at the agent's actual state (cell,
+   inventory, stage), which μ'' itself may never reach (an ingredient μ'' has in no fridge):
+   :func:`covering_model` solves the same dynamic programming on every (μ, agent state) pair,
+   :func:`per_episode_thompson_value` enumerates the exploration classes and the exploitation
+   returns R[μ, μ''] exactly. In ``cooking`` the stage is a function of the observed history
+   and the goal, so an agent can track it; in ``cooking_no_goals`` it counts progress on the
+   true recipe, which a wrong μ'' does not know (a convention of this reading there).
+   **Redraw** (``pearl_ub_redraw``): committed Thompson sampling, the same except that the
+   sample is kept only while consistent and re-drawn from the posterior when ruled out.
 5. **Optimal after exploration** equals the mean V\* when a scripted exploration identifies μ
    for every problem of the split (:func:`scripted_exploration`, checked by
    :func:`reveals_all`); the script takes 7 steps (``cooking``) or at most 14
@@ -37,11 +47,15 @@ import numpy as np
 import pandas as pd
 
 from deep.envs.cooking import FRIDGES, POT, BatchedCookingEnv, CookingConfig, CookingEnv
-from deep.envs.problem import NO_GOAL, make
+from deep.envs.problem import NO_GOAL, make, options_label
 
 __all__ = [
     "CookingModel",
     "cooking_model",
+    "covering_model",
+    "pearl_ub_redraw_value",
+    "pearl_ub_value",
+    "per_episode_thompson_value",
     "reference_table",
     "reveals_all",
     "scripted_exploration",
@@ -50,6 +64,10 @@ __all__ = [
 # Full-state key: μ (12 bits) | goal + 1 (5) | cell (4) | inventory (3) | stage (3).
 _SHIFTS = {"stage": 0, "inv": 3, "pos": 6, "goal": 10, "mu": 15}
 _MASKS = {"stage": 7, "inv": 7, "pos": 15, "goal": 31, "mu": 4095}
+
+
+_LOW_MASK = (1 << _SHIFTS["mu"]) - 1
+"""The bits of a full-state key below μ: the agent state (goal, cell, inventory, stage)."""
 
 
 def _encode(mu, goal, pos, inv, stage) -> np.ndarray:
@@ -70,8 +88,14 @@ def _field(keys: np.ndarray, name: str) -> np.ndarray:
 class CookingModel:
     """The exact tabular model of one cooking family (paper variant) and its optimal values."""
 
-    def __init__(self, name: str, horizon: int = 20) -> None:
-        family = make(name, horizon=horizon)
+    def __init__(
+        self,
+        name: str,
+        horizon: int = 20,
+        stage_reward: str = "replace",
+        cover_agent_states: bool = False,
+    ) -> None:
+        family = make(name, horizon=horizon, stage_reward=stage_reward)
         config = family.config  # type: ignore[attr-defined]
         if config.variant != "paper":  # pragma: no cover - make() gives the paper default
             raise ValueError("exact cooking references exist for variant='paper' only")
@@ -94,6 +118,8 @@ class CookingModel:
         self.empty = config.n_ingredients
         start_keys = _encode(start_mu, start_goal, start, self.empty, 0)
         self._explore(start_keys)
+        if cover_agent_states:
+            self._cover_agent_states()
         self.start_index = np.searchsorted(self.keys, start_keys).reshape(len(mus), len(goals))
         self._solve()
 
@@ -135,6 +161,26 @@ class CookingModel:
         # What the agent observes of a state (paper observation: cell, inventory, goal).
         self.obs_key = (seen & ((1 << _SHIFTS["mu"]) - 1)) >> _SHIFTS["inv"]
 
+    def _cover_agent_states(self) -> None:
+        """Extend the tables to every μ at every agent state reachable in some problem.
+
+        An agent state is (goal, cell, inventory, stage), the full state without μ. With L the
+        agent states of the reachable full states, the enumeration restarts from
+        {(μ, x) : μ any problem, x ∈ L} and closes it under the dynamics, so π*(μ'') is
+        defined (by the same dynamic programming) wherever an episode of another problem can
+        lead. Sets ``agent_lows`` (L, sorted), ``agent_index[μ, l]`` (the index of (μ, L[l]))
+        and ``low_id[s]`` (the position of state s's agent state in L, −1 if none).
+        """
+        lows = np.unique(self.keys & _LOW_MASK)
+        mus = np.arange(self.family.n_problems, dtype=np.int64)
+        extra = ((mus[:, None] << _SHIFTS["mu"]) | lows[None, :]).ravel()
+        self._explore(np.union1d(self.keys, extra))
+        self.agent_lows = lows
+        self.agent_index = np.searchsorted(self.keys, extra).reshape(len(mus), len(lows))
+        own = self.keys & _LOW_MASK
+        pos = np.searchsorted(lows, own).clip(max=len(lows) - 1)
+        self.low_id = np.where(lows[pos] == own, pos, -1)
+
     def _solve(self) -> None:
         """Finite-horizon DP: ``value[t, s]`` and the lowest-index greedy ``policy[t, s]``."""
         h, n = self.horizon, len(self.keys)
@@ -173,9 +219,22 @@ class CookingModel:
 
 
 @functools.cache
-def cooking_model(name: str, horizon: int = 20) -> CookingModel:
-    """The cached exact model of ``name`` ("cooking" or "cooking_no_goals")."""
-    return CookingModel(name, horizon)
+def cooking_model(name: str, horizon: int = 20, stage_reward: str = "replace") -> CookingModel:
+    """The cached exact model of ``name`` ("cooking" or "cooking_no_goals").
+
+    ``stage_reward``: the reading of the recipe-step reward (:attr:`CookingConfig.stage_reward`).
+    """
+    return CookingModel(name, horizon, stage_reward)
+
+
+@functools.cache
+def covering_model(name: str, horizon: int = 20, stage_reward: str = "replace") -> CookingModel:
+    """:func:`cooking_model` whose tables cover every (μ, agent state) pair (per-episode TS).
+
+    Its values and greedy actions agree with :func:`cooking_model`'s on the states both have:
+    the dynamic programming of a state only reads its successors.
+    """
+    return CookingModel(name, horizon, stage_reward, cover_agent_states=True)
 
 
 class _NoExploration:
@@ -240,14 +299,16 @@ def _belief(model: CookingModel, goal_col: int) -> tuple[np.ndarray, np.ndarray]
 
 
 @functools.cache
-def no_exploration_value(name: str, split: str = "test", horizon: int = 20) -> float:
+def no_exploration_value(
+    name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
+) -> float:
     """Exact return of the Bayes-optimal exploitation policy without exploration information.
 
     The agent's prior is uniform over all problems of the family (a held-out problem is one
     the agent was not trained on, not one it could rule out); the return is averaged over the
     true μ of ``split`` and its goals g ~ p(g | μ).
     """
-    m = cooking_model(name, horizon)
+    m = cooking_model(name, horizon, stage_reward)
     solver = _NoExploration(m)
     returns = []
     for mu in m.family.problem_ids(split):
@@ -262,7 +323,7 @@ def no_exploration_value(name: str, split: str = "test", horizon: int = 20) -> f
 
 
 class _ThompsonSampling:
-    """Committed Thompson sampling (PEARL-UB) followed exactly in one true problem.
+    """Committed Thompson sampling with redraws (``pearl_ub_redraw``), exactly, in one problem.
 
     The sample (a position in the belief ``idx``) is kept while consistent with what was seen
     and re-drawn from the posterior when ruled out; the expectation is over those draws.
@@ -371,13 +432,15 @@ class _ThompsonSampling:
 
 
 @functools.cache
-def pearl_ub_value(name: str, split: str = "test", horizon: int = 20) -> float:
-    """Exact expected exploitation return of Thompson sampling (PEARL-UB), see module doc.
+def pearl_ub_redraw_value(
+    name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
+) -> float:
+    """Exact expected exploitation return of committed Thompson sampling with redraws.
 
-    Prior uniform over the whole family (as in :func:`no_exploration_value`); averaged over
-    the true μ of ``split``.
+    The module doc's ``pearl_ub_redraw``. Prior uniform over the whole family (as in
+    :func:`no_exploration_value`); averaged over the true μ of ``split``.
     """
-    m = cooking_model(name, horizon)
+    m = cooking_model(name, horizon, stage_reward)
     everything = np.arange(m.family.n_problems)
     ts = _ThompsonSampling(m)
     split_ids = m.family.problem_ids(split)
@@ -398,6 +461,129 @@ def pearl_ub_value(name: str, split: str = "test", horizon: int = 20) -> float:
                 total += weights[s_mu] * value
         returns.append(total / len(everything))
     return float(np.mean(returns))
+
+
+def _follow(
+    m: CookingModel, start: np.ndarray, sample: np.ndarray, observe_reward: bool | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Follow π*(sample[i], g) for a whole episode from the true full state start[i].
+
+    ``m`` is a :func:`covering_model`; g is start[i]'s goal. At time t in true state s the
+    action is ``policy[t, (sample, agent state of s)]``: the agent acts on the problem it
+    sampled wherever the true problem takes it, and never redraws. The episode ends on
+    termination (in the true problem) or at the horizon. Returns the undiscounted returns
+    and, unless ``observe_reward`` is None, what the agent saw: one tag per step (next cell,
+    inventory, goal, termination, and the reward when ``observe_reward``), 0 after the end.
+    """
+    state = np.asarray(start, dtype=np.int64).copy()
+    sample = np.broadcast_to(np.asarray(sample, dtype=np.int64), state.shape)
+    returns = np.zeros(len(state))
+    active = np.ones(len(state), dtype=bool)
+    tags = None if observe_reward is None else np.zeros((len(state), m.horizon), dtype=np.int64)
+    for t in range(m.horizon):
+        low = m.low_id[state]
+        if (low < 0).any():  # pragma: no cover - true episodes stay among reachable states
+            raise AssertionError("a true state outside the covering model's agent states")
+        agent = m.agent_index[sample, low]
+        action = m.policy[t, agent]
+        reward = m.reward[state, action]
+        term = m.terminated[state, action]
+        nxt = m.next[state, action]
+        returns += np.where(active, reward, 0.0)
+        if tags is not None:
+            tag = ((m.obs_key[nxt] << 1) | term) + 1
+            if observe_reward:  # rewards are multiples of 0.05 in [-2, 1]
+                tag = (tag << 16) | (np.round(reward * 1000).astype(np.int64) + 2**15)
+            tags[:, t] = np.where(active, tag, 0)
+        state = np.where(active, nxt, state)
+        active &= ~term
+    return returns, tags
+
+
+def _exploitation_returns(m: CookingModel, col: int, chunk: int = 1 << 20) -> np.ndarray:
+    """R[μ, ν] for goal column ``col``: return of π*(ν, g) followed in the true μ (n × n).
+
+    Entries where p(g | μ) = 0 or p(g | ν) = 0 are 0 (never used).
+    """
+    n = m.family.n_problems
+    out = np.zeros((n, n))
+    members = np.flatnonzero(m.goal_probs[:, col] > 0)
+    true, sample = np.repeat(members, len(members)), np.tile(members, len(members))
+    values = np.concatenate(
+        [
+            _follow(m, m.start_index[true[i : i + chunk], col], sample[i : i + chunk])[0]
+            for i in range(0, len(true), chunk)
+        ]
+    )
+    out[np.ix_(members, members)] = values.reshape(len(members), len(members))
+    return out
+
+
+def _class_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered pair (i, j) with labels[i] = labels[j] (i = j included), as two arrays."""
+    order = np.argsort(labels, kind="stable")
+    sizes = np.bincount(labels)
+    starts = np.cumsum(sizes) - sizes
+    size_of = sizes[labels[order]]  # for each sorted position, its class size
+    first_of = starts[labels[order]]
+    i = np.repeat(order, size_of)
+    offsets = np.arange(len(i)) - np.repeat(np.cumsum(size_of) - size_of, size_of)
+    j = order[np.repeat(first_of, size_of) + offsets]
+    return i, j
+
+
+def _posterior_returns(m: CookingModel, returns: list[np.ndarray], labels: np.ndarray):
+    """W[μ]: exploitation return of per-episode TS when the posterior is μ's class in ``labels``.
+
+    W[μ] = Σ_g p(g | μ) Σ_{ν ∈ B} p(g | ν) R_g[μ, ν] / Σ_{ν ∈ B} p(g | ν), B = {ν : labels[ν]
+    = labels[μ]}: the goal g ~ p(g | μ), then ν ~ p(ν | B, g) ∝ p(g | ν) drawn once.
+    """
+    i, j = _class_pairs(labels)
+    n = len(labels)
+    total = np.zeros(n)
+    for col, r in enumerate(returns):
+        pg = m.goal_probs[:, col]
+        num = np.bincount(i, weights=pg[j] * r[i, j], minlength=n)
+        den = np.bincount(i, weights=pg[j], minlength=n)
+        total += np.where(pg > 0, pg * num / np.where(den > 0, den, 1.0), 0.0)
+    return total
+
+
+def per_episode_thompson_value(m: CookingModel, split_ids: np.ndarray) -> float:
+    """Exact PEARL-UB, per-episode reading (module doc), on a :func:`covering_model`.
+
+    value = mean_{μ ∈ split} (1/N) Σ_{s} Σ_{g'} p(g' | s) W_{s,g'}[μ]: the exploration sample s
+    is uniform over the family's N problems with its goal g' ~ p(g' | s); π*(s, g') is followed
+    in the true (μ, g'); the posterior is the class of problems with the same observations
+    (and rewards, when the exploration episode is rewarded), and W is
+    :func:`_posterior_returns`.
+    """
+    n = m.family.n_problems
+    everything = np.arange(n)
+    returns = [_exploitation_returns(m, col) for col in range(len(m.goals))]
+    observe = m.observes_reward_in_exploration
+    total = np.zeros(n)
+    for col in range(len(m.goals)):
+        for sample in np.flatnonzero(m.goal_probs[:, col] > 0):
+            _, tags = _follow(m, m.start_index[everything, col], sample, observe)
+            labels = np.unique(tags, axis=0, return_inverse=True)[1].ravel()
+            weight = m.goal_probs[sample, col] / n
+            total += weight * _posterior_returns(m, returns, labels)
+    return float(total[split_ids].mean())
+
+
+@functools.cache
+def pearl_ub_value(
+    name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
+) -> float:
+    """Exact expected exploitation return of per-episode Thompson sampling (PEARL-UB).
+
+    The module doc's ``pearl_ub``: each episode's sample is drawn once and kept. Prior
+    uniform over the whole family (as in :func:`no_exploration_value`); averaged over the
+    true μ of ``split``.
+    """
+    m = covering_model(name, horizon, stage_reward)
+    return per_episode_thompson_value(m, m.family.problem_ids(split))
 
 
 def scripted_exploration(name: str, problem: int) -> list[int]:
@@ -486,9 +672,13 @@ def identified(name: str, exploration_trajectory: tuple[int, ...]) -> np.ndarray
 
 
 @functools.cache
-def reference_table(name: str, split: str = "test") -> pd.DataFrame:
-    """One-row table of the exact reference exploitation returns (paper variant)."""
-    m = cooking_model(name)
+def reference_table(name: str, split: str = "test", stage_reward: str = "replace") -> pd.DataFrame:
+    """One-row table of the exact reference exploitation returns (paper variant).
+
+    ``stage_reward``: the reading of the recipe-step reward; rows of the non-default reading
+    are labelled ``cooking[stage_reward=add]``.
+    """
+    m = cooking_model(name, stage_reward=stage_reward)
     problems = m.family.problem_ids(split)
     v_star = m.optimal_values()[problems]  # (problems, goal columns)
     optimal = float((v_star * m.goal_probs[problems]).sum(axis=1).mean())
@@ -497,13 +687,16 @@ def reference_table(name: str, split: str = "test") -> pd.DataFrame:
         scripts.setdefault(tuple(scripted_exploration(name, int(p))), []).append(int(p))
     all_revealed = all(identified(name, sc)[ps].all() for sc, ps in scripts.items())
     row = {
-        "benchmark": name,
+        "benchmark": options_label(
+            name, {"stage_reward": stage_reward} if stage_reward != "replace" else None
+        ),
         "variant": "paper",
         "split": split,
         "n_problems": len(problems),
         "optimal": optimal,
         "optimal_after_exploration": optimal if all_revealed else np.nan,
-        "pearl_ub": pearl_ub_value(name, split),
-        "no_exploration": no_exploration_value(name, split),
+        "pearl_ub": pearl_ub_value(name, split, stage_reward=stage_reward),
+        "pearl_ub_redraw": pearl_ub_redraw_value(name, split, stage_reward=stage_reward),
+        "no_exploration": no_exploration_value(name, split, stage_reward=stage_reward),
     }
     return pd.DataFrame([row])

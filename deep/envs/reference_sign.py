@@ -98,6 +98,7 @@ __all__ = [
     "plan_start",
     "reference_table",
     "reveal_actions",
+    "reveal_step",
     "reveals_all",
     "start_seeds",
 ]
@@ -582,7 +583,15 @@ def reference_table(
     return pd.DataFrame([row])
 
 
-def _replay(env: SignEnv, start: Any, mu: int, actions: Sequence[int]) -> list[np.ndarray]:
+def _replay(
+    env: SignEnv, start: Any, mu: int, actions: Sequence[int], stop: Sequence[np.ndarray] = ()
+) -> list[np.ndarray]:
+    """The frames of ``actions`` from ``start`` with the sign saying word ``mu``.
+
+    Frame ``i`` follows ``i`` actions; actions after the episode ends are ignored. With
+    ``stop`` (frames of another word's replay), the replay stops at the first frame that
+    differs from ``stop``'s frame of the same index.
+    """
     if isinstance(start, int | np.integer):
         obs, _ = env.reset(seed=int(start), options={"problem": mu, "goal": NO_GOAL})
     else:
@@ -590,6 +599,8 @@ def _replay(env: SignEnv, start: Any, mu: int, actions: Sequence[int]) -> list[n
         obs, _ = env.reset(seed=0, options=options)
     frames = [obs["image"]]
     for a in actions:
+        if len(stop) and not np.array_equal(frames[-1], stop[len(frames) - 1]):
+            break
         obs, _, terminated, truncated, _ = env.step(a)
         frames.append(obs["image"])
         if terminated or truncated:
@@ -597,28 +608,58 @@ def _replay(env: SignEnv, start: Any, mu: int, actions: Sequence[int]) -> list[n
     return frames
 
 
+def _first_difference(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> int | None:
+    """The first index where the two frame sequences differ, or None where they never do."""
+    pairs = enumerate(zip(frames, truth, strict=False))
+    return next((i for i, (a, b) in pairs if not np.array_equal(a, b)), None)
+
+
+def reveal_step(
+    problem: int,
+    start: int | Sequence[float],
+    actions: Sequence[int],
+    variant: str = "paper",
+    env: SignEnv | None = None,
+) -> int | None:
+    """How many of ``actions`` the exploration episode from ``start`` needs to identify μ.
+
+    The smallest ``k`` such that, for every word other than μ = ``problem``'s, one of the
+    frames 0..k (frame ``i`` follows ``i`` actions; actions after the episode ends are
+    ignored) differs from the true word's; None when the whole episode does not identify μ.
+    ``start`` is a reset seed, a pose ``(x, z, heading)`` (objects then as for seed 0) or an
+    episode's :attr:`~deep.envs.sign.SignEnv.start` (the episode exactly). One replay per word:
+    the true word's, then each other word's up to its first differing frame. ``env`` may be
+    given to reuse one (its config is used).
+    """
+    env = env if env is not None else SignEnv(SignConfig(variant=variant))
+    problem = env.family.check_problem(problem)
+    truth = _replay(env, start, problem, actions)
+    first = 0
+    for mu in range(len(COLORS)):
+        if mu != problem:
+            differs = _first_difference(_replay(env, start, mu, actions, stop=truth), truth)
+            if differs is None:
+                return None
+            first = max(first, differs)
+    return first
+
+
 def reveals_all(
     problem: int,
-    start: int | tuple[float, float, float],
+    start: int | Sequence[float],
     actions: Sequence[int],
     variant: str = "paper",
     env: SignEnv | None = None,
 ) -> bool:
     """Whether the exploration episode ``actions`` from ``start`` identifies μ = ``problem``.
 
-    ``start`` is a reset seed or a pose ``(x, z, heading)`` (objects then as for seed 0). The
-    episode is replayed with the sign saying each word; μ is revealed when the frames of every
-    other word differ from the true one's somewhere along the episode. ``env`` may be given to
-    reuse one (its config is used).
+    ``start`` is a reset seed, a pose ``(x, z, heading)`` (objects then as for seed 0) or an
+    episode's :attr:`~deep.envs.sign.SignEnv.start`. The episode is replayed with the sign
+    saying each word; μ is revealed when the frames of every other word differ from the true
+    one's somewhere along the episode (:func:`reveal_step` is not None). ``env`` may be given
+    to reuse one (its config is used).
     """
-    env = env if env is not None else SignEnv(SignConfig(variant=variant))
-    problem = env.family.check_problem(problem)
-    seqs = [_replay(env, start, mu, actions) for mu in range(len(COLORS))]
-    truth = seqs[problem]
-    for mu, seq in enumerate(seqs):
-        if mu != problem and all(np.array_equal(a, b) for a, b in zip(seq, truth, strict=True)):
-            return False
-    return True
+    return reveal_step(problem, start, actions, variant, env) is not None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,14 @@ columns are the same everywhere: ``optimal`` (mean V*(μ, g)), ``optimal_after_e
 ``pearl_ub`` and ``no_exploration``, all exploitation-episode returns averaged over the true μ of
 the split and its goals. ``reveals_all`` dispatches the per-trajectory oracle the same way.
 
+PEARL-UB is Thompson sampling with the true posterior and the optimal problem-specific policies
+π*(μ, g), under two readings. ``pearl_ub`` (the paper's line) is PEARL's: the sample μ'' is drawn
+once per episode and π*(μ'', g) is followed to the end of the episode, even when observations
+contradict μ'' (on the grid worlds a wrong sample then loops: riding two buses back and forth,
+or picking up the wrong ingredient again and again, so the value falls below no exploration).
+``pearl_ub_redraw`` (grid worlds only; NaN elsewhere) redraws the sample from the updated
+posterior as soon as an observation rules it out, a stronger agent than PEARL.
+
 The distracting bus also has one row per explicit training-ID design
 (:data:`deep.envs.city.TRAIN_SPLITS`), labelled ``distracting_bus[train_split=...]``: the
 label :mod:`analysis.learning_curves` gives runs made with ``--env-arg train_split=...``.
@@ -25,14 +33,14 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from common.cli import DefaultsHelpFormatter
 from common.io import atomic_write_text
 from deep.envs import bandit
-from deep.envs.problem import MetaProblemFamily, make
+from deep.envs.problem import MetaProblemFamily, make, options_label
 
 __all__ = [
     "BENCHMARKS",
@@ -71,8 +79,8 @@ def _variants(name: str) -> tuple[str, ...]:
     return _family(name).reference_variants
 
 
-def _train_splits(name: str) -> tuple[str | None, ...]:
-    return _family(name).reference_train_splits
+def _options(name: str) -> tuple[Mapping[str, str], ...]:
+    return _family(name).reference_options
 
 
 def _check_name(name: str) -> None:
@@ -81,7 +89,7 @@ def _check_name(name: str) -> None:
 
 
 def reference_table(
-    name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
+    name: str, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
     """One-row table of the reference returns of ``name`` (see the module doc)."""
     _check_name(name)
@@ -90,10 +98,11 @@ def reference_table(
             f"no reference values for {name!r} variant {variant!r}; "
             f"allowed: {', '.join(_variants(name))}"
         )
-    if train_split not in _train_splits(name):
-        allowed = ", ".join(map(str, _train_splits(name)))
-        raise ValueError(f"train_split={train_split!r} is invalid for {name}; allowed: {allowed}")
-    return _family(name).reference_table(variant, split, train_split)
+    options = dict(options or {})
+    if options not in [dict(o) for o in _options(name)]:
+        allowed = "; ".join(options_label(name, o) for o in _options(name))
+        raise ValueError(f"no reference row {options_label(name, options)}; allowed: {allowed}")
+    return _family(name).reference_table(variant, split, options)
 
 
 def reveals_all(
@@ -113,10 +122,10 @@ def all_reference_tables(names: Sequence[str] = BENCHMARKS) -> pd.DataFrame:
     rows = []
     for name in names:
         _check_name(name)
-        for train_split in _train_splits(name):
+        for options in _options(name):
             for variant in _variants(name):
                 for split in _splits(name):
-                    rows.append(reference_table(name, variant, split, train_split))
+                    rows.append(reference_table(name, variant, split, options))
     return pd.concat(rows, ignore_index=True)
 
 

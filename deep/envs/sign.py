@@ -44,7 +44,10 @@ from gymnasium import spaces
 
 from deep.envs.problem import (
     NO_GOAL,
+    ORACLE_CACHE_SIZE,
     MetaProblemFamily,
+    RevealOracle,
+    cached_oracle,
     check_action,
     check_config_keys,
     check_num_envs,
@@ -67,6 +70,7 @@ __all__ = [
     "GYM_ID",
     "OBJECTS",
     "OBS_SHAPE",
+    "START_SIZE",
     "BatchedSignEnv",
     "SignConfig",
     "SignEnv",
@@ -88,6 +92,8 @@ OBS_HEIGHT, OBS_WIDTH = 60, 80
 OBS_SHAPE = (OBS_HEIGHT, OBS_WIDTH, 3)
 GYM_ID = "deep/Sign-v0"
 END_EPISODE = 3
+START_SIZE = 3 + len(OBJECTS)
+"""Length of an episode's start (:attr:`SignEnv.start`): the agent's pose, the objects' headings."""
 
 
 def goal_object_type(goal: int, variant: str = "paper") -> int:
@@ -172,13 +178,38 @@ class SignFamily(MetaProblemFamily):
         """
         return BatchedSignEnv(self.config, num_envs, seed=seed)
 
-    def reveal_oracle(self) -> None:
-        """None: whether the sign is read depends on the start pose too.
+    def reveal_oracle(self) -> RevealOracle:
+        """The exact oracle ``oracle(problem, actions, start)``; ``start`` is required.
 
-        The actions of a trial record do not fix it (:func:`deep.envs.reference_sign.reveals_all`
-        takes the start pose).
+        Whether the sign is read depends on the episode's start too: ``start`` is its
+        :attr:`SignEnv.start` (what :class:`BatchedSignEnv` records in ``starts`` and the trial
+        loop in each episode record), or a reset seed or pose as
+        :func:`~deep.envs.reference_sign.reveals_all` takes. ``oracle.reveal_step`` (same
+        arguments) is :func:`~deep.envs.reference_sign.reveal_step`: the first prefix length
+        that reveals, or None. Both are cached per ``(problem, actions, start)`` and share
+        the replay, so asking both costs one replay per word; the replays run in one
+        :class:`SignEnv` of the oracle's own, built at its first use.
         """
-        return None
+        from deep.envs import reference_sign
+
+        config = self.config
+        replay_env = functools.cache(lambda: SignEnv(config))
+
+        @functools.lru_cache(maxsize=ORACLE_CACHE_SIZE)
+        def reveal_step(problem: int, actions: tuple[int, ...], start: Any = None) -> int | None:
+            if start is None:
+                raise ValueError(
+                    "the sign task's oracle needs the episode's start; "
+                    "allowed: oracle(problem, actions, start) with start = SignEnv.start"
+                )
+            return reference_sign.reveal_step(problem, start, actions, env=replay_env())
+
+        def sign(problem: int, actions: tuple[int, ...], start: Any = None) -> bool:
+            return reveal_step(problem, actions, start) is not None
+
+        oracle = cached_oracle(sign)
+        oracle.reveal_step = reveal_step  # type: ignore[attr-defined]
+        return oracle
 
     def eval_num_envs(self, train_num_envs: int, eval_trials: int) -> int:
         """``train_num_envs``: each env renders its own frames, so fewer, fuller batches."""
@@ -217,8 +248,11 @@ class SignFamily(MetaProblemFamily):
     def reference_reveals_all(
         self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
     ) -> bool:
-        """Not from the actions alone: the start pose matters (see :meth:`reveal_oracle`)."""
-        raise ValueError("the sign task's oracle needs the start pose; allowed: reference_sign")
+        """Not from the actions alone: the start matters (see :meth:`reveal_oracle`)."""
+        raise ValueError(
+            "the sign task's oracle needs the episode's start; "
+            "allowed: SignFamily.reveal_oracle() or reference_sign.reveals_all"
+        )
 
 
 @register("sign")
@@ -339,7 +373,9 @@ class SignEnv(gym.Env):
     the agent radius) with a uniform heading. μ and the goal are drawn first, always, and then
     replaced by ``options={"problem": μ, "goal": g}`` where given (``"goal": None`` or ``-1``:
     no goal), so a seed gives the same start pose and frames for every μ and goal. The
-    authors' code never seeds. ``options["start"] = (x, z, heading)`` overrides the pose.
+    authors' code never seeds. ``options["start"] = (x, z, heading)`` overrides the pose;
+    ``options["start"] = env.start`` of an earlier episode (pose and object orientations,
+    :attr:`start`) starts that episode again exactly: the same frames for the same actions.
 
     ## Episode End
     Terminated on touching an object or on "end episode"; truncated after ``horizon`` steps.
@@ -371,6 +407,17 @@ class SignEnv(gym.Env):
         self.t = 0
         self._frame = np.zeros(OBS_SHAPE, dtype=np.uint8)
         self._done = True
+        self._start = (math.nan,) * START_SIZE
+
+    @property
+    def start(self) -> tuple[float, ...]:
+        """The current episode's start: the agent's pose at its reset, then the objects' headings.
+
+        ``(x, z, heading, *headings)``, the objects in :data:`OBJECTS` order; NaN before the
+        first reset. ``reset(options={"start": start})`` starts the episode again from exactly
+        this state, whatever the seed (the seed's draws are overridden).
+        """
+        return self._start
 
     @property
     def core(self) -> Any:
@@ -406,16 +453,25 @@ class SignEnv(gym.Env):
         if "start" in options:
             self._place(options["start"])
             self._frame = core.render_obs()
+        agent = core.agent
+        pose = (float(agent.pos[0]), float(agent.pos[2]), float(agent.dir))
+        self._start = pose + tuple(float(obj.dir) for obj in self._objects)
         self.t = 0
         self._done = False
         return self._obs(), self._info(None)
 
     def _place(self, start: Any) -> None:
-        """Put the agent at ``start = (x, z, heading)``, or raise ValueError."""
-        ok = isinstance(start, tuple | list) and len(start) == 3
+        """Put the agent at ``start[:3] = (x, z, heading)`` and turn the objects to ``start[3:]``.
+
+        ``start`` is a pose or a whole :attr:`start`; anything else raises ValueError.
+        """
+        ok = isinstance(start, tuple | list) and len(start) in (3, START_SIZE)
         ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in start)
         if not ok:
-            raise ValueError(f"start={start!r} is invalid; allowed: a tuple (x, z, heading)")
+            raise ValueError(
+                f"start={start!r} is invalid; allowed: a tuple (x, z, heading), or "
+                f"(x, z, heading) then the {len(OBJECTS)} objects' headings (SignEnv.start)"
+            )
         agent = self._core.agent
         pos = np.array([float(start[0]), 0.0, float(start[1])])
         if self._core.intersect(agent, pos, agent.radius) or self._touched(pos) is not None:
@@ -425,6 +481,8 @@ class SignEnv(gym.Env):
             )
         agent.pos = pos
         agent.dir = float(start[2])
+        for obj, heading in zip(self._objects, start[3:], strict=False):
+            obj.dir = float(heading)
 
     def _touched(self, pos: np.ndarray | None = None) -> int | None:
         """Index of the object the agent touches (the last one, as ``Sign.step``), or None."""
@@ -500,8 +558,9 @@ class BatchedSignEnv:
     ``seed``: env ``i`` is seeded with ``seed + i`` at its first reset (Gymnasium's vector-env
     convention) and continues its own stream after that; ``None`` seeds from the OS. So env
     ``i`` matches a :class:`SignEnv` reset first with ``seed=seed + i``, then with no seed,
-    with the same options. State arrays (``problem``, ``goal``, ``t``, ``done``) are public and
-    read-only by convention.
+    with the same options. State arrays (``problem``, ``goal``, ``t``, ``done``, ``starts``) are
+    public and read-only by convention; ``starts[i]`` is env ``i``'s :attr:`SignEnv.start` at its
+    last reset (NaN before the first), what the reveal oracle needs besides the actions.
     """
 
     def __init__(self, config: SignConfig, num_envs: int, seed: int | None = None) -> None:
@@ -521,6 +580,7 @@ class BatchedSignEnv:
         self.goal = np.full(n, NO_GOAL, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
         self.done = np.ones(n, dtype=bool)
+        self.starts = np.full((n, START_SIZE), np.nan)
         self._images = np.zeros((n, *OBS_SHAPE), dtype=np.uint8)
 
     def reset(
@@ -539,6 +599,7 @@ class BatchedSignEnv:
             self._seeded[i] = True
             obs, _ = self.envs[i].reset(seed=seed, options={"problem": problem, "goal": goal})
             self._images[i] = obs["image"]
+            self.starts[i] = self.envs[i].start
             self.problem[i], self.goal[i], self.t[i], self.done[i] = problem, goal, 0, False
         return self._obs()
 
