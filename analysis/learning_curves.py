@@ -36,8 +36,9 @@ evaluation's return, mean and 95% CI over seeds, seeds, unfinished seeds, env st
 fraction, and ``tail_return_mean``: each seed's mean over its evaluations in the last
 ``TAIL_FRACTION`` of its env steps, averaged over seeds — one greedy evaluation of 100 trials is
 noisy; ``tail_return_ci95`` its 95% half-width over seeds), ``seed_tails.csv`` (those tail means
-per seed, with the same tail of ``return_informed``), and prints the final-returns table. ``--at-steps N`` first drops every evaluation past N
-env steps, so that methods trained for different budgets are compared at the same one.
+per seed, with the same tail of ``return_informed``), and prints the final-returns table.
+``--at-steps N`` first drops every evaluation past N env steps, so that methods trained for
+different budgets are compared at the same one.
 ``--training-returns`` adds each curve's mean ε-greedy return of the training trials (dotted):
 a gap to the held-out curve shows a method that learned its training problems but does not
 generalise. Runs that record ``return_informed`` (the greedy return with exploitation told μ,
@@ -77,11 +78,11 @@ __all__ = [
     "aggregate",
     "collect",
     "final_returns",
-    "seed_tails",
     "gather",
     "main",
     "mean_ci",
     "plot_panels",
+    "seed_tails",
 ]
 
 REFERENCE_LINES = (  # column, colour, line style, label
@@ -498,8 +499,9 @@ def _draw_panel(
                     label=f"{line}: exploitation told μ")  # fmt: skip
         test = here[(here["split"] == "test") & (here["line"] == line)].sort_values("env_steps")
         ax2.plot(test["env_steps"], test["reveal_frac_mean"], color=c)
-        if "exploit_progress_mean" in test and test["exploit_progress_mean"].notna().any():
-            ax2.plot(test["env_steps"], test["exploit_progress_mean"], color=c, ls="--", lw=1)
+        if "exploit_progress_mean" in g and g["exploit_progress_mean"].notna().any():
+            # the exploitation of this panel's problems (the reveal fraction is the held-out one)
+            ax2.plot(g["env_steps"], g["exploit_progress_mean"], color=c, ls="--", lw=1)
 
 
 def plot_panels(

@@ -314,7 +314,11 @@ def test_reference_values_h1(A):
     )
     assert row["optimal"] == row["optimal_after_exploration"] == 1.0
     assert row["no_exploration"] == pytest.approx(1 / A)
+    # One pull reveals μ iff it is a★; otherwise the posterior stays uniform, where every
+    # exploitation (Bayes-optimal or a posterior sample) wins with chance 1/A, and a one-pull
+    # episode cannot redraw: the three readings agree.
     assert row["pearl_ub"] == pytest.approx((2 * A - 1) / A**2)
+    assert row["pearl_ub_sampled"] == row["pearl_ub_redraw"] == row["pearl_ub"]
     assert row["no_exploration"] < row["pearl_ub"] < row["optimal_after_exploration"]
     table = rv.reference_table("bandit", f"A={A},H=1", "all")
     assert table.equals(reference_table(A, 1, "all"))
@@ -326,6 +330,7 @@ def test_enumeration_equals_closed_forms(A, H):
     assert values == closed_form_values(BanditConfig(A=A, H=H))
     k = A**H
     assert values["pearl_ub"] == Fraction(1, k) + Fraction(k - 1, k) * Fraction(1, k)
+    assert values["pearl_ub_sampled"] == values["pearl_ub_redraw"] == values["pearl_ub"]
 
 
 def test_large_k_uses_closed_forms():

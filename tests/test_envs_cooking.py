@@ -221,3 +221,20 @@ def test_the_observation_hides_the_recipe_stage_so_dream_exploits_recurrently():
         dynamics = build_config("dream_dynamics", make(name), "tiny", {})
         assert dynamics.exploitation_policy == "recurrent"
     assert build_config("dream", make("map"), "paper", {}).exploitation_policy == "feedforward"
+
+
+def test_a_policy_of_the_observation_alone_cannot_finish_a_two_ingredient_recipe():
+    # μ = 11 (fridges: bottom 3, middle 2, top 0), horizon 12: every recipe fits (≤ 12 steps).
+    # With a == b the observation's aliasing does no harm (fetching a again is right); with
+    # a != b the best memoryless policy falls short of V* (it fetches a again after step ii).
+    h = 12
+    m = rc.cooking_model("cooking", h)
+    memoryless = rc.memoryless_values("cooking", 11, horizon=h)
+    v_star = m.optimal_values()[11]
+    for a, b in itertools.product((0, 2, 3), repeat=2):
+        col = 4 * a + b
+        if a == b:
+            assert memoryless[col] == pytest.approx(v_star[col])
+        else:
+            assert memoryless[col] < v_star[col] - 0.5
+    assert np.isnan(memoryless[4 * 1 + 1])  # ingredient 1 is in no fridge of μ = 11

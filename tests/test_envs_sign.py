@@ -524,11 +524,15 @@ def test_plan_start_and_table():
     assert np.all(plan["no_exploration"] <= plan["no_exploration_ub"])
     table = ref.reference_table(n_starts=2)
     cols = ["benchmark", "variant", "split", "n_problems", "optimal"]
-    cols += ["optimal_after_exploration", "pearl_ub", "no_exploration"]
+    cols += ["optimal_after_exploration", "pearl_ub", "pearl_ub_sampled", "pearl_ub_redraw"]
+    cols += ["no_exploration"]
     assert list(table.columns[: len(cols)]) == cols and len(table) == 1
     row = table.iloc[0]
     assert row["benchmark"] == "sign" and row["n_problems"] == 3 and row["n_starts"] == 2
-    assert -1.0 <= row["pearl_ub"] <= row["optimal"] <= 1.0
+    assert -1.0 <= row["pearl_ub_sampled"] <= row["optimal"] <= 1.0
+    assert np.isnan(row["pearl_ub_redraw"])
+    if row["no_exploration"] == row["optimal"]:  # the sandwich closes
+        assert row["pearl_ub"] == row["optimal"]
     assert row["no_exploration"] <= row["no_exploration_ub"] <= row["optimal"]
 
 
@@ -566,4 +570,5 @@ def test_reference_values_default_table():
     row = ref.reference_table(workers=2).iloc[0]
     assert row["optimal"] == 1.0 and row["optimal_after_exploration"] == 1.0
     assert row["no_exploration"] == row["no_exploration_ub"] == 1.0
-    assert row["pearl_ub"] == pytest.approx(-0.05, abs=0.02)
+    assert row["pearl_ub"] == 1.0  # no_exploration <= pearl_ub <= optimal
+    assert row["pearl_ub_sampled"] == pytest.approx(-0.05, abs=0.02)

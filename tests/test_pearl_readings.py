@@ -1,10 +1,12 @@
-"""PEARL-UB under its two readings (deep/envs/reference_city.py, reference_cooking.py).
+"""PEARL-UB under its three readings (deep/envs/reference_city.py, reference_cooking.py).
 
-``pearl_ub`` (per episode): the sample is drawn once per episode and followed to the end of it,
-even when observations contradict it. ``pearl_ub_redraw``: the sample is redrawn from the
+``pearl_ub`` (the line drawn): Thompson-sampling (TS) exploration with one sample per episode,
+then the Bayes-optimal exploitation policy for the posterior. ``pearl_ub_sampled`` (per
+episode): the sample is drawn once per episode, in both episodes, and followed to the end of
+it, even when observations contradict it. ``pearl_ub_redraw``: the sample is redrawn from the
 posterior as soon as an observation rules it out. The exact values are checked by hand on the
-vanilla bus and against direct Monte Carlo simulations of the per-episode policy in the
-batched envs.
+vanilla bus, against the sandwich no_exploration ≤ pearl_ub ≤ optimal, and against direct
+Monte Carlo simulations in the batched envs.
 """
 
 from __future__ import annotations
@@ -67,8 +69,37 @@ def test_per_episode_hand_value_on_the_vanilla_bus_and_map(name):
     problems = m.family.problem_ids("all")
     returns = rci.exploitation_returns(name, "paper", problems)
     assert set(np.round(returns, 9).ravel().tolist()) == {0.8, -2.0}  # reach at once, or loop
-    assert rci.pearl_ub_value(name, "paper", "all") == pytest.approx(-0.6, abs=1e-12)
+    assert rci.pearl_ub_sampled_value(name, "paper", "all") == pytest.approx(-0.6, abs=1e-12)
     assert rci.pearl_ub_redraw_value(name, "paper", "all") == pytest.approx(0.7, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["vanilla_bus", "map"])
+def test_bayes_after_thompson_hand_value_on_the_vanilla_bus_and_map(name):
+    """TS exploration then Bayes-optimal exploitation is 0.5 exactly on the bus and map.
+
+    Exploring with π*(μ', g') rides one central bus c: to g' if μ' is right there, else to
+    another goal-side stop d, whence it loops c ↔ d. Either way exactly one pairing (c, μ(c))
+    is known, and the posterior B is the 3! = 6 problems that share it (π* never visits the
+    map). Exploitation, goal g uniform:
+
+    * g's stop is the known one (1/4): ride it, the goal at step 3: 0.8.
+    * otherwise (3/4): walking takes 8 steps (0.3); better, ride an unknown bus (step 2). With
+      1/3 it goes to g (step 3: 0.8). Otherwise ride back (step 3), walk 2 to another unknown
+      stop and ride it (step 6): 1/2 to g (step 7: 0.4), else back (7), walk 2, ride the last
+      one (10), g at step 11 (0.0); walking from a wrong corner is no better (7 or 9 steps).
+      So 1/3 · 0.8 + 2/3 · (1/2 · 0.4 + 1/2 · 0.0) = 0.4.
+
+    In all 1/4 · 0.8 + 3/4 · 0.4 = 0.5, between no exploration (0.3) and optimal (0.8).
+    """
+    m = rci._model(name, "paper")
+    c = m.bus_cells[np.flatnonzero(m.ride[0, m.bus_cells] != m.ride[1, m.bus_cells])[0]]
+    known = tuple(int(p) for p in np.flatnonzero(m.ride[:, c] == m.ride[0, c]))
+    assert len(known) == 6
+    goal_of_d = int(np.argmin([m.dist_to_goal[0, g, m.ride[0, c]] for g in range(4)]))
+    for g in range(4):
+        value = rci._BeliefPlanner(m, g).value(0, m.start, known)
+        assert value == pytest.approx(0.8 if g == goal_of_d else 0.4, abs=1e-12)
+    assert rci.pearl_ub_value(name, "paper", "all") == pytest.approx(0.5, abs=1e-12)
 
 
 def test_city_rollout_continues_from_the_true_bus_destination():
@@ -89,19 +120,19 @@ def test_city_per_episode_with_a_known_problem_is_optimal():
         assert rci.per_episode_thompson_value(m, (mu,)) == pytest.approx(0.8)
 
 
-def _simulate_city(name: str, split: str, n: int, seed: int, train_split=None) -> np.ndarray:
-    """Exploitation returns of per-episode TS in ``n`` simulated trials of BatchedCityEnv.
+def _city_posteriors(name: str, split: str, n: int, seed: int, train_split=None):
+    """Simulated TS exploration in BatchedCityEnv: the posterior of each of ``n`` trials.
 
-    The posterior is computed from the env's own observations: the problems of the split
-    whose exploration observation sequences (under the same feedback policy, stopping at g')
-    equal the true problem's.
+    The true μ and the sample are uniform over the split, g' uniform; the posterior is the
+    problems of the split whose exploration observation sequences (same feedback policy,
+    stopping at g') equal the true problem's. Returns (problems, true index, posterior mask).
     """
     m = rci._model(name, "paper", train_split)
     problems = m.family.problem_ids(split)
     rng = np.random.default_rng(seed)
     true_i = rng.integers(len(problems), size=n)
     sample = problems[rng.integers(len(problems), size=n)]
-    g_exp, g = rng.integers(4, size=n), rng.integers(4, size=n)
+    g_exp = rng.integers(4, size=n)
     k = len(problems)
     env = BatchedCityEnv(m.family.config, n * k)
     nu, s, ge = np.tile(problems, n), np.repeat(sample, k), np.repeat(g_exp, k)
@@ -114,6 +145,19 @@ def _simulate_city(name: str, split: str, n: int, seed: int, train_split=None) -
         active &= env.pos != goal_cell  # the exploration stops at g'
     seq = np.concatenate(seen, axis=1).reshape(n, k, -1)
     same = (seq == seq[np.arange(n), true_i][:, None, :]).all(axis=2)  # posterior (n, k)
+    return problems, true_i, same
+
+
+def _simulate_city(name: str, split: str, n: int, seed: int, train_split=None) -> np.ndarray:
+    """Exploitation returns of per-episode TS in ``n`` simulated trials of BatchedCityEnv.
+
+    The posterior comes from the env's own observations (:func:`_city_posteriors`); the
+    exploitation sample is drawn from it once and π* of it followed for the whole episode.
+    """
+    m = rci._model(name, "paper", train_split)
+    problems, true_i, same = _city_posteriors(name, split, n, seed, train_split)
+    rng = np.random.default_rng(seed + 1000)
+    g = rng.integers(4, size=n)
     pick = np.array([rng.choice(np.flatnonzero(row)) for row in same])
     mu, mu2 = problems[true_i], problems[pick]
     play = BatchedCityEnv(m.family.config, n)
@@ -126,7 +170,7 @@ def _simulate_city(name: str, split: str, n: int, seed: int, train_split=None) -
 )
 def test_city_per_episode_matches_a_simulation(name, split, train_split):
     returns = _simulate_city(name, split, 3000, seed=1, train_split=train_split)
-    _mc_check(returns, rci.pearl_ub_value(name, "paper", split, train_split))
+    _mc_check(returns, rci.pearl_ub_sampled_value(name, "paper", split, train_split))
 
 
 @pytest.mark.parametrize(
@@ -142,15 +186,70 @@ def test_city_per_episode_matches_a_simulation(name, split, train_split):
 )
 def test_city_per_episode_is_below_redraw(name, split, train_split):
     """Holds on every city (it need not in general: looping can also reveal buses)."""
-    episode = rci.pearl_ub_value(name, "paper", split, train_split)
+    episode = rci.pearl_ub_sampled_value(name, "paper", split, train_split)
     redraw = rci.pearl_ub_redraw_value(name, "paper", split, train_split)
     assert -2.0 <= episode <= redraw <= 0.8 + 1e-12
     assert episode < rci.no_exploration_value(name, "paper", split, train_split)
 
 
-def test_city_reference_table_has_both_readings():
+@pytest.mark.parametrize(
+    ("name", "variant", "split", "train_split"),
+    [
+        ("vanilla_bus", "paper", "all", None),
+        ("map", "paper", "all", None),
+        ("distracting_bus", "paper", "train", None),
+        ("distracting_bus", "paper", "train", "stride11"),
+        ("distracting_bus", "paper", "test", "stride11"),
+        ("vanilla_bus", "official", "all", None),
+        ("map", "official", "all", None),
+        pytest.param("distracting_bus", "paper", "test", None, marks=pytest.mark.slow),
+        pytest.param("distracting_bus", "official", "train", None, marks=pytest.mark.slow),
+        pytest.param("distracting_bus", "official", "test", None, marks=pytest.mark.slow),
+    ],
+)
+def test_city_bayes_after_thompson_is_sandwiched(name, variant, split, train_split):
+    """no_exploration ≤ pearl_ub ≤ optimal, and pearl_ub ≥ pearl_ub_sampled (same
+    exploration, and Bayes-optimal exploitation beats following one posterior sample)."""
+    m = rci._model(name, variant, train_split)
+    optimal = float(rci.optimal_values(name, variant)[m.family.problem_ids(split)].mean())
+    value = rci.pearl_ub_value(name, variant, split, train_split)
+    none = rci.no_exploration_value(name, variant, split, train_split)
+    assert none - 1e-12 <= value <= optimal + 1e-12
+    assert value >= rci.pearl_ub_sampled_value(name, variant, split, train_split) - 1e-12
+
+
+def test_city_bayes_after_thompson_with_a_known_problem_is_optimal():
+    """With a one-problem prior the posterior is that problem: V*."""
+    m = rci._model("distracting_bus", "paper")
+    for mu in (0, 100, 575):
+        assert rci.bayes_after_thompson_value(m, (mu,)) == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ("name", "split", "train_split"),
+    [("vanilla_bus", "all", None), ("distracting_bus", "train", "stride11")],
+)
+def test_city_bayes_after_thompson_matches_a_simulated_exploration(name, split, train_split):
+    """Exploration simulated in the env; each trial scores the exact Bayes-optimal
+    exploitation value of its posterior (the belief planner, mean over the goal)."""
+    m = rci._model(name, "paper", train_split)
+    problems, _, same = _city_posteriors(name, split, 3000, seed=3, train_split=train_split)
+    planners = [rci._BeliefPlanner(m, g) for g in range(4)]
+    cache: dict[tuple[int, ...], float] = {}
+    returns = []
+    for row in same:
+        belief = tuple(problems[row].tolist())
+        if belief not in cache:
+            cache[belief] = float(np.mean([p.value(0, m.start, belief) for p in planners]))
+        returns.append(cache[belief])
+    _mc_check(np.asarray(returns), rci.pearl_ub_value(name, "paper", split, train_split))
+
+
+def test_city_reference_table_has_the_three_readings():
     row = rci.reference_table("vanilla_bus", "paper", "all").iloc[0]
-    assert row["pearl_ub"] == pytest.approx(-0.6) and row["pearl_ub_redraw"] == pytest.approx(0.7)
+    assert row["pearl_ub"] == pytest.approx(0.5)
+    assert row["pearl_ub_sampled"] == pytest.approx(-0.6)
+    assert row["pearl_ub_redraw"] == pytest.approx(0.7)
 
 
 # --- cooking ---------------------------------------------------------------------------------
@@ -236,14 +335,45 @@ def _simulate_cooking(split: str, n: int, seed: int) -> np.ndarray:
 
 def test_cooking_per_episode_matches_a_simulation():
     returns = _simulate_cooking("train", 3000, seed=2)
-    _mc_check(returns, rco.pearl_ub_value("cooking", "train"))
+    _mc_check(returns, rco.pearl_ub_sampled_value("cooking", "train"))
 
 
 def test_cooking_per_episode_is_below_redraw_on_a_short_horizon():
     for h in (6, 10):
-        episode = rco.pearl_ub_value("cooking", "test", horizon=h)
+        episode = rco.pearl_ub_sampled_value("cooking", "test", horizon=h)
         redraw = rco.pearl_ub_redraw_value("cooking", "test", horizon=h)
         assert -0.35 * h <= episode <= redraw
+
+
+@pytest.mark.parametrize("h", [6, 10])
+def test_cooking_bayes_after_thompson_is_sandwiched_on_a_short_horizon(h):
+    """no_exploration ≤ pearl_ub ≤ optimal and pearl_ub ≥ pearl_ub_sampled (μ = 11)."""
+    m = rco.cooking_model("cooking", h)
+    ids = m.family.problem_ids("test")
+    optimal = float((m.optimal_values()[ids] * m.goal_probs[ids]).sum(axis=1).mean())
+    value = rco.pearl_ub_value("cooking", "test", horizon=h)
+    assert rco.no_exploration_value("cooking", "test", horizon=h) - 1e-12 <= value
+    assert value <= optimal + 1e-12
+    assert value >= rco.pearl_ub_sampled_value("cooking", "test", horizon=h) - 1e-12
+
+
+def test_cooking_bayes_after_thompson_on_the_plain_and_covering_models_agree():
+    """The Bayes-optimal exploitation only visits reachable states: the covering model's extra
+    states change nothing (the exploration classes need the covering model's policy tables)."""
+    cover, plain = rco.covering_model("cooking", 6), rco.cooking_model("cooking", 6)
+    ids = cover.family.problem_ids("test")
+    bayes = rco.bayes_after_thompson_value(cover, ids)
+    solver = rco._NoExploration(plain)
+    total = 0.0
+    for weight, labels in rco._exploration_classes(cover):
+        members = np.flatnonzero(labels == labels[ids[0]])
+        for col, pg in enumerate(plain.goal_probs[ids[0]]):
+            if pg > 0:
+                w = plain.goal_probs[members, col]
+                idx = plain.start_index[members[w > 0], col]
+                true = int(np.flatnonzero(idx == plain.start_index[ids[0], col])[0])
+                total += weight * pg * solver.evaluate(0, idx, w[w > 0], true)
+    assert bayes == pytest.approx(total, abs=1e-12)
 
 
 @pytest.mark.slow
@@ -252,13 +382,40 @@ def test_cooking_per_episode_is_below_redraw_and_no_exploration(stage_reward):
     """The full tables (~1 min per reading: the redraw reading of the train split)."""
     for split in ("train", "test"):
         row = rco.reference_table("cooking", split, stage_reward).iloc[0]
-        assert -0.35 * 20 <= row["pearl_ub"] < row["no_exploration"]
-        assert row["pearl_ub"] <= row["pearl_ub_redraw"] <= row["optimal"]
+        assert -0.35 * 20 <= row["pearl_ub_sampled"] < row["no_exploration"]
+        assert row["pearl_ub_sampled"] <= row["pearl_ub_redraw"] <= row["optimal"]
+        assert row["no_exploration"] - 1e-12 <= row["pearl_ub"] <= row["optimal"] + 1e-12
+        assert row["pearl_ub"] >= row["pearl_ub_sampled"]
 
 
 @pytest.mark.slow
 def test_cooking_no_goals_per_episode_is_below_redraw():
     """About 50 s (per episode) + 3 min (redraw)."""
-    episode = rco.pearl_ub_value("cooking_no_goals", "all")
+    episode = rco.pearl_ub_sampled_value("cooking_no_goals", "all")
     redraw = rco.pearl_ub_redraw_value("cooking_no_goals", "all")
     assert -0.35 * 20 <= episode <= redraw
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage_reward", ["replace", "add"])
+def test_cooking_no_goals_bayes_after_thompson_is_sandwiched(stage_reward):
+    row = rco.reference_table("cooking_no_goals", "all", stage_reward).iloc[0]
+    assert row["no_exploration"] - 1e-12 <= row["pearl_ub"] <= row["optimal"] + 1e-12
+    assert row["pearl_ub"] >= row["pearl_ub_sampled"]
+
+
+# --- the sign --------------------------------------------------------------------------------
+
+
+def test_sign_pearl_ub_is_closed_by_the_sandwich():
+    """no_exploration ≤ pearl_ub ≤ optimal pose by pose: equal ends fix pearl_ub exactly;
+    otherwise it is not computed (NaN)."""
+    from deep.envs import _headless
+
+    _headless.configure()
+    pytest.importorskip("miniworld")
+    from deep.envs import reference_sign as rs
+
+    assert rs.bayes_after_thompson_value(1.0, 0.0, 1.0) == (1.0, 0.0)
+    assert rs.bayes_after_thompson_value(0.9, 0.01, 0.9) == (0.9, 0.01)
+    assert all(np.isnan(rs.bayes_after_thompson_value(1.0, 0.0, 0.95)))

@@ -521,7 +521,8 @@ EXAMPLES = {
     "sensitivity.json": 3 * 8 * 3,
     "robustness.json": 3,
     "fig67_cpu.json": 4 * 3,
-    "bus_split.json": 2 * 3,
+    "dream_grids.json": 3 * 3,
+    "fig6_left.json": 3,
 }
 
 
@@ -545,9 +546,11 @@ def test_example_specs(name):
         assert tuple(e.env for e in spec.envs) == envs and spec.splits == splits
         assert spec.eval_splits == eval_splits
         assert all(tuple(r.config.eval_splits) == eval_splits for r in runs)
-    if name == "bus_split.json":
-        assert {r.config.env_kwargs["train_split"] for r in runs} == {"independent"}
-        assert {r.env for r in runs} == {"distracting_bus_independent"}
+    if name == "dream_grids.json":  # the defaults' split and the authors' 53 IDs
+        assert {r.env for r in runs} == {"distracting_bus", "distracting_bus_stride11", "cooking"}
+        assert spec.eval_splits == ("test", "train")
+    if name == "fig6_left.json":  # Fig. 6 left's DREAM (no bottleneck): the noise kept
+        assert spec.methods == ("dream_no_bottleneck",) and spec.eval_splits == ("test", "train")
     if name == "fig67_cpu.json":
         varibad = [r.config.method_args for r in runs if r.method == "varibad"]
         assert varibad == [{"decode_beliefs": "8", "decode_transitions": "8"}] * 3

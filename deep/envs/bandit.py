@@ -34,15 +34,20 @@ Exact reference exploitation returns (:func:`reference_table`, averaged over the
 * ``optimal_after_exploration`` = 1: ``a★`` reveals μ (:func:`reveals_all`), then play ``a_μ``.
 * ``no_exploration`` = 1/K: exploitation observations never depend on μ, so every policy is a
   mixture of fixed sequences, and each fixed sequence is ``a_μ`` for exactly one μ.
-* ``pearl_ub`` = (2K − 1)/K²: Thompson sampling with the true posterior and the optimal
-  problem-specific policies (the paper's PEARL-UB). Exploration: sample μ' from the prior
-  (uniform) and play π*(μ') = ``a_μ'``. That reveals μ iff ``a_μ' = a★`` (μ' = K−1, chance
-  1/K), after which exploitation plays ``a_μ`` (return 1); any other sequence leaves the
-  posterior uniform (the exploration observations are the same in every problem), so
-  exploitation samples μ'' uniformly and plays ``a_μ''`` (return 1/K in expectation).
-  Total 1/K + (1 − 1/K)/K.
+* ``pearl_ub`` = ``pearl_ub_sampled`` = ``pearl_ub_redraw`` = (2K − 1)/K²: Thompson sampling
+  (TS) with the true posterior and the optimal problem-specific policies (the paper's
+  PEARL-UB; the three readings of :mod:`deep.envs.reference_values` coincide here).
+  Exploration: sample μ' from the prior (uniform) and play π*(μ') = ``a_μ'``. That reveals μ
+  iff ``a_μ' = a★`` (μ' = K−1, chance 1/K), after which exploitation plays ``a_μ`` (return
+  1); any other sequence leaves the posterior uniform (the exploration observations are the
+  same in every problem). Then ``pearl_ub`` exploits Bayes-optimally: with a uniform
+  posterior every sequence wins with chance 1/K; ``pearl_ub_sampled`` samples μ'' uniformly
+  and plays ``a_μ''``: 1/K too. Total 1/K + (1 − 1/K)/K. ``pearl_ub_redraw`` (redraw the sample
+  when an observation rules it out) equals ``pearl_ub_sampled``: before an episode's last step
+  nothing it shows depends on μ, so no sample is ever ruled out while it is acted on (for
+  H = 1 each episode is a single pull).
 
-:func:`exact_values` computes the four values by enumeration against :class:`BatchedBanditEnv`
+:func:`exact_values` computes the values by enumeration against :class:`BatchedBanditEnv`
 (posteriors = the problems with identical exploration observations), in rational arithmetic,
 for ``K <=`` :data:`ENUMERATION_LIMIT`; beyond that :func:`reference_table` uses the closed
 forms above (the tests check that both agree).
@@ -63,6 +68,7 @@ from gymnasium import spaces
 
 from deep.envs.problem import (
     NO_GOAL,
+    REFERENCE_COLUMNS,
     SPLITS,
     MetaProblemFamily,
     RevealOracle,
@@ -610,15 +616,19 @@ def _run_all_pairs(config: BanditConfig, goal: int) -> tuple[np.ndarray, np.ndar
 
 
 def exact_values(config_or_family: Any) -> dict[str, Fraction]:
-    """The four reference returns by enumeration against the batched env (module doc).
+    """The reference returns by enumeration against the batched env (module doc).
 
     With ``R[μ, b]`` the exploitation return of sequence b in problem μ and ``B(μ, a)`` the
     problems whose exploration observations under sequence a equal μ's:
     optimal = mean_μ max_b R[μ, b]; no_exploration = max_b mean_μ R[μ, b];
     optimal_after_exploration = max_a mean_μ max_b mean_{ν∈B(μ,a)} R[ν, b] (adaptive
     exploration gains nothing: observations within an episode are μ-independent until its
-    end); pearl_ub = mean_{μ,μ'} mean_{ν∈B(μ,μ')} R[μ, ν] (sampled μ' explores with
-    ``a_μ'``, whose index is μ'; sampled ν exploits with ``a_ν``).
+    end); pearl_ub = mean_{μ'} mean_μ max_b mean_{ν∈B(μ,μ')} R[ν, b] (sampled μ' explores
+    with ``a_μ'``, whose index is μ'; Bayes-optimal exploitation: a fixed sequence suffices,
+    the exploitation observations being μ-independent); pearl_ub_sampled =
+    mean_{μ,μ'} mean_{ν∈B(μ,μ')} R[μ, ν] (sampled ν exploits with ``a_ν``); pearl_ub_redraw =
+    pearl_ub_sampled, after checking that no observation before an episode's last step
+    depends on μ (so a redraw can never happen).
     """
     cfg = _as_config(config_or_family)
     k = cfg.n_problems
@@ -627,12 +637,19 @@ def exact_values(config_or_family: Any) -> dict[str, Fraction]:
             f"A**H={k} problems is too many to enumerate; allowed: A**H <= {ENUMERATION_LIMIT}"
         )
     obs, _ = _run_all_pairs(cfg, EXPLORE)
-    _, ret_f = _run_all_pairs(cfg, EXPLOIT)
+    obs_exploit, ret_f = _run_all_pairs(cfg, EXPLOIT)
+    before_end = cfg.H * (cfg.H + 2)  # the observations before the last step
+    if not (
+        (obs[:, :, :before_end] == obs[:1, :, :before_end]).all()
+        and (obs_exploit == obs_exploit[:1]).all()
+    ):  # pragma: no cover - a property of the env, checked here
+        raise AssertionError("an observation within an episode depends on μ: redraws matter")
     ret = ret_f.astype(np.int64)  # returns are 0 or 1: integer counts keep everything exact
     optimal = Fraction(int(ret.max(axis=1).sum()), k)
     no_exploration = Fraction(int(ret.sum(axis=0).max()), k)
     after = Fraction(0)
-    pearl = Fraction(0)
+    bayes = 0
+    sampled = Fraction(0)
     for a in range(k):
         _, labels = np.unique(obs[:, a], axis=0, return_inverse=True)
         labels = labels.reshape(-1)
@@ -641,23 +658,28 @@ def exact_values(config_or_family: Any) -> dict[str, Fraction]:
             members = np.flatnonzero(labels == g)
             block = ret[np.ix_(members, members)]  # R[μ, ν] for μ, ν in the posterior
             best += int(ret[members].sum(axis=0).max())
-            pearl += Fraction(int(block.sum()), len(members))
+            sampled += Fraction(int(block.sum()), len(members))
         after = max(after, Fraction(best, k))
+        bayes += best
     return {
         "optimal": optimal,
         "optimal_after_exploration": after,
-        "pearl_ub": pearl / (k * k),
+        "pearl_ub": Fraction(bayes, k * k),
+        "pearl_ub_sampled": sampled / (k * k),
+        "pearl_ub_redraw": sampled / (k * k),
         "no_exploration": no_exploration,
     }
 
 
 def closed_form_values(config_or_family: Any) -> dict[str, Fraction]:
-    """The four reference returns in closed form: 1, 1, (2K−1)/K² and 1/K (module doc)."""
+    """The reference returns in closed form: 1, 1, (2K−1)/K² (×3) and 1/K (module doc)."""
     k = _as_config(config_or_family).n_problems
     return {
         "optimal": Fraction(1),
         "optimal_after_exploration": Fraction(1),
         "pearl_ub": Fraction(2 * k - 1, k * k),
+        "pearl_ub_sampled": Fraction(2 * k - 1, k * k),
+        "pearl_ub_redraw": Fraction(2 * k - 1, k * k),
         "no_exploration": Fraction(1, k),
     }
 
@@ -700,9 +722,6 @@ def reference_table(A: int, H: int = 1, split: str = "all") -> pd.DataFrame:
         "variant": variant_name(cfg.A, cfg.H),
         "split": split,
         "n_problems": k,
-        **{key: float(values[key]) for key in _VALUE_COLUMNS},
+        **{key: float(values[key]) for key in REFERENCE_COLUMNS},
     }
     return pd.DataFrame([row])
-
-
-_VALUE_COLUMNS = ("optimal", "optimal_after_exploration", "pearl_ub", "no_exploration")

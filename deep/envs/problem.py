@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_GOAL",
+    "REFERENCE_COLUMNS",
     "SPLITS",
     "MetaProblemFamily",
     "RevealOracle",
@@ -67,6 +68,17 @@ object orientations), which a family's batched env has only when its oracle need
 oracle may also have ``reveal_step`` (same arguments): the fewest of the actions that reveal,
 or None, found in one pass instead of asking the oracle about every prefix.
 """
+
+REFERENCE_COLUMNS = (
+    "optimal",
+    "optimal_after_exploration",
+    "pearl_ub",
+    "pearl_ub_sampled",
+    "pearl_ub_redraw",
+    "no_exploration",
+)
+"""The reference returns every family's reference row has, in table order
+(:mod:`deep.envs.reference_values`; PEARL-UB's three readings are in ``docs/benchmarks.md``)."""
 
 ORACLE_CACHE_SIZE = 1 << 16
 """Action sequences remembered by each oracle of :meth:`MetaProblemFamily.reveal_oracle`."""

@@ -15,20 +15,28 @@ everything below is an exact enumeration, with no sampling:
   so the belief only changes when riding a bus whose destination is still uncertain or when
   reading the map; between such events the optimal route is a shortest path in the graph of
   the buses whose destination the belief already determines.
-* ``pearl_ub``: per-episode Thompson sampling with the true posterior and the optimal
-  problem-specific policies (PEARL's posterior sampling: one sample per episode; the paper's
-  PEARL-UB). Exploration episode: sample μ' from the prior (uniform over the split) and a goal
-  g' uniformly (the episode has no goal), follow π*(μ', g') in the true problem until g' is
-  reached or time runs out. The posterior is the set of problems in the split that give the
-  same observations. Exploitation: sample μ'' from the posterior once and follow π*(μ'', g) in
-  the true problem for the whole episode, even once observations contradict μ''. π* is a
-  feedback policy of the cell, so the agent goes on from wherever the true buses take it; a
-  wrong μ'' makes it ride back and forth between two buses until time runs out (−2.0), which
-  makes this value −0.6 on the bus and map (hand computation in
-  ``tests/test_pearl_readings.py``), below no exploration.
-* ``pearl_ub_redraw``: committed Thompson sampling: as ``pearl_ub``, but in both episodes the
-  sample is redrawn from the updated posterior as soon as an observation rules it out (0.7 on
-  the bus and map). Ties in π* go to the lowest action index in both readings.
+
+PEARL-UB is Thompson sampling (TS) with the true posterior and the optimal problem-specific
+policies π*(μ, g) (ties: lowest action index), under three readings. In all three the
+exploration episode samples μ' from the prior (uniform over the split) and a goal g' uniformly
+(the episode has no goal), and follows π*(μ', g') in the true problem until g' is reached or time
+runs out. π* is a feedback policy of the cell, so the agent goes on from wherever the true buses
+take it. The posterior is the set of problems of the split that give the same observations.
+
+* ``pearl_ub`` (the line drawn as the paper's PEARL-UB): TS exploration with one sample per
+  episode (PEARL's posterior sampling), then the **Bayes-optimal** exploitation policy for that
+  posterior: the no-exploration belief planner above, started from the posterior instead of
+  the prior (:func:`bayes_after_thompson_value`). The best any exploitation policy can do with
+  what TS exploration found, so an upper bound on PEARL, and no_exploration ≤ pearl_ub ≤
+  optimal by construction. 0.5 on the bus and map (hand computation in
+  ``tests/test_pearl_readings.py``).
+* ``pearl_ub_sampled``: per-episode TS in both episodes. Exploitation samples μ'' from the
+  posterior once and follows π*(μ'', g) for the whole episode, even once observations
+  contradict μ''; a wrong μ'' makes it ride back and forth between two buses until time runs
+  out (−2.0), which makes this value −0.6 on the bus and map, below no exploration.
+* ``pearl_ub_redraw``: committed TS: as ``pearl_ub_sampled``, but in both episodes the sample
+  is redrawn from the updated posterior as soon as an observation rules it out (0.7 on the bus
+  and map).
 """
 
 from __future__ import annotations
@@ -43,12 +51,14 @@ from deep.envs.city import GOALS, START, BatchedCityEnv, CityFamily
 from deep.envs.problem import NO_GOAL, make, options_label
 
 __all__ = [
+    "bayes_after_thompson_value",
     "benchmark_label",
     "colored_left_given_gray",
     "exploitation_returns",
     "no_exploration_value",
     "optimal_values",
     "pearl_ub_redraw_value",
+    "pearl_ub_sampled_value",
     "pearl_ub_value",
     "per_episode_thompson_value",
     "reference_table",
@@ -209,8 +219,23 @@ def _posterior_mean(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return (values * same).sum(axis=1) / same.sum(axis=1)
 
 
+def _exploration_classes(m: _Model, problems: np.ndarray):
+    """Yield (weight, labels) for every TS exploration: sample s, exploration goal g'.
+
+    ``labels[i]`` is the class of problems[i]: the problems whose exploration observations
+    under π*(s, g') equal its own (the posterior when problems[i] is true). Samples with the
+    same π*(·, g') explore alike; ``weight`` counts them (summing to len(problems) per g').
+    """
+    for goal in range(len(GOALS)):
+        samples, inverse = _distinct_policies(m, problems, goal)
+        weights = np.bincount(inverse, minlength=len(samples))  # samples sharing each policy
+        for sample, weight in zip(samples.tolist(), weights.tolist(), strict=True):
+            obs = _exploration_observations(m, problems, sample, goal)
+            yield weight, np.unique(obs, axis=0, return_inverse=True)[1].ravel()
+
+
 def per_episode_thompson_value(m: _Model, problems: Sequence[int]) -> float:
-    """Exact PEARL-UB, per-episode reading (see the module doc), prior uniform on ``problems``.
+    """Exact ``pearl_ub_sampled`` (see the module doc), prior uniform on ``problems``.
 
     With R̄[μ, ν] = mean_g R[μ, ν, g] (the exploitation goal g is uniform) and B(μ; s, g') the
     problems whose exploration observations under π*(s, g') equal μ's::
@@ -223,25 +248,62 @@ def per_episode_thompson_value(m: _Model, problems: Sequence[int]) -> float:
     problems_arr = np.asarray(problems, dtype=np.int64)
     returns = _exploitation_returns(m, problems_arr).mean(axis=2)
     total = 0.0
-    for goal in range(len(GOALS)):
-        samples, inverse = _distinct_policies(m, problems_arr, goal)
-        weights = np.bincount(inverse, minlength=len(samples))  # samples sharing each policy
-        for sample, weight in zip(samples.tolist(), weights.tolist(), strict=True):
-            obs = _exploration_observations(m, problems_arr, sample, goal)
-            labels = np.unique(obs, axis=0, return_inverse=True)[1].ravel()
-            total += weight * float(_posterior_mean(returns, labels).mean())
+    for weight, labels in _exploration_classes(m, problems_arr):
+        total += weight * float(_posterior_mean(returns, labels).mean())
     return total / (len(GOALS) * len(problems_arr))
+
+
+def bayes_after_thompson_value(m: _Model, problems: Sequence[int]) -> float:
+    """Exact ``pearl_ub``: TS exploration, then Bayes-optimal exploitation (module doc).
+
+    Prior uniform on ``problems``. With B(μ; s, g') as in :func:`per_episode_thompson_value`
+    and V_g(B) the optimal expected return of the exploitation POMDP for goal g whose belief
+    starts uniform on B (the no-exploration planner, :class:`_BeliefPlanner`, from B)::
+
+        value = mean_{g'} mean_{s} Σ_B (|B| / N) mean_g V_g(B)
+
+    The true μ is uniform on ``problems``, so it is uniform on its class B, and V_g(B) is the
+    expected return of the Bayes-optimal policy over the true μ of B.
+    """
+    problems_arr = np.asarray(problems, dtype=np.int64)
+    planners = [_BeliefPlanner(m, g) for g in range(len(GOALS))]
+    values: dict[tuple[int, ...], float] = {}
+
+    def exploit(belief: tuple[int, ...]) -> float:
+        if belief not in values:
+            values[belief] = float(np.mean([p.value(0, m.start, belief) for p in planners]))
+        return values[belief]
+
+    total = 0.0
+    for weight, labels in _exploration_classes(m, problems_arr):
+        counts = np.bincount(labels)
+        order = np.argsort(labels, kind="stable")
+        classes = np.split(problems_arr[order], np.cumsum(counts)[:-1])
+        total += weight * sum(len(b) * exploit(tuple(b.tolist())) for b in classes)
+    return total / (len(GOALS) * len(problems_arr) ** 2)
 
 
 def pearl_ub_value(
     name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
 ) -> float:
-    """Exact expected exploitation return of per-episode Thompson sampling (PEARL-UB).
+    """Exact PEARL-UB as drawn: TS exploration, then Bayes-optimal exploitation.
+
+    The exploration sample is drawn once per episode; exploitation is the Bayes-optimal policy
+    for the posterior (module doc, ``pearl_ub``). ``train_split`` picks the distracting bus's
+    training IDs (:attr:`CityConfig.train_split`; None: the variant's own), which fix the prior
+    of both splits.
+    """
+    m = _model(name, variant, train_split)
+    return bayes_after_thompson_value(m, tuple(int(p) for p in m.family.problem_ids(split)))
+
+
+def pearl_ub_sampled_value(
+    name: str, variant: str = "paper", split: str = "test", train_split: str | None = None
+) -> float:
+    """Exact expected exploitation return of per-episode Thompson sampling in both episodes.
 
     The sample is drawn once per episode and kept for the whole episode (module doc,
-    ``pearl_ub``). ``train_split`` picks the distracting bus's training IDs
-    (:attr:`CityConfig.train_split`; None: the variant's own), which fix the prior of both
-    splits.
+    ``pearl_ub_sampled``); ``train_split`` as in :func:`pearl_ub_value`.
     """
     m = _model(name, variant, train_split)
     return per_episode_thompson_value(m, tuple(int(p) for p in m.family.problem_ids(split)))
@@ -584,6 +646,7 @@ def reference_table(
         "optimal": float(v_star.mean()),
         "optimal_after_exploration": float(v_star.mean()) if all_revealed else np.nan,
         "pearl_ub": pearl_ub_value(name, variant, split, train_split),
+        "pearl_ub_sampled": pearl_ub_sampled_value(name, variant, split, train_split),
         "pearl_ub_redraw": pearl_ub_redraw_value(name, variant, split, train_split),
         "no_exploration": no_exploration_value(name, variant, split, train_split),
     }

@@ -13,22 +13,31 @@ The kitchens are deterministic and small, so everything is computed exactly:
    programming over beliefs, a belief being the set of full states still consistent with the
    observations (and rewards) seen, weighted by p(μ) p(g | μ). The goal itself is evidence:
    recipes are drawn only among the ingredients present in μ.
-4. **PEARL-UB**, per episode (``pearl_ub``): Thompson sampling with the true posterior and
-   the optimal problem-specific policies, one sample per episode, as in
-   :mod:`deep.envs.reference_city`. Exploration: sample μ' from the prior and a goal
-   g' ~ p(g | μ'), follow π\*(μ', g') in the true problem (with goal g') until its recipe is
-   done or time runs out; the posterior is the set of μ with the same observations (and
-   rewards, in ``cooking_no_goals``). Exploitation: sample μ'' once from the posterior given
-   the goal and follow π\*(μ'', g) in the true problem to the end of the episode, even when
-   what it sees contradicts μ''. π\*(μ'', g) is evaluated at the agent's actual state (cell,
-   inventory, stage), which μ'' itself may never reach (an ingredient μ'' has in no fridge):
-   :func:`covering_model` solves the same dynamic programming on every (μ, agent state) pair,
-   :func:`per_episode_thompson_value` enumerates the exploration classes and the exploitation
-   returns R[μ, μ''] exactly. In ``cooking`` the stage is a function of the observed history
-   and the goal, so an agent can track it; in ``cooking_no_goals`` it counts progress on the
-   true recipe, which a wrong μ'' does not know (a convention of this reading there).
-   **Redraw** (``pearl_ub_redraw``): committed Thompson sampling, the same except that the
-   sample is kept only while consistent and re-drawn from the posterior when ruled out.
+4. **PEARL-UB**: Thompson sampling (TS) with the true posterior and the optimal
+   problem-specific policies, as in :mod:`deep.envs.reference_city`, under three readings.
+   Exploration (all three): sample μ' from the prior and a goal g' ~ p(g | μ'), follow
+   π\*(μ', g') in the true problem (with goal g') until its recipe is done or time runs out;
+   the posterior is the set of μ with the same observations (and rewards, in
+   ``cooking_no_goals``), weighted by the prior times p(g | μ) once the exploitation goal g
+   is seen.
+
+   - ``pearl_ub`` (the line drawn): one sample for the whole exploration episode, then the
+     **Bayes-optimal** exploitation policy for the posterior: step 3's belief dynamic
+     programming started from the posterior's start states instead of the prior's
+     (:func:`bayes_after_thompson_value`). An upper bound on PEARL; no_exploration ≤
+     pearl_ub ≤ optimal by construction.
+   - ``pearl_ub_sampled``: one sample per episode in both episodes. Exploitation samples μ''
+     once from the posterior given the goal and follows π\*(μ'', g) in the true problem to
+     the end of the episode, even when what it sees contradicts μ''. π\*(μ'', g) is
+     evaluated at the agent's actual state (cell, inventory, stage), which μ'' itself may
+     never reach (an ingredient μ'' has in no fridge): :func:`covering_model` solves the same
+     dynamic programming on every (μ, agent state) pair, :func:`per_episode_thompson_value`
+     enumerates the exploration classes and the exploitation returns R[μ, μ''] exactly. In
+     ``cooking`` the stage is a function of the observed history and the goal, so an agent
+     can track it; in ``cooking_no_goals`` it counts progress on the true recipe, which a
+     wrong μ'' does not know (a convention of this reading there).
+   - ``pearl_ub_redraw``: committed TS, as ``pearl_ub_sampled`` except that the sample is
+     kept only while consistent and re-drawn from the posterior when ruled out.
 5. **Optimal after exploration** equals the mean V\* when a scripted exploration identifies μ
    for every problem of the split (:func:`scripted_exploration`, checked by
    :func:`reveals_all`); the script takes 7 steps (``cooking``) or at most 14
@@ -51,9 +60,12 @@ from deep.envs.problem import NO_GOAL, make, options_label
 
 __all__ = [
     "CookingModel",
+    "bayes_after_thompson_value",
     "cooking_model",
     "covering_model",
+    "memoryless_values",
     "pearl_ub_redraw_value",
+    "pearl_ub_sampled_value",
     "pearl_ub_value",
     "per_episode_thompson_value",
     "reference_table",
@@ -229,7 +241,7 @@ def cooking_model(name: str, horizon: int = 20, stage_reward: str = "replace") -
 
 @functools.cache
 def covering_model(name: str, horizon: int = 20, stage_reward: str = "replace") -> CookingModel:
-    """:func:`cooking_model` whose tables cover every (μ, agent state) pair (per-episode TS).
+    """:func:`cooking_model` whose tables cover every (μ, agent state) pair (sampled TS).
 
     Its values and greedy actions agree with :func:`cooking_model`'s on the states both have:
     the dynamic programming of a state only reads its successors.
@@ -549,8 +561,25 @@ def _posterior_returns(m: CookingModel, returns: list[np.ndarray], labels: np.nd
     return total
 
 
+def _exploration_classes(m: CookingModel):
+    """Yield (weight, labels) for every TS exploration: sample s, exploration goal column.
+
+    ``labels[μ]`` is the class of μ (every problem of the family): the problems whose
+    exploration observations (and rewards, when the exploration episode is rewarded) under
+    π*(s, g') equal μ's. ``weight`` = p(s) p(g' | s) = p(g' | s) / N; they sum to 1.
+    """
+    n = m.family.n_problems
+    everything = np.arange(n)
+    observe = m.observes_reward_in_exploration
+    for col in range(len(m.goals)):
+        for sample in np.flatnonzero(m.goal_probs[:, col] > 0):
+            _, tags = _follow(m, m.start_index[everything, col], sample, observe)
+            labels = np.unique(tags, axis=0, return_inverse=True)[1].ravel()
+            yield m.goal_probs[sample, col] / n, labels
+
+
 def per_episode_thompson_value(m: CookingModel, split_ids: np.ndarray) -> float:
-    """Exact PEARL-UB, per-episode reading (module doc), on a :func:`covering_model`.
+    """Exact ``pearl_ub_sampled`` (module doc), on a :func:`covering_model`.
 
     value = mean_{μ ∈ split} (1/N) Σ_{s} Σ_{g'} p(g' | s) W_{s,g'}[μ]: the exploration sample s
     is uniform over the family's N problems with its goal g' ~ p(g' | s); π*(s, g') is followed
@@ -558,32 +587,134 @@ def per_episode_thompson_value(m: CookingModel, split_ids: np.ndarray) -> float:
     (and rewards, when the exploration episode is rewarded), and W is
     :func:`_posterior_returns`.
     """
-    n = m.family.n_problems
-    everything = np.arange(n)
     returns = [_exploitation_returns(m, col) for col in range(len(m.goals))]
-    observe = m.observes_reward_in_exploration
-    total = np.zeros(n)
-    for col in range(len(m.goals)):
-        for sample in np.flatnonzero(m.goal_probs[:, col] > 0):
-            _, tags = _follow(m, m.start_index[everything, col], sample, observe)
-            labels = np.unique(tags, axis=0, return_inverse=True)[1].ravel()
-            weight = m.goal_probs[sample, col] / n
-            total += weight * _posterior_returns(m, returns, labels)
+    total = np.zeros(m.family.n_problems)
+    for weight, labels in _exploration_classes(m):
+        total += weight * _posterior_returns(m, returns, labels)
     return float(total[split_ids].mean())
+
+
+def bayes_after_thompson_value(m: CookingModel, split_ids: np.ndarray) -> float:
+    """Exact ``pearl_ub``: TS exploration, then Bayes-optimal exploitation (module doc).
+
+    value = mean_{μ ∈ split} Σ_{s, g'} p(s) p(g' | s) Σ_g p(g | μ) E_g[B(μ; s, g'), μ], where
+    B(μ; s, g') is μ's exploration class (:func:`_exploration_classes`) and E_g[B, μ] the
+    return in the true μ of the Bayes-optimal exploitation policy for goal g whose belief
+    starts on the start states of the ν ∈ B with p(g | ν) > 0, weighted by p(g | ν) (the
+    prior is uniform; the goal is evidence): :class:`_NoExploration` from that belief. When
+    the whole class lies in the split, Σ_{μ ∈ B} p(g | μ) E_g[B, μ] is Σ_{ν ∈ B} p(g | ν) times
+    the belief's value (one dynamic programming, no per-μ evaluation). ``m`` may be a
+    :func:`cooking_model` or a :func:`covering_model`.
+    """
+    solver = _NoExploration(m)
+    n = m.family.n_problems
+    in_split = np.zeros(n, dtype=bool)
+    in_split[np.asarray(split_ids)] = True
+    cache: dict[bytes, float] = {}
+
+    def exploit(members: np.ndarray) -> float:
+        """Σ_{μ ∈ B ∩ split} Σ_g p(g | μ) E_g[B, μ] for the class B = ``members``."""
+        key = members.tobytes()
+        if key not in cache:
+            total = 0.0
+            inside = members[in_split[members]]
+            for col in range(len(m.goals)):
+                w = m.goal_probs[members, col]
+                keep = w > 0
+                if not keep.any() or not (m.goal_probs[inside, col] > 0).any():
+                    continue
+                idx, w = m.start_index[members[keep], col], w[keep]
+                if len(inside) == len(members):  # μ ~ p(μ | B, g) ∝ p(g | μ): the belief value
+                    total += w.sum() * solver.value(0, idx, w)
+                    continue
+                for mu in inside[m.goal_probs[inside, col] > 0].tolist():
+                    true = int(np.flatnonzero(idx == m.start_index[mu, col])[0])
+                    total += m.goal_probs[mu, col] * solver.evaluate(0, idx, w, true)
+            cache[key] = total
+        return cache[key]
+
+    value = 0.0
+    for weight, labels in _exploration_classes(m):
+        order = np.argsort(labels, kind="stable")
+        classes = np.split(order, np.cumsum(np.bincount(labels))[:-1])
+        value += weight * sum(exploit(b) for b in classes if in_split[b].any())
+    return value / int(in_split.sum())
 
 
 @functools.cache
 def pearl_ub_value(
     name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
 ) -> float:
-    """Exact expected exploitation return of per-episode Thompson sampling (PEARL-UB).
+    """Exact PEARL-UB as drawn: TS exploration, then Bayes-optimal exploitation.
 
-    The module doc's ``pearl_ub``: each episode's sample is drawn once and kept. Prior
+    The module doc's ``pearl_ub``. Prior uniform over the whole family (as in
+    :func:`no_exploration_value`); averaged over the true μ of ``split``.
+    """
+    m = covering_model(name, horizon, stage_reward)
+    return bayes_after_thompson_value(m, m.family.problem_ids(split))
+
+
+@functools.cache
+def pearl_ub_sampled_value(
+    name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
+) -> float:
+    """Exact expected exploitation return of per-episode Thompson sampling in both episodes.
+
+    The module doc's ``pearl_ub_sampled``: each episode's sample is drawn once and kept. Prior
     uniform over the whole family (as in :func:`no_exploration_value`); averaged over the
     true μ of ``split``.
     """
     m = covering_model(name, horizon, stage_reward)
     return per_episode_thompson_value(m, m.family.problem_ids(split))
+
+
+def memoryless_values(
+    name: str, problem: int, horizon: int = 20, stage_reward: str = "replace"
+) -> np.ndarray:
+    """Per goal column: the best return of a policy of the current observation alone, μ known.
+
+    The best deterministic map from the paper observation (cell, object under the agent,
+    inventory, goal) to actions, for the true μ: what a feed-forward exploitation policy
+    Q(s, z) with z = f(μ) can reach at best. The observation does not show the recipe stage,
+    so such a policy acts the same at the start and after ingredient a is in the pot.
+    Exact: depth-first search over the policy's choices along its own trajectory (an
+    observation seen before repeats its action), pruned with the unrestricted optimum V*_t.
+    NaN for goals μ cannot have.
+    """
+    m = cooking_model(name, horizon, stage_reward)
+    values = np.full(len(m.goals), np.nan)
+    for col in np.flatnonzero(m.goal_probs[problem] > 0):
+        values[col] = _best_memoryless(m, int(m.start_index[problem, col]))
+    return values
+
+
+def _best_memoryless(m: CookingModel, start: int) -> float:
+    """Best return over deterministic policies of ``m.obs_key`` from state ``start``."""
+    best = -np.inf
+    policy: dict[int, int] = {}
+
+    def search(t: int, s: int, ret: float) -> None:
+        nonlocal best
+        if t == m.horizon:
+            best = max(best, ret)
+            return
+        if ret + m.value[t, s] <= best + 1e-12:
+            return  # not even the unrestricted optimum would beat the best found
+        obs = int(m.obs_key[s])
+        chosen = policy.get(obs)
+        for a in range(m.n_actions) if chosen is None else (chosen,):
+            if chosen is None:
+                policy[obs] = a
+            r = float(m.reward[s, a])
+            if m.terminated[s, a]:
+                best = max(best, ret + r)
+            else:
+                search(t + 1, int(m.next[s, a]), ret + r)
+        if chosen is None:
+            del policy[obs]
+
+    search(0, start, 0.0)
+    return float(best)
 
 
 def scripted_exploration(name: str, problem: int) -> list[int]:
@@ -696,6 +827,7 @@ def reference_table(name: str, split: str = "test", stage_reward: str = "replace
         "optimal": optimal,
         "optimal_after_exploration": optimal if all_revealed else np.nan,
         "pearl_ub": pearl_ub_value(name, split, stage_reward=stage_reward),
+        "pearl_ub_sampled": pearl_ub_sampled_value(name, split, stage_reward=stage_reward),
         "pearl_ub_redraw": pearl_ub_redraw_value(name, split, stage_reward=stage_reward),
         "no_exploration": no_exploration_value(name, split, stage_reward=stage_reward),
     }

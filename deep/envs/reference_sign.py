@@ -34,21 +34,36 @@ rendered, so every other pose is provably uninformative. Values:
 * ``optimal_after_exploration``: mean V* if, from every exploration start pose, some pose
   within the horizon gives a frame that differs for all three words (``frac_explore_reveals``),
   else NaN.
-* ``pearl_ub``: Thompson sampling with the true posterior and the optimal problem-specific
-  policies (the paper's PEARL-UB). The exploration episode draws μ' and g' uniformly and follows
-  π*(μ', g'), a shortest path to that object (ties: lowest action index; when it cannot be
-  reached in time: turn left throughout). The posterior is the set of μ whose rendered frames
-  along that trajectory (reset frame and final frame included) equal the true μ's. The
-  exploitation episode, from an independent start pose, draws μ'' from the posterior and follows
-  π*(μ'', g): +1 if μ'' = μ and the target is reachable, −1 if μ'' ≠ μ and its object is, 0
-  otherwise. Averaged over all ordered pairs of distinct start poses (exploration, exploitation).
+* PEARL-UB: Thompson sampling (TS) with the true posterior and the optimal problem-specific
+  policies, under the three readings of :mod:`deep.envs.reference_values`. The exploration
+  episode draws μ' and g' uniformly and follows π*(μ', g'), a shortest path to that object
+  (ties: lowest action index; when it cannot be reached in time: turn left throughout). The
+  posterior is the set of μ whose rendered frames along that trajectory (reset frame and final
+  frame included) equal the true μ's.
+
+  - ``pearl_ub_sampled``: the exploitation episode, from an independent start pose, draws μ''
+    from the posterior and follows π*(μ'', g): +1 if μ'' = μ and the target is reachable, −1 if
+    μ'' ≠ μ and its object is, 0 otherwise. Averaged over all ordered pairs of distinct start
+    poses (exploration, exploitation).
+  - ``pearl_ub`` (the line drawn): TS exploration, then the Bayes-optimal exploitation policy
+    for the posterior. More information cannot lower a Bayes-optimal value, and no policy beats
+    knowing μ, so no_exploration ≤ pearl_ub ≤ optimal, pose by pose (the exploitation pose is
+    independent of the exploration). Where the exact ``no_exploration`` equals ``optimal`` (as
+    in the default table: the exploitation episode reads the sign itself, pixel-exact) the
+    sandwich closes and ``pearl_ub`` = ``optimal`` exactly, with ``optimal``'s standard error
+    (:func:`bayes_after_thompson_value`); otherwise it is NaN (not computed).
+  - ``pearl_ub_redraw``: NaN (not computed). Redrawing when a frame rules the sample out
+    needs, per start pose, the frames along each path followed (in both episodes) and new
+    shortest paths from wherever a redraw happens: a new pass over the search, not a function
+    of the columns above.
 
 What the default table shows (100 start poses, seed 0): every object is within reach
 (V* = 1 everywhere), and the sign can be read from the top room, through the opening, after
 2.45 steps on average (at most 7; the first frame already reads it from 14% of the poses), so
 an exploitation episode alone can read the sign and still reach every target:
-``no_exploration`` = ``optimal`` = 1, exactly (the upper bound agrees). PEARL-UB is −0.05 ± 0.05:
-the walk to a random object reads the sign in about a fifth of the episodes.
+``no_exploration`` = ``optimal`` = 1, exactly (the upper bound agrees), hence ``pearl_ub`` = 1.
+``pearl_ub_sampled`` is −0.05 ± 0.05: the walk to a random object reads the sign in about a
+fifth of the episodes.
 
 ``python -m deep.envs.reference_sign [--n-starts N] [--seed S] [--variant V] [--workers W]
 [--out CSV]`` prints the one-row table (and writes the CSV atomically). The default 100 start
@@ -90,6 +105,7 @@ __all__ = [
     "DEFAULT_SEED",
     "StateGraph",
     "actions_to",
+    "bayes_after_thompson_value",
     "build_graph",
     "first_reveal",
     "object_distances",
@@ -517,7 +533,22 @@ def _mean_se(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(se)
 
 
-def _pearl_ub(plans: list[dict[str, Any]], variant: str) -> tuple[float, float]:
+def bayes_after_thompson_value(
+    optimal: float, optimal_se: float, no_exploration: float
+) -> tuple[float, float]:
+    """``pearl_ub`` (module doc) and its standard error, from the sandwich.
+
+    ``no_exploration`` is the return of a policy that does not explore (read then go), so
+    no_exploration ≤ pearl_ub ≤ optimal for every exploitation start pose; when the means
+    agree, so does pearl_ub. Otherwise (NaN, NaN): the Bayes-optimal exploitation after TS
+    exploration is not computed.
+    """
+    if math.isclose(no_exploration, optimal, rel_tol=0.0, abs_tol=1e-12):
+        return float(optimal), float(optimal_se)
+    return float("nan"), float("nan")
+
+
+def _pearl_ub_sampled(plans: list[dict[str, Any]], variant: str) -> tuple[float, float]:
     """Mean over ordered pairs (exploration start i, exploitation start j), i != j."""
     post = np.stack([p["posterior"] for p in plans])  # (N, μ, μ'')
     reach = np.stack([p["reach"] for p in plans])  # (N, 6)
@@ -557,7 +588,8 @@ def reference_table(
     no_expl_ub, _ = _mean_se([p["no_exploration_ub"].mean() for p in plans])
     reveals = float(np.mean([p["explore_reveals"] for p in plans]))
     depths = np.array([p["reveal_depth"] for p in plans if p["explore_reveals"]])
-    pearl, pearl_se = _pearl_ub(plans, variant)
+    sampled, sampled_se = _pearl_ub_sampled(plans, variant)
+    pearl, pearl_se = bayes_after_thompson_value(optimal, optimal_se, no_expl)
     row = {
         "benchmark": "sign",
         "variant": variant,
@@ -566,11 +598,14 @@ def reference_table(
         "optimal": optimal,
         "optimal_after_exploration": optimal if reveals == 1.0 else np.nan,
         "pearl_ub": pearl,
+        "pearl_ub_sampled": sampled,
+        "pearl_ub_redraw": np.nan,
         "no_exploration": no_expl,
         "n_starts": n_starts,
         "start_seed": seed,
         "optimal_se": optimal_se,
         "pearl_ub_se": pearl_se,
+        "pearl_ub_sampled_se": sampled_se,
         "no_exploration_se": no_expl_se,
         "no_exploration_ub": no_expl_ub,
         "frac_explore_reveals": reveals,

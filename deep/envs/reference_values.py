@@ -4,17 +4,21 @@ Each benchmark's values are computed by planning on its known model, in its own 
 :mod:`deep.envs.reference_city` (bus, distracting bus, map), :mod:`deep.envs.reference_cooking`
 (cooking, cooking without goals), :mod:`deep.envs.reference_sign` (the 3D sign task) and
 :mod:`deep.envs.bandit` (App. C.2's bandit; variants ``"A=2,H=1"`` .. ``"A=6,H=1"``). The
-columns are the same everywhere: ``optimal`` (mean V*(μ, g)), ``optimal_after_exploration``,
-``pearl_ub`` and ``no_exploration``, all exploitation-episode returns averaged over the true μ of
-the split and its goals. ``reveals_all`` dispatches the per-trajectory oracle the same way.
+columns are the same everywhere and come first, in this order (:data:`VALUE_COLUMNS`):
+``optimal`` (mean V*(μ, g)), ``optimal_after_exploration``, ``pearl_ub``, ``pearl_ub_sampled``,
+``pearl_ub_redraw`` and ``no_exploration``, all exploitation-episode returns averaged over the
+true μ of the split and its goals; module-specific columns follow. ``reveals_all`` dispatches
+the per-trajectory oracle the same way.
 
-PEARL-UB is Thompson sampling with the true posterior and the optimal problem-specific policies
-π*(μ, g), under two readings. ``pearl_ub`` (the paper's line) is PEARL's: the sample μ'' is drawn
-once per episode and π*(μ'', g) is followed to the end of the episode, even when observations
-contradict μ'' (on the grid worlds a wrong sample then loops: riding two buses back and forth,
-or picking up the wrong ingredient again and again, so the value falls below no exploration).
-``pearl_ub_redraw`` (grid worlds only; NaN elsewhere) redraws the sample from the updated
-posterior as soon as an observation rules it out, a stronger agent than PEARL.
+PEARL-UB is Thompson sampling (TS) with the true posterior and the optimal problem-specific
+policies π*(μ, g), under three readings. ``pearl_ub`` (the line drawn as the paper's PEARL-UB):
+TS exploration with one sample μ' per episode (PEARL's: follow π*(μ', g') throughout), then the
+Bayes-optimal exploitation policy for the posterior, the paper's "upper bound on the final
+performance of PEARL"; no_exploration ≤ pearl_ub ≤ optimal by construction.
+``pearl_ub_sampled``: one sample per episode in both episodes; exploitation follows π*(μ'', g)
+for μ'' drawn once from the posterior, even when contradicted (a wrong sample loops on the grid
+worlds, below no exploration). ``pearl_ub_redraw``: as ``pearl_ub_sampled``, but in both
+episodes the sample is redrawn as soon as an observation rules it out (NaN for the sign).
 
 The distracting bus also has one row per explicit training-ID design
 (:data:`deep.envs.city.TRAIN_SPLITS`), labelled ``distracting_bus[train_split=...]``: the
@@ -40,10 +44,11 @@ import pandas as pd
 from common.cli import DefaultsHelpFormatter
 from common.io import atomic_write_text
 from deep.envs import bandit
-from deep.envs.problem import MetaProblemFamily, make, options_label
+from deep.envs.problem import REFERENCE_COLUMNS, MetaProblemFamily, make, options_label
 
 __all__ = [
     "BENCHMARKS",
+    "VALUE_COLUMNS",
     "all_reference_tables",
     "merge_tables",
     "reference_table",
@@ -60,6 +65,8 @@ BENCHMARKS = (
     "bandit",
 )
 """Every benchmark with reference values, in table order."""
+VALUE_COLUMNS = REFERENCE_COLUMNS
+"""The reference values of every row, in column order (after the row's labels)."""
 BANDIT_VARIANTS = bandit.REFERENCE_VARIANTS
 """The bandit rows of the table (:func:`deep.envs.bandit.reference_table` takes any A, H)."""
 
@@ -102,7 +109,15 @@ def reference_table(
     if options not in [dict(o) for o in _options(name)]:
         allowed = "; ".join(options_label(name, o) for o in _options(name))
         raise ValueError(f"no reference row {options_label(name, options)}; allowed: {allowed}")
-    return _family(name).reference_table(variant, split, options)
+    return _ordered(_family(name).reference_table(variant, split, options))
+
+
+def _ordered(table: pd.DataFrame) -> pd.DataFrame:
+    """The labels, then :data:`VALUE_COLUMNS`, then the module's own columns."""
+    values = [c for c in VALUE_COLUMNS if c in table.columns]
+    first = list(table.columns[: min(table.columns.get_loc(c) for c in values)])
+    rest = [c for c in table.columns if c not in values and c not in first]
+    return table[[*first, *values, *rest]]
 
 
 def reveals_all(
@@ -126,7 +141,7 @@ def all_reference_tables(names: Sequence[str] = BENCHMARKS) -> pd.DataFrame:
             for variant in _variants(name):
                 for split in _splits(name):
                     rows.append(reference_table(name, variant, split, options))
-    return pd.concat(rows, ignore_index=True)
+    return _ordered(pd.concat(rows, ignore_index=True))
 
 
 def merge_tables(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -140,7 +155,8 @@ def merge_tables(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
     table = pd.concat([old[~base(old).isin(set(base(new)))], new], ignore_index=True)
     order = {name: i for i, name in enumerate(BENCHMARKS)}
-    return table.iloc[base(table).map(order).argsort(kind="stable")].reset_index(drop=True)
+    table = table.iloc[base(table).map(order).argsort(kind="stable")].reset_index(drop=True)
+    return _ordered(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
