@@ -623,3 +623,36 @@ def test_sigterm_checkpoints_and_rerun_completes(pool_sweep, tmp_path):
     result = json.loads(rerun.stdout)
     assert result["done_before"] == finished
     _assert_same_sweep(reference, out)
+
+
+def test_sigint_to_the_parent_alone_stops_a_backgrounded_sweep(tmp_path):
+    """A sweep started by a script in the background inherits SIGINT ignored; ``kill -INT`` on
+    the parent alone (not its process group) still checkpoints the worker's run and exits 130."""
+    spec_path = _write_spec(
+        tmp_path / "x.json",
+        {**SPEC, "methods": ["dream"], "seeds": [0], "steps": 10**7, "eval_every": 10**6},
+    )
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "analysis.sweep", str(spec_path), "--out", str(out)]
+    cmd += ["--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` in sh
+        start_new_session=True,  # its own process group, to kill the workers on failure
+    )
+    deadline = time.monotonic() + 120
+    while not any(out.rglob("checkpoint.pt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.send_signal(signal.SIGINT)
+    try:
+        stdout, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("SIGINT to the sweep's parent did not stop it within 60 s")
+    assert proc.returncode == 130, err
+    assert json.loads(stdout)["interrupted"] == 1

@@ -91,16 +91,23 @@ def _lock(out: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the sweep the way Ctrl-C does (main thread only)."""
+def _signals_as_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the sweep the way Ctrl-C does (main thread only).
+
+    SIGINT is set explicitly: a process started in the background by a non-interactive shell
+    (``cmd &`` in a script) inherits SIGINT ignored, and Python then installs no handler, so
+    ``kill -INT`` on the sweep would do nothing while its workers trained on.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signals = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, signal.default_int_handler) for s in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def run_sweep(
@@ -156,7 +163,7 @@ def run_sweep(
                 tqdm.write(f"failed: {outcome.path}: {outcome.error}", file=sys.stderr)
 
         try:
-            with _sigterm_as_interrupt():
+            with _signals_as_interrupt():
                 if not tasks:
                     pass
                 elif ray_address is not None:
