@@ -4,9 +4,11 @@
 
 Loads the run's ``checkpoint.pt`` (the weights as of its last save), plays ``--trials`` greedy
 trials of each split with the protocol of the run's own evaluations (:func:`deep.metrics.evaluate`:
-ε = 0, the benchmark's exact reveal oracle, the method's decoder error) and, on the bus cities,
-counts the exploration episode's bus rides by kind (colored, gray, or where there is no bus:
-:func:`deep.envs.city.bus_rides`). Training problems against held-out ones separate "did not
+ε = 0, the benchmark's exact reveal oracle, the method's decoder error) and adds the mean of what
+the exploration episode visits as the family counts it
+(:meth:`~deep.envs.problem.MetaProblemFamily.exploration_visits`: on the bus cities, bus rides
+by kind, colored, gray, or where there is no bus, :func:`deep.envs.city.bus_rides`; fridges
+picked up in the kitchens). Training problems against held-out ones separate "did not
 learn" from "did not generalise". Prints the table and writes ``--out`` (CSV, atomically) with
 the run config, the checkpoint's env steps and the package version in its header.
 
@@ -20,17 +22,15 @@ trainer's resume refuses one); ``config.json`` and ``summary.json`` are not read
 from __future__ import annotations
 
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
+from analysis.checkpoints import check_writable, exploration_episodes, load_run
 from common.cli import OneLineParser, UsageError, int_at_least
 from common.io import PACKAGE, UnwritableOutput, package_version, write_csv
-from deep.envs.city import CityFamily, bus_rides
 from deep.metrics import evaluate
 from deep.train import Trainer
 
@@ -51,7 +51,7 @@ def evaluate_checkpoint(
     :class:`UsageError` if the directory has no ``checkpoint.pt`` and
     :class:`common.io.DamagedFile` if it cannot be loaded.
     """
-    trainer = run if isinstance(run, Trainer) else _load(Path(run))
+    trainer = run if isinstance(run, Trainer) else load_run(run)
     run_dir = trainer.out
     config = trainer.config
     rows = []
@@ -73,35 +73,13 @@ def evaluate_checkpoint(
             "trials": trials,
             **summary,
         }
-        if isinstance(trainer.family, CityFamily):
-            explore = [p.episodes[0] for p in played]
-            counts = [
-                bus_rides(trainer.family.config, e.obs["state"], e.actions, e.length)
-                for e in explore
-            ]
-            for kind in ("colored", "gray", "elsewhere"):
-                per_trial = np.concatenate([c[kind] for c in counts])[:trials]
-                row[f"rides_{kind}"] = float(per_trial.mean())
+        problems, explore = exploration_episodes(played, trials)
+        visits = trainer.family.exploration_visits(
+            problems, explore.obs, explore.actions, explore.length
+        )
+        row.update({name: float(values.mean()) for name, values in visits.items()})
         rows.append(row)
     return pd.DataFrame(rows), {"run": str(run_dir), "config": config.__dict__}
-
-
-def _load(run_dir: Path) -> Trainer:
-    """The trainer of ``run_dir`` as of its checkpoint (nothing in ``run_dir`` is written).
-
-    A missing checkpoint is a usage error naming ``run``; a damaged checkpoint or
-    ``metrics.csv`` raises :class:`common.io.DamagedFile` (both from ``Trainer.resume``).
-    """
-    return Trainer.resume(run_dir, progress=False, flag="run")
-
-
-def _check_writable(out: Path) -> None:
-    """Raise :class:`UnwritableOutput` now if ``out``'s folder cannot take a new file."""
-    try:
-        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
-            pass
-    except OSError as err:
-        raise UnwritableOutput.at(out, err) from None
 
 
 def _splits(text: str) -> list[str]:
@@ -130,8 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         torch.set_num_threads(numbers["threads"])
         out = Path(args.out) if args.out else Path(args.run) / "checkpoint_eval.csv"
-        trainer = _load(Path(args.run))  # the run's errors first, then --out's: before evaluating
-        _check_writable(out)
+        trainer = load_run(args.run)  # the run's errors first, then --out's: before evaluating
+        check_writable(out)
         table, header = evaluate_checkpoint(trainer, splits, numbers["trials"], numbers["seed"])
         meta = {"package": PACKAGE, "package_version": package_version()}
         try:

@@ -78,6 +78,7 @@ __all__ = [
     "aggregate",
     "collect",
     "final_returns",
+    "format_final_returns",
     "gather",
     "main",
     "mean_ci",
@@ -380,6 +381,12 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
     return _typed(pd.DataFrame(rows))
 
 
+def format_final_returns(final: pd.DataFrame) -> str:
+    """The final-returns table as the command line prints it: every column, 3 decimals."""
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        return final.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+
 def _unfinished(last: pd.DataFrame) -> Any:
     """Seeds whose run has not finished (NA: rows without the ``finished`` column)."""
     if "finished" not in last:
@@ -659,8 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for line in [*found.dropped_lines(), *_unfinished_lines(final)]:
         print(line, file=sys.stderr)
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(final.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(format_final_returns(final))
     return 0
 
 

@@ -16,7 +16,9 @@ resolved to the evaluation grid; a run whose last evaluation is not informative 
 Writes ``per_seed.csv`` (columns of the tabular sweep: ``method`` (``dream-neural`` /
 ``rl2-neural``), ``learner=neural``, ``H``, ``A``, ``epsilon``, ``seed``, ``T_greedy``,
 ``capped``), ``summary.csv`` and ``figure3a_neural.png`` (the neural means with 95% CIs over
-the tabular DREAM and RL² ``T_greedy`` means of ``--tabular``).
+the tabular DREAM and RL² ``T_greedy`` means of ``--tabular``), and prints the summary
+(:func:`format_summary`). ``--from-csv per_seed.csv`` trains nothing: it rebuilds
+``summary.csv`` and the figure from that file alone (in ``--out``, by default the file's folder).
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.cli import OneLineParser, UsageError, parse_choices, parse_int_set
-from common.io import environment, read_csv, write_csv, write_png
+from common.io import environment, read_csv, read_header, write_csv, write_png
 
 if TYPE_CHECKING:
     from deep.train import RunConfig
 
-__all__ = ["METHODS", "main", "plot", "run_cell", "run_config", "summarize"]
+__all__ = ["METHODS", "format_summary", "main", "plot", "run_cell", "run_config", "summarize"]
 
 METHODS = {"dream": "dream-neural", "erl2": "rl2-neural"}
 """``deep.train`` method name → the ``method`` label of its rows."""
@@ -116,6 +118,11 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def format_summary(summary: pd.DataFrame) -> str:
+    """The summary table as the command line prints it."""
+    return summary.to_string(index=False)
+
+
 def plot(summary: pd.DataFrame, tabular: pd.DataFrame | None, path: Path) -> None:
     """Log-log mean T_greedy against A: each neural method (CIs) over the tabular means."""
     from matplotlib.figure import Figure
@@ -156,9 +163,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=3000, help="trial budget per run")
     p.add_argument("--eval-every", type=int, default=8, help="trials between evaluations")
     p.add_argument("--tabular", default="results/fig3a_h1/summary.csv")
-    p.add_argument("--out", default="runs/fig3a_neural")
+    p.add_argument("--out", default=None, help="output folder (default runs/fig3a_neural)")
+    p.add_argument(
+        "--from-csv", default=None, metavar="PER_SEED_CSV",
+        help="train nothing: rebuild summary.csv and the figure from this per_seed.csv",
+    )  # fmt: skip
     args = p.parse_args(argv)
     try:
+        if args.from_csv is not None:
+            source = Path(args.from_csv)
+            if not source.is_file():
+                raise UsageError.for_flag("--from-csv", source, "give an existing per_seed.csv")
+            out = Path(args.out) if args.out is not None else source.parent
+            out.mkdir(parents=True, exist_ok=True)
+            _write_outputs(read_csv(source), read_header(source) or {}, out, args.tabular)
+            return 0
         a_values = parse_int_set("--A", args.A, 2)
         methods = parse_choices("--methods", args.methods, tuple(METHODS))
         for flag, value in (("--seeds", args.seeds), ("--trials", args.trials)):
@@ -169,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
-    out = Path(args.out)
+    out = Path(args.out if args.out is not None else "runs/fig3a_neural")
     out.mkdir(parents=True, exist_ok=True)
     cells = [(m, a, s) for m in methods for a in a_values for s in range(args.seeds)]
     rows = [
@@ -188,13 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         **environment(),
     }
     write_csv(out / "per_seed.csv", per_seed, header)
+    _write_outputs(per_seed, header, out, args.tabular)
+    return 0
+
+
+def _write_outputs(per_seed: pd.DataFrame, header: dict, out: Path, tabular: str) -> None:
+    """``summary.csv`` and the figure (over ``tabular``'s means, if that file exists); print."""
     summary = summarize(per_seed)
     write_csv(out / "summary.csv", summary, header)
-    tab_path = Path(args.tabular)
-    tabular = read_csv(tab_path) if tab_path.is_file() else None
-    plot(summary, tabular, out / "figure3a_neural.png")
-    print(summary.to_string(index=False))
-    return 0
+    tab_path = Path(tabular)
+    plot(summary, read_csv(tab_path) if tab_path.is_file() else None, out / "figure3a_neural.png")
+    print(format_summary(summary))
 
 
 if __name__ == "__main__":

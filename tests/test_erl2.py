@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import neural_sample_complexity as nsc
-from common.io import read_csv, read_header
+from common.io import read_csv, read_header, write_csv
 from deep.dqn import LinearSchedule
 from deep.envs import make
 from deep.erl2 import ERL2, ERL2Config, trial_sequence
@@ -426,6 +426,30 @@ def test_neural_sample_complexity_rejects_unknown_methods(capsys):
     assert nsc.main(["--methods", "dream,nope", "--out", "/nonexistent/x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--methods" in err[0] and "nope" in err[0]
+
+
+def test_neural_sample_complexity_redraws_from_per_seed_csv(tmp_path, capsys):
+    """``--from-csv`` trains nothing: summary.csv, the figure and the table from the file."""
+    cell = {"learner": "neural", "H": 1, "epsilon": 1.0}
+    per_seed = pd.DataFrame(
+        [
+            {**cell, "method": m, "A": a, "seed": s, "T_greedy": 10.0 * a + s, "capped": s == 2}
+            for m in ("dream-neural", "rl2-neural")
+            for a in (2, 3)
+            for s in (0, 1, 2)
+        ]
+    )
+    write_csv(tmp_path / "per_seed.csv", per_seed, {"experiment": "test"})
+    out = tmp_path / "redrawn"
+    argv = ["--from-csv", str(tmp_path / "per_seed.csv"), "--out", str(out), "--tabular", "none"]
+    assert nsc.main(argv) == 0
+    summary = read_csv(out / "summary.csv")
+    assert summary["mean"].tolist() == [21.0, 31.0, 21.0, 31.0]
+    assert summary["n_capped"].tolist() == [1, 1, 1, 1]
+    assert (out / "figure3a_neural.png").stat().st_size > 1000
+    assert nsc.format_summary(nsc.summarize(per_seed)) in capsys.readouterr().out
+    assert not (out / "per_seed.csv").exists()
+    assert nsc.main(["--from-csv", str(tmp_path / "missing.csv")]) == 2
 
 
 def test_run_config_is_unchanged_by_the_method_field():

@@ -162,6 +162,17 @@ def test_cli_writes_panels_for_both_problem_splits(tmp_path, capsys):
     assert main([str(runs), "--out", str(out), "--training-returns"]) == 0
 
 
+def test_cli_prints_the_final_returns_table_of_the_files(tmp_path, capsys):
+    """What the CLI prints is :func:`format_final_returns` of the runs' files (notebooks too)."""
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        _write_run(runs, "dream", seed, [-1.0, 0.5 + seed])
+    assert main([str(runs), "--out", str(tmp_path / "out")]) == 0
+    text = learning_curves.format_final_returns(final_returns(collect([runs])))
+    assert capsys.readouterr().out == text + "\n"
+    assert " 1.000 " in text  # the last return's mean over the two seeds, 3 decimals
+
+
 def test_cli_without_runs_is_a_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

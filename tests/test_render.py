@@ -1,4 +1,5 @@
-"""Trial recording and GIFs (deep/envs/render.py, analysis/trial_gifs.py)."""
+"""Trial recording and GIFs (deep/envs/render.py, analysis/trial_gifs.py; its --checkpoint
+mode is tested in test_diagnostics.py)."""
 
 from __future__ import annotations
 
@@ -73,11 +74,15 @@ def test_record_trial_seed_and_options():
         record_trial(fam, 0, (1,), still, still, options=[None])
 
 
-def test_bad_inputs(tmp_path):
+def test_bad_inputs(tmp_path, capsys):
     with pytest.raises(ValueError, match="no frames"):
         write_gif([], tmp_path / "x.gif")
-    for argv in (["--only", "kitchen"], ["--n-exploit", "0"]):
-        with pytest.raises(SystemExit) as err:
-            trial_gifs.main([*argv, "--out", str(tmp_path)])
-        assert err.value.code == 2
+    for argv, named in (
+        (["--only", "kitchen"], "--only kitchen: allowed names: vanilla_bus,"),
+        (["--n-exploit", "0"], "--n-exploit 0: allowed: an integer >= 1"),
+        (["--seed", "x"], "--seed x"),
+    ):
+        assert trial_gifs.main([*argv, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: ") and named in err
     assert not list(tmp_path.iterdir())

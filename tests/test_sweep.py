@@ -523,6 +523,7 @@ EXAMPLES = {
     "fig67_cpu.json": 4 * 3,
     "dream_grids.json": 3 * 3,
     "fig6_left.json": 3,
+    "sign.json": 3,
 }
 
 

@@ -10,7 +10,7 @@ from common.io import read_csv, read_header
 from tabular.traces import training_trace
 
 
-def test_traces_agree_with_kernel_t_greedy(tmp_path):
+def test_traces_agree_with_kernel_t_greedy(tmp_path, capsys):
     out = tmp_path / "tr"
     assert (
         training_traces.main(
@@ -30,9 +30,13 @@ def test_traces_agree_with_kernel_t_greedy(tmp_path):
         assert (after[q_cols[-1]].to_numpy()[:, None] > after[q_cols[:-1]].to_numpy()).all()
         # the run ends with optimal exploitation too (both methods converge on A = 4)
         assert trace.greedy_return.iloc[-1] == pytest.approx(1.0)
+    table = training_traces.seed_summary(df)  # the printed table: T_greedy per method, seed
+    assert table["T_greedy"].tolist() == df.groupby(["method", "seed"]).T_greedy.first().tolist()
+    assert table.to_string() in capsys.readouterr().out
     first = pd.read_csv(out / "traces.csv", comment="#")
     assert training_traces.main(["--from-csv", str(out / "traces.csv")]) == 0
     assert first.equals(read_csv(out / "traces.csv"))
+    assert table.to_string() in capsys.readouterr().out  # the redraw prints the same table
 
 
 def test_dream_values_are_negative_entropies():

@@ -71,6 +71,7 @@ from deep.envs.problem import (
     REFERENCE_COLUMNS,
     SPLITS,
     MetaProblemFamily,
+    ProblemFactor,
     RevealOracle,
     cached_oracle,
     register,
@@ -212,6 +213,30 @@ class BanditProblemFamily(MetaProblemFamily):
     def make_batched(self, num_envs: int, seed: int = 0) -> BatchedBanditEnv:
         """Batched NumPy env with ``num_envs`` independent episodes (deterministic: no seed)."""
         return BatchedBanditEnv(self.config, num_envs)
+
+    def factors(self) -> tuple[ProblemFactor, ...]:
+        """The rewarded action at each step (``arm{t}``, the base-A digits of μ; relevant)."""
+        return tuple(
+            ProblemFactor(f"arm{t}", self.config.A, True, f"the rewarded action at step {t}")
+            for t in range(self.config.H)
+        )
+
+    def problem_factors(self, problem: int) -> dict[str, int]:
+        """Values of :meth:`factors`: ``a_μ`` digit by digit."""
+        digits = self.config.rewarded_sequence(self.check_problem(problem))
+        return {f"arm{t}": int(a) for t, a in enumerate(digits)}
+
+    def exploration_visits(
+        self,
+        problems: np.ndarray,
+        obs: Mapping[str, np.ndarray],
+        actions: np.ndarray,
+        lengths: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Per exploration episode: steps that took ``a★``'s action ``A-1`` (which reveals μ)."""
+        taken = np.arange(actions.shape[1])[None, :] < lengths[:, None]
+        informative = self.config.A - 1
+        return {"informative_steps": ((actions == informative) & taken).sum(1).astype(float)}
 
     def reveal_oracle(self) -> RevealOracle:
         """:func:`reveals_all` of this bandit, cached."""

@@ -31,6 +31,7 @@ from gymnasium import spaces
 from deep.envs.problem import (
     NO_GOAL,
     MetaProblemFamily,
+    ProblemFactor,
     RevealOracle,
     VectorisedBatchedEnv,
     cached_oracle,
@@ -41,6 +42,7 @@ from deep.envs.problem import (
     check_reset_inputs,
     check_reset_options,
     grid_move_table,
+    grid_visit_counts,
     register,
 )
 
@@ -286,6 +288,65 @@ class CityFamily(MetaProblemFamily):
     def make_batched(self, num_envs: int, seed: int = 0) -> BatchedCityEnv:
         """Batched NumPy env with ``num_envs`` independent episodes (deterministic: no seed)."""
         return BatchedCityEnv(self.config, num_envs)
+
+    def factors(self) -> tuple[ProblemFactor, ...]:
+        """μ's colored permutation (task-relevant) and, on the distracting bus, its gray one.
+
+        Each permutation also as the destination of every stop (``colored_stop{i}``: the index
+        in :data:`COLORED_DESTS` of stop ``COLORED_STOPS[i]``'s destination; ``gray_stop{i}``
+        likewise), so that a probe can be scored on permutations it was not fitted on.
+        """
+        parts = [("colored", True, COLORED_STOPS, "μ mod 24")]
+        if self.config.kind == "distracting":
+            parts.append(("gray", False, GRAY_STOPS, "μ // 24"))
+        out: list[ProblemFactor] = []
+        for part, relevant, stops, formula in parts:
+            out.append(ProblemFactor(part, 24, relevant, f"{part} bus permutation, {formula}"))
+            out += [
+                ProblemFactor(
+                    f"{part}_stop{i}", 4, relevant, f"destination of the {part} bus at {stop}"
+                )
+                for i, stop in enumerate(stops)
+            ]
+        return tuple(out)
+
+    def problem_factors(self, problem: int) -> dict[str, int]:
+        """Values of :meth:`factors`: ``PERMUTATIONS[μ % 24]`` and ``PERMUTATIONS[μ // 24]``."""
+        problem = self.check_problem(problem)
+        perms = {"colored": problem % 24}
+        if self.config.kind == "distracting":
+            perms["gray"] = problem // 24
+        values: dict[str, int] = {}
+        for part, k in perms.items():
+            values[part] = k
+            values.update({f"{part}_stop{i}": d for i, d in enumerate(PERMUTATIONS[k])})
+        return values
+
+    def exploration_visits(
+        self,
+        problems: np.ndarray,
+        obs: Mapping[str, np.ndarray],
+        actions: np.ndarray,
+        lengths: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Per exploration episode: bus rides by kind, distinct cells occupied, map visits.
+
+        Rides: :func:`bus_rides` (``rides_colored``, ``rides_gray``, ``rides_elsewhere``);
+        ``cells_visited``: distinct cells among s_0..s_T; ``map`` only: ``map_visits``, the
+        states s_0..s_T on the map cell.
+        """
+        states = obs["state"]
+        rides = bus_rides(self.config, states, actions, lengths)
+        visits = {f"rides_{kind}": n.astype(float) for kind, n in rides.items()}
+        counts = grid_visit_counts(states, lengths, SIZE)
+        if self.config.kind == "map":
+            visits["map_visits"] = counts[:, MAP_CELL[1], MAP_CELL[0]].astype(float)
+        visits["cells_visited"] = (counts > 0).sum(axis=(1, 2)).astype(float)
+        return visits
+
+    def cell_visits(self, obs: Mapping[str, np.ndarray], lengths: np.ndarray) -> np.ndarray:
+        """Occupancy of the 9 × 9 cells (row y, column x), summed over the episodes."""
+        return grid_visit_counts(obs["state"], lengths, SIZE).sum(axis=0)
 
     def reveal_oracle(self) -> RevealOracle:
         """:func:`deep.envs.reference_city.reveals_all` in this variant, cached."""

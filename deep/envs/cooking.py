@@ -42,6 +42,7 @@ from deep.envs.city import (
 from deep.envs.problem import (
     NO_GOAL,
     MetaProblemFamily,
+    ProblemFactor,
     RevealOracle,
     VectorisedBatchedEnv,
     cached_oracle,
@@ -53,6 +54,7 @@ from deep.envs.problem import (
     check_reset_options,
     frozen_changes,
     grid_move_table,
+    grid_visit_counts,
     register,
 )
 
@@ -255,6 +257,61 @@ class CookingFamily(MetaProblemFamily):
             for a, b in itertools.product(contents, contents):
                 probs[4 * a + b] += 1.0
         return probs / probs.sum()
+
+    def factors(self) -> tuple[ProblemFactor, ...]:
+        """The ingredient in each fridge and, without goals, the recipe: all task-relevant.
+
+        ``fridge{i}``: the ingredient at ``FRIDGES[i]``; ``cooking_no_goals`` only: ``recipe_a``
+        and ``recipe_b`` (with goals, the recipe is the goal, not part of μ).
+        """
+        n = self.config.n_ingredients
+        out = [
+            ProblemFactor(f"fridge{i}", n, True, f"ingredient in the fridge at {cell}")
+            for i, cell in enumerate(FRIDGES)
+        ]
+        if self.config.kind == "no_goals":
+            out += [
+                ProblemFactor("recipe_a", n, True, "the recipe's first ingredient"),
+                ProblemFactor("recipe_b", n, True, "the recipe's second ingredient"),
+            ]
+        return tuple(out)
+
+    def problem_factors(self, problem: int) -> dict[str, int]:
+        """Values of :meth:`factors` (:func:`problem_layout`)."""
+        contents, a, b = problem_layout(self.config, self.check_problem(problem))
+        values = {f"fridge{i}": int(c) for i, c in enumerate(contents)}
+        if self.config.kind == "no_goals":
+            values.update(recipe_a=int(a), recipe_b=int(b))
+        return values
+
+    def exploration_visits(
+        self,
+        problems: np.ndarray,
+        obs: Mapping[str, np.ndarray],
+        actions: np.ndarray,
+        lengths: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Per exploration episode: fridges opened, pick-ups at each, distinct cells occupied.
+
+        ``pickups_fridge{i}``: "pick up" actions taken at ``FRIDGES[i]``; ``fridges_picked``:
+        the distinct fridges picked from; ``cells_visited``: distinct cells among s_0..s_T.
+        """
+        states = obs["state"]
+        pick = self.config.actions.index("pick_up")
+        taken = (actions == pick) & (np.arange(actions.shape[1])[None, :] < lengths[:, None])
+        x, y = states[:, :-1, 0], states[:, :-1, 1]
+        visits: dict[str, np.ndarray] = {}
+        for i, (fx, fy) in enumerate(FRIDGES):
+            visits[f"pickups_fridge{i}"] = (taken & (x == fx) & (y == fy)).sum(1).astype(float)
+        picked = np.stack([visits[f"pickups_fridge{i}"] > 0 for i in range(N_FRIDGES)], axis=1)
+        visits["fridges_picked"] = picked.sum(1).astype(float)
+        counts = grid_visit_counts(states, lengths, SIZE)
+        visits["cells_visited"] = (counts > 0).sum(axis=(1, 2)).astype(float)
+        return visits
+
+    def cell_visits(self, obs: Mapping[str, np.ndarray], lengths: np.ndarray) -> np.ndarray:
+        """Occupancy of the 3 × 3 cells (row y, column x), summed over the episodes."""
+        return grid_visit_counts(obs["state"], lengths, SIZE).sum(axis=0)
 
     @property
     def gym_id(self) -> str:

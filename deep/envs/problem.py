@@ -33,6 +33,7 @@ __all__ = [
     "REFERENCE_COLUMNS",
     "SPLITS",
     "MetaProblemFamily",
+    "ProblemFactor",
     "RevealOracle",
     "Trial",
     "VectorisedBatchedEnv",
@@ -46,6 +47,7 @@ __all__ = [
     "check_step_inputs",
     "frozen_changes",
     "grid_move_table",
+    "grid_visit_counts",
     "make",
     "options_label",
     "register",
@@ -108,6 +110,27 @@ def frozen_changes(
 
 
 @dataclass(frozen=True)
+class ProblemFactor:
+    """One named factor of a problem ID μ (:meth:`MetaProblemFamily.factors`).
+
+    A family's factors decompose μ into the parts a diagnostic can name: the distracting bus's
+    μ is its colored permutation μ mod 24 (task-relevant) and its gray permutation μ // 24
+    (not), each also split into the destination of every stop. The factors need not be
+    independent (a permutation and its stops' destinations), but together they determine μ.
+    """
+
+    name: str
+    n_values: int
+    """The factor takes the values ``0..n_values-1``."""
+    relevant: bool
+    """Task-relevant: some goal's optimal exploitation depends on it (Sec. 4.1: the information
+    exploration must recover). False: a distractor, which an information bottleneck should drop
+    (Sec. 4.2; the gray buses)."""
+    about: str = ""
+    """What the factor is, in words."""
+
+
+@dataclass(frozen=True)
 class Trial:
     """One meta-RL trial: a problem and the goals of its exploitation episodes."""
 
@@ -127,7 +150,9 @@ class MetaProblemFamily(abc.ABC):
     Everything code outside :mod:`deep.envs` needs to know about a benchmark is asked of its
     family, never decided by testing ``name``: :attr:`horizon`, :meth:`make_batched`,
     :meth:`reveal_oracle`, :meth:`eval_num_envs`, :attr:`method_config_changes`,
-    :attr:`requires`, :meth:`oracle_policies` and the reference-value hooks
+    :attr:`requires`, :meth:`oracle_policies`, the diagnostics' :meth:`factors`,
+    :meth:`problem_factors`, :meth:`exploration_visits` and :meth:`cell_visits` (Figs. 11-12)
+    and the reference-value hooks
     (:attr:`reference_variants` .. :meth:`reference_reveals_all`, used by
     :mod:`deep.envs.reference_values`).
     """
@@ -213,6 +238,39 @@ class MetaProblemFamily(abc.ABC):
         ``seed``: the first reset seed of the trial, for families whose start is random.
         """
         raise ValueError(f"no scripted oracle policies for {self.name}")
+
+    def factors(self) -> tuple[ProblemFactor, ...]:
+        """The named factors of μ (:class:`ProblemFactor`); empty: the family declares none."""
+        return ()
+
+    def problem_factors(self, problem: int) -> dict[str, int]:
+        """The value of every factor of :meth:`factors` for problem μ, in that order."""
+        self.check_problem(problem)
+        return {}
+
+    def exploration_visits(
+        self,
+        problems: np.ndarray,
+        obs: Mapping[str, np.ndarray],
+        actions: np.ndarray,
+        lengths: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """What each exploration episode visits (Fig. 11): measure name → ``[B]`` values.
+
+        ``problems`` ``[B]``; ``obs`` the episodes' observation fields ``[B, T+1, ...]``
+        (``{"state": ...}`` for vector observations, the sign task's ``{"image", "goal"}``);
+        ``actions`` ``[B, T]``; ``lengths`` ``[B]`` (steps past a length are padding). Empty
+        (the default): the family names nothing an exploration episode visits.
+        """
+        return {}
+
+    def cell_visits(self, obs: Mapping[str, np.ndarray], lengths: np.ndarray) -> np.ndarray | None:
+        """Visits of each grid cell by the states s_0..s_T of the episodes, summed over them.
+
+        ``[rows, cols]`` with row = y, column = x (:func:`grid_visit_counts`); None (the
+        default): the family is not a grid world.
+        """
+        return None
 
     def reference_table(
         self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
@@ -495,6 +553,21 @@ def grid_move_table(
             nx, ny = np.clip(xs + dx, 0, size - 1), np.clip(ys + dy, 0, size - 1)
             move[:, a] = ny * size + nx
     return np.stack([xs, ys], axis=1), move
+
+
+def grid_visit_counts(states: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
+    """Per episode, how often each cell of a ``size`` × ``size`` grid is occupied.
+
+    ``states`` ``[B, T+1, D]`` with x, y in the first two entries; the states s_0..s_L of an
+    episode of length L count (L + 1 of them). Returns ``[B, size (y), size (x)]`` counts.
+    """
+    b, steps = states.shape[:2]
+    valid = np.arange(steps)[None, :] <= np.asarray(lengths)[:, None]
+    cells = states[..., 1].astype(np.int64) * size + states[..., 0].astype(np.int64)
+    counts = np.zeros((b, size * size), dtype=np.int64)
+    rows = np.broadcast_to(np.arange(b)[:, None], cells.shape)
+    np.add.at(counts, (rows[valid], cells[valid]), 1)
+    return counts.reshape(b, size, size)
 
 
 class VectorisedBatchedEnv(abc.ABC):

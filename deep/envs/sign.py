@@ -46,6 +46,7 @@ from deep.envs.problem import (
     NO_GOAL,
     ORACLE_CACHE_SIZE,
     MetaProblemFamily,
+    ProblemFactor,
     RevealOracle,
     cached_oracle,
     check_action,
@@ -177,6 +178,38 @@ class SignFamily(MetaProblemFamily):
         which also takes ``seed=None``: start poses from the OS).
         """
         return BatchedSignEnv(self.config, num_envs, seed=seed)
+
+    def factors(self) -> tuple[ProblemFactor, ...]:
+        """The sign's colour (μ itself; task-relevant)."""
+        about = "the sign's colour: " + ", ".join(COLORS)
+        return (ProblemFactor("colour", len(COLORS), True, about),)
+
+    def problem_factors(self, problem: int) -> dict[str, int]:
+        """``{"colour": μ}``."""
+        return {"colour": self.check_problem(problem)}
+
+    def exploration_visits(
+        self,
+        problems: np.ndarray,
+        obs: Mapping[str, np.ndarray],
+        actions: np.ndarray,
+        lengths: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Per exploration episode: forward moves, turns, and whether it ended itself (1.0).
+
+        Whether the sign was read needs the episode's start: :meth:`reveal_oracle`.
+        """
+        taken = np.arange(actions.shape[1])[None, :] < lengths[:, None]
+
+        def count(*names: str) -> np.ndarray:
+            hit = np.isin(actions, [ACTIONS.index(n) for n in names])
+            return (hit & taken).sum(1).astype(float)
+
+        return {
+            "forward_moves": count("move_forward"),
+            "turns": count("turn_left", "turn_right"),
+            "ended_episode": count("end_episode"),
+        }
 
     def reveal_oracle(self) -> RevealOracle:
         """The exact oracle ``oracle(problem, actions, start)``; ``start`` is required.

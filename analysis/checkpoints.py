@@ -1,0 +1,71 @@
+"""A run's checkpoint for analysis: loading it, checking an output first, its played trials.
+
+Shared by :mod:`analysis.evaluate_checkpoint`, :mod:`analysis.diagnostics` and
+:mod:`analysis.trial_gifs`:
+
+* :func:`load_run` rebuilds a run's trainer from ``checkpoint.pt`` (nothing in the run folder
+  is written); a folder without one is a one-line :class:`~common.cli.UsageError` naming the
+  ``run`` argument, a damaged checkpoint or ``metrics.csv`` a :class:`~common.io.DamagedFile`;
+* :func:`check_writable` raises :class:`~common.io.UnwritableOutput` before any work when an
+  output file could not be created;
+* :func:`exploration_episodes` joins the exploration episodes of the waves that
+  :func:`deep.metrics.evaluate` played into one :class:`~deep.trial_loop.EpisodeBatch`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from common.io import UnwritableOutput
+from deep.train import Trainer
+from deep.trial_loop import EpisodeBatch, TrialBatch
+
+__all__ = ["check_writable", "exploration_episodes", "load_run"]
+
+
+def load_run(run_dir: str | Path, flag: str = "run") -> Trainer:
+    """The trainer of ``run_dir`` as of its checkpoint (nothing in ``run_dir`` is written).
+
+    A missing checkpoint is a usage error naming ``flag`` (``error: run DIR: no checkpoint.pt
+    there``); a damaged checkpoint or ``metrics.csv`` raises :class:`common.io.DamagedFile`
+    (both from :meth:`deep.train.Trainer.resume`).
+    """
+    return Trainer.resume(Path(run_dir), progress=False, flag=flag)
+
+
+def check_writable(out: Path) -> None:
+    """Raise :class:`UnwritableOutput` now if ``out``'s folder cannot take a new file."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise UnwritableOutput.at(out, err) from None
+
+
+def exploration_episodes(played: Sequence[TrialBatch], n: int) -> tuple[np.ndarray, EpisodeBatch]:
+    """The problems ``[n]`` and exploration episodes of the first ``n`` trials of ``played``.
+
+    ``played`` are waves of trials (:func:`deep.metrics.evaluate`'s second value), each with
+    episode 0 its exploration episode; the result holds their rows in order, cut to ``n``.
+    """
+    if n < 1 or n > sum(len(p) for p in played):
+        raise ValueError(f"n={n} trials; allowed: 1..{sum(len(p) for p in played)}")
+    episodes = [p.episodes[0] for p in played]
+
+    def join(arrays: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate(arrays)[:n]
+
+    starts = None if any(e.start is None for e in episodes) else join([e.start for e in episodes])
+    joined = EpisodeBatch(
+        obs={k: join([e.obs[k] for e in episodes]) for k in episodes[0].obs},
+        actions=join([e.actions for e in episodes]),
+        rewards=join([e.rewards for e in episodes]),
+        length=join([e.length for e in episodes]),
+        goal=join([e.goal for e in episodes]),
+        start=starts,
+    )
+    return join([p.problems for p in played]), joined

@@ -1,0 +1,212 @@
+"""``python -m analysis.diagnostics RUN_DIR --out DIR``: every diagnostic of one DREAM checkpoint.
+
+:func:`compute` wires the independent pieces together (greedy trials, embeddings, probes,
+t-SNE, exploration counts), :func:`write` writes them, :func:`run_diagnostics` does both; the
+CLI and ``notebooks/diagnostics.py`` call the same functions. Files in ``--out`` (written
+atomically; an existing file of the same name is replaced, as every analysis CLI here does),
+each CSV with one ``# {json}`` header line holding the run's config, the checkpoint's env steps,
+these options and the package version:
+
+* ``embeddings.csv`` (:mod:`.embeddings`), ``probe.csv`` and ``probe_summary.csv``
+  (:mod:`.probe`), ``tsne.csv`` and ``tsne.png`` (Fig. 12, :mod:`.tsne`, :mod:`.figures`);
+* ``exploration.csv``, ``exploration_cells.csv`` (grid worlds) and ``exploration.png``
+  (Fig. 11, :mod:`.exploration`).
+
+A folder without ``checkpoint.pt`` (``error: run DIR: no checkpoint.pt there``), a run of a
+method without f(μ) and g(τ^exp), a damaged checkpoint, a bad number and an ``--out`` that is a
+file or cannot be written are one line on stderr and exit status 2, before any trial is played.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from analysis.checkpoints import check_writable, load_run
+from analysis.diagnostics.embeddings import embedding_table
+from analysis.diagnostics.exploration import cell_table, exploration_table
+from analysis.diagnostics.figures import draw_exploration, draw_tsne, write_png
+from analysis.diagnostics.play import play_splits, require_encoders
+from analysis.diagnostics.probe import (
+    PROTOCOLS,
+    format_probe_summary,
+    probe_summary,
+    probe_table,
+)
+from analysis.diagnostics.tsne import tsne_table
+from common.cli import OneLineParser, UsageError, int_at_least
+from common.io import PACKAGE, UnwritableOutput, package_version, write_csv
+from deep.train import Trainer
+
+__all__ = ["Diagnostics", "DiagnosticsConfig", "compute", "main", "run_diagnostics", "write"]
+
+
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    """One diagnostics job (everything but ``run`` and ``out`` goes into every file's header)."""
+
+    run: Path
+    """The run folder holding ``checkpoint.pt``."""
+    out: Path
+    """The folder the files are written to (created if missing)."""
+    trials: int = 200
+    """Greedy trials per split (training problems, held-out problems)."""
+    seed: int = 12345
+    """Seed of the trials (the same as ``analysis.evaluate_checkpoint``'s), the probes' folds and
+    t-SNE."""
+    folds: int = 5
+    """K of the probes' K-fold protocols."""
+    threads: int = 1
+    """torch, BLAS and OpenMP threads."""
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Every table of one checkpoint's diagnostics, and the header their files carry."""
+
+    embeddings: pd.DataFrame
+    probe: pd.DataFrame
+    probe_summary: pd.DataFrame
+    tsne: pd.DataFrame | None
+    """None: the family declares no factors to colour by."""
+    exploration: pd.DataFrame
+    cells: pd.DataFrame
+    """Empty for families without a grid."""
+    factors: tuple[Any, ...]
+    """The family's :class:`~deep.envs.problem.ProblemFactor` s."""
+    header: dict[str, Any]
+    title: str
+    """``method on env, seed s, N env steps``: the figures' subtitle."""
+    files: dict[str, Path] = field(default_factory=dict)
+    """Name → path of each file written (empty until :func:`write`)."""
+
+
+def compute(
+    trainer: Trainer, *, trials: int = 200, seed: int = 12345, folds: int = 5, threads: int = 1
+) -> Diagnostics:
+    """Play the greedy trials of both splits once and compute every diagnostic from them."""
+    require_encoders(trainer, trainer.out)
+    family, config = trainer.family, trainer.config
+    plays = play_splits(trainer, trials, seed)
+    factors = tuple(family.factors())
+    embeddings = embedding_table(family, trainer.method, plays)
+    probe = probe_table(embeddings, factors, folds=folds, seed=seed, threads=threads)
+    tsne = tsne_table(embeddings, seed=seed, threads=threads) if factors else None
+    header = {
+        "experiment": "analysis.diagnostics",
+        "package": PACKAGE,
+        "package_version": package_version(),
+        "run": str(trainer.out),
+        "config": asdict(config),
+        "env_config": trainer.env_config(),
+        "method_config": trainer.method.config.to_dict(),
+        "checkpoint_env_steps": int(trainer.method.env_steps),
+        "diagnostics": {"trials": trials, "seed": seed, "folds": folds},
+        "probe_protocols": PROTOCOLS,
+        "note": "f(mu) of a held-out problem ID is an untrained embedding row: probes and t-SNE "
+        "of f use training IDs only",
+    }
+    return Diagnostics(
+        embeddings=embeddings,
+        probe=probe,
+        probe_summary=probe_summary(probe),
+        tsne=tsne,
+        exploration=exploration_table(family, plays),
+        cells=cell_table(family, plays),
+        factors=factors,
+        header=header,
+        title=f"{config.method} on {config.env}, seed {config.seed}, "
+        f"{trainer.method.env_steps:,} env steps",
+    )
+
+
+def prepare_out(out: Path) -> None:
+    """Create ``out`` (and its parents); one-line :class:`UsageError` if that is impossible."""
+    if out.exists() and not out.is_dir():
+        raise UsageError.for_flag("--out", out, "must be a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UnwritableOutput.at(out, err) from None
+    check_writable(out / "probe.csv")
+
+
+def write(diag: Diagnostics, out: Path) -> Diagnostics:
+    """Write every table and both figures to ``out``; the same diagnostics with ``files`` set."""
+    prepare_out(out)
+    files: dict[str, Path] = {}
+    tables = {
+        "embeddings": diag.embeddings,
+        "probe": diag.probe,
+        "probe_summary": diag.probe_summary,
+        "tsne": diag.tsne,
+        "exploration": diag.exploration,
+        "exploration_cells": None if diag.cells.empty else diag.cells,
+    }
+    for name, table in tables.items():
+        if table is not None:
+            files[name] = out / f"{name}.csv"
+            write_csv(files[name], table, diag.header)
+    if diag.tsne is not None:
+        fig = draw_tsne(diag.tsne, diag.factors, diag.title)
+        files["tsne_png"] = write_png(fig, out / "tsne.png", diag.header)
+    fig = draw_exploration(diag.exploration, diag.cells, diag.title)
+    files["exploration_png"] = write_png(fig, out / "exploration.png", diag.header)
+    return replace(diag, files=files)
+
+
+def run_diagnostics(config: DiagnosticsConfig) -> Diagnostics:
+    """Load the run, refuse it early if it cannot be diagnosed, compute and write everything."""
+    trainer = load_run(config.run)
+    require_encoders(trainer, config.run)
+    prepare_out(config.out)  # --out's errors before the trials are played
+    diag = compute(
+        trainer,
+        trials=config.trials,
+        seed=config.seed,
+        folds=config.folds,
+        threads=config.threads,
+    )
+    return write(diag, config.out)
+
+
+def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
+    p = OneLineParser(
+        prog="python -m analysis.diagnostics", description=(__doc__ or "").split("\n")[0]
+    )
+    p.add_argument("run", help="run directory holding checkpoint.pt (a DREAM method's run)")
+    p.add_argument("--out", required=True, help="folder for the CSVs and figures")
+    p.add_argument("--trials", default="200", help="greedy trials per split")
+    p.add_argument("--seed", default="12345", help="seed of the trials, folds and t-SNE")
+    p.add_argument("--folds", default="5", help="K of the probes' K-fold protocols")
+    p.add_argument("--threads", default="1", help="torch / BLAS / OpenMP threads")
+    args = p.parse_args(argv)
+    minimum = {"trials": 2, "seed": 0, "folds": 2, "threads": 1}
+    numbers = {k: int_at_least(f"--{k}", getattr(args, k), low) for k, low in minimum.items()}
+    return DiagnosticsConfig(run=Path(args.run), out=Path(args.out), **numbers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; see the module docstring."""
+    try:
+        config = _config(argv)
+        torch.set_num_threads(config.threads)
+        diag = run_diagnostics(config)
+    except UsageError as err:
+        print(err.line(), file=sys.stderr)
+        return 2
+    print(diag.title)
+    print(format_probe_summary(diag.probe_summary))
+    for name, path in diag.files.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

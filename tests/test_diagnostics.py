@@ -1,0 +1,364 @@
+"""analysis.diagnostics (Figs. 11-12, linear probes), the families' factors and visit counts,
+and analysis.trial_gifs --checkpoint (a learned agent's trial as a GIF)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from analysis import diagnostics, trial_gifs
+from analysis.checkpoints import load_run
+from analysis.diagnostics.embeddings import ID_COLUMNS, factor_table
+from analysis.diagnostics.probe import PROBE_COLUMNS, ProbeScore, fit_and_score, grouped_cv
+from analysis.diagnostics.tsne import plane
+from common.cli import UsageError
+from common.io import read_csv, read_header
+from deep.envs import make, registered_names
+from deep.envs.city import (
+    COLORED_DESTS,
+    COLORED_STOPS,
+    GRAY_DESTS,
+    GRAY_STOPS,
+    MAP_CELL,
+    PERMUTATIONS,
+    bus_routes,
+)
+from deep.envs.cooking import FRIDGES
+from deep.envs.problem import NO_GOAL
+from deep.train import RunConfig, Trainer
+
+torch.set_num_threads(1)
+
+needs_miniworld = pytest.mark.skipif(
+    importlib.util.find_spec("miniworld") is None, reason="miniworld is not installed"
+)
+
+TRIALS = 24
+
+
+@pytest.fixture(scope="module")
+def bus_run(tmp_path_factory):
+    """A tiny DREAM run on the distracting bus (every component updated a few dozen times)."""
+    out = tmp_path_factory.mktemp("run")
+    config = RunConfig(
+        env="distracting_bus", preset="tiny", steps=500, num_envs=8, eval_every=10_000,
+        eval_trials=8, threads=1,
+    )  # fmt: skip
+    Trainer(config, out, progress=False).run()
+    return out
+
+
+@pytest.fixture(scope="module")
+def bus_diagnostics(bus_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("diag")
+    assert diagnostics.main([str(bus_run), "--out", str(out), "--trials", str(TRIALS)]) == 0
+    return out
+
+
+def _untrained_checkpoint(out, method, env="distracting_bus", **kwargs):
+    config = RunConfig(env=env, method=method, preset="tiny", threads=1, **kwargs)
+    out.mkdir(parents=True)
+    Trainer(config, out, progress=False).save_checkpoint()
+    return out
+
+
+# ----------------------------------------------------------------- the families' knowledge
+
+
+def test_bus_factors_round_trip_to_the_problem_id():
+    family = make("distracting_bus")
+    names = [f.name for f in family.factors()]
+    relevant = {f.name: f.relevant for f in family.factors()}
+    assert names[:5] == ["colored", *(f"colored_stop{i}" for i in range(4))]
+    assert names[5:] == ["gray", *(f"gray_stop{i}" for i in range(4))]
+    assert all(relevant[n] == n.startswith("colored") for n in names)
+    for mu in range(family.n_problems):
+        v = family.problem_factors(mu)
+        colored = PERMUTATIONS.index(tuple(v[f"colored_stop{i}"] for i in range(4)))
+        gray = PERMUTATIONS.index(tuple(v[f"gray_stop{i}"] for i in range(4)))
+        assert (colored, gray) == (v["colored"], v["gray"])
+        assert colored + 24 * gray == mu
+        routes = bus_routes("distracting", mu)  # the stops' destinations are the env's routes
+        assert all(
+            routes[s] == COLORED_DESTS[v[f"colored_stop{i}"]] for i, s in enumerate(COLORED_STOPS)
+        )
+        assert all(routes[s] == GRAY_DESTS[v[f"gray_stop{i}"]] for i, s in enumerate(GRAY_STOPS))
+    assert "gray" not in make("map").problem_factors(5)
+
+
+@pytest.mark.parametrize("name", registered_names())
+def test_every_family_names_factors_that_determine_mu(name):
+    family = make(name)
+    factors = family.factors()
+    assert factors and any(f.relevant for f in factors), name
+    table = factor_table(family, range(family.n_problems))
+    assert list(table.columns) == [f.name for f in factors]
+    for f in factors:
+        assert table[f.name].between(0, f.n_values - 1).all(), (name, f.name)
+    assert not table.duplicated().any(), name  # distinct problems, distinct factors
+
+
+def _play(family, problems, actions):
+    """States ``[B, T+1, D]`` of the batched env playing ``actions`` ``[B, T]`` without a goal."""
+    env = family.make_batched(len(problems))
+    states = [env.reset(problems, NO_GOAL)]
+    for t in range(actions.shape[1]):
+        states.append(env.step(actions[:, t])[0])
+    return {"state": np.stack(states, axis=1)}
+
+
+@pytest.mark.parametrize("name", ["distracting_bus", "map", "cooking"])
+def test_exploration_visits_match_a_loop_over_the_single_env(name):
+    family = make(name)
+    rng = np.random.default_rng(0)
+    n, horizon = 12, family.horizon
+    problems = rng.choice(family.problem_ids("all"), n)
+    special = [family.config.actions.index(a) for a in ("ride_bus", "pick_up")]
+    actions = np.where(rng.random((n, horizon)) < 0.3, rng.choice(special, (n, horizon)),
+                       rng.integers(4, size=(n, horizon)))  # fmt: skip
+    lengths = rng.integers(1, horizon + 1, n)
+    visits = family.exploration_visits(problems, _play(family, problems, actions), actions, lengths)
+    cells = family.cell_visits(_play(family, problems, actions), lengths)
+    env = family.make_env(split="all").unwrapped
+    expected_cells = np.zeros_like(cells)
+    for i in range(n):
+        env.reset(options={"problem": int(problems[i]), "goal": None})
+        seen, counts = {env.pos}, {}
+        expected_cells[env.pos[1], env.pos[0]] += 1
+        for a in actions[i, : lengths[i]]:
+            act = family.config.actions[a]
+            if name == "cooking":
+                if act == "pick_up" and env.pos in FRIDGES:
+                    key = f"pickups_fridge{FRIDGES.index(env.pos)}"
+                    counts[key] = counts.get(key, 0) + 1
+            elif act == "ride_bus":
+                colored = env.pos in COLORED_STOPS + COLORED_DESTS
+                gray = name == "distracting_bus" and env.pos in GRAY_STOPS + GRAY_DESTS
+                key = "rides_colored" if colored else "rides_gray" if gray else "rides_elsewhere"
+                counts[key] = counts.get(key, 0) + 1
+            env.step(int(a))
+            seen.add(env.pos)
+            expected_cells[env.pos[1], env.pos[0]] += 1
+            if name == "map" and env.pos == MAP_CELL:
+                counts["map_visits"] = counts.get("map_visits", 0) + 1
+        counts["cells_visited"] = len(seen)
+        if name == "cooking":
+            counts["fridges_picked"] = sum(k.startswith("pickups") for k in counts)
+        for key, values in visits.items():
+            assert values[i] == counts.get(key, 0), (name, i, key)
+    np.testing.assert_array_equal(cells, expected_cells)
+    assert cells.sum() == (lengths + 1).sum()
+
+
+# ----------------------------------------------------------------- probes and t-SNE
+
+
+def _synthetic(encode: str, noise: float = 0.05) -> pd.DataFrame:
+    """An embedding table whose z is the one-hot of each stop of one part of μ, plus noise."""
+    family = make("distracting_bus")
+    rng = np.random.default_rng(1)
+    train, test = family.problem_ids("train"), family.problem_ids("test")
+    blocks = []
+    for kind, split, problems in (
+        ("f", "train", train),
+        ("f", "test", test),
+        ("g", "train", rng.choice(train, 120)),
+        ("g", "test", rng.choice(test, 120)),
+    ):
+        factors = factor_table(family, problems)
+        stops = factors[[f"{encode}_stop{i}" for i in range(4)]].to_numpy()
+        z = np.concatenate([np.eye(4)[stops[:, i]] for i in range(4)], axis=1)
+        z = z + noise * rng.standard_normal(z.shape)
+        head = pd.DataFrame({"kind": kind, "problem": problems, "split": split, "trial": -1})
+        zs = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
+        blocks.append(pd.concat([head, factors, zs], axis=1))
+    return pd.concat(blocks, ignore_index=True), family.factors()
+
+
+@pytest.mark.parametrize("encoded", ["colored", "gray"])
+def test_probe_reads_the_encoded_part_and_not_the_other(encoded):
+    table, factors = _synthetic(encoded)
+    probe = diagnostics.probe_table(table, factors, folds=4, seed=0)
+    assert list(probe.columns) == list(PROBE_COLUMNS)
+    assert set(probe["protocol"]) == {"cv_train_ids", "cv_train_problems", "heldout"}
+    stops = probe[probe["factor"].str.contains("_stop")]
+    mine = stops[stops["factor"].str.startswith(encoded)]
+    other = stops[~stops["factor"].str.startswith(encoded)]
+    assert (mine["coverage"] == 1).all()
+    # held out, only the colored part transfers: the training IDs' gray permutations are the 4
+    # cyclic ones, whose stops move together, so a probe of one gray stop may lean on the others
+    transfers = mine if encoded == "colored" else mine[mine["protocol"] != "heldout"]
+    assert (transfers["accuracy"] > 0.95).all()
+    assert (other["chance"].between(0.2, 0.45)).all()
+    # nothing to read: not above the best constant (an uninformative probe can fall below it,
+    # predicting its fitted samples' values, which a held-out fold makes rarer)
+    assert (other["accuracy"] < other["chance"] + 0.1).all()
+    summary = diagnostics.probe_summary(probe).set_index(["source", "protocol", "part"])
+    part = "relevant" if encoded == "colored" else "irrelevant"
+    lost = "irrelevant" if part == "relevant" else "relevant"
+    f_cv = ("f", "cv_train_ids")
+    assert summary.loc[(*f_cv, part), "accuracy"] > 0.85
+    assert summary.loc[(*f_cv, lost), "accuracy"] < summary.loc[(*f_cv, lost), "chance"] + 0.1
+    # across disjoint splits a whole gray permutation of the held-out IDs is never fitted
+    held_gray = probe[(probe["protocol"] == "heldout") & (probe["factor"] == "gray")]
+    assert held_gray["coverage"].item() == 0 and np.isnan(held_gray["accuracy"].item())
+
+
+def test_grouped_cv_cannot_memorise_problems():
+    rng = np.random.default_rng(0)
+    problems = np.repeat(np.arange(40), 5)
+    x = np.eye(40)[problems] + 0.01 * rng.standard_normal((200, 40))  # z identifies μ only
+    y = rng.integers(2, size=40)[problems]  # a label with no structure across problems
+    score = grouped_cv(x, y, problems, folds=5, seed=0)
+    assert score.total == score.scored == 200
+    assert abs(score.accuracy - 0.5) < 0.2  # memorised problems would score 1 if folds leaked
+    unseen = fit_and_score(x[:10], np.zeros(10, int), x[10:14], np.array([0, 1, 1, 0]))
+    assert unseen == ProbeScore(correct=2, scored=2, total=4, value_counts=((0, 2),))
+    assert unseen.coverage == 0.5 and unseen.chance == 1.0
+
+
+def test_plane_places_equal_encodings_together():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((3, 8))[[0, 1, 2, 0, 1]]
+    xy, layout = plane(z, seed=0)
+    assert layout == "pca" and np.allclose(xy[0], xy[3]) and np.allclose(xy[1], xy[4])
+    xy, layout = plane(np.zeros((5, 8)), seed=0)  # an untrained policy: one encoding
+    assert layout == "pca" and np.all(xy == 0)
+    z = rng.standard_normal((30, 8))[np.arange(60) % 30]
+    xy, layout = plane(z, seed=0)
+    assert layout == "tsne" and np.isfinite(xy).all() and np.allclose(xy[:30], xy[30:])
+
+
+# ----------------------------------------------------------------- the CLI on a real checkpoint
+
+
+def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
+    family = make("distracting_bus")
+    emb = read_csv(bus_diagnostics / "embeddings.csv")
+    names = [f.name for f in family.factors()]
+    assert list(emb.columns) == [*ID_COLUMNS, *names, *(f"z{i}" for i in range(64))]
+    f_rows, g_rows = emb[emb["kind"] == "f"], emb[emb["kind"] == "g"]
+    assert len(f_rows) == 576 and (f_rows["split"] == "train").sum() == 96
+    assert g_rows.groupby("split").size().to_dict() == {"test": TRIALS, "train": TRIALS}
+    assert set(g_rows.loc[g_rows["split"] == "test", "problem"]) <= set(family.problem_ids("test"))
+    # the factor columns are the family's, row by row
+    row = g_rows.iloc[3]
+    assert all(row[k] == v for k, v in family.problem_factors(int(row["problem"])).items())
+    # f is the checkpoint's encoder
+    trainer = load_run(bus_run)
+    f = diagnostics.problem_embeddings(trainer.method, np.arange(5))
+    np.testing.assert_allclose(f_rows.iloc[:5][[f"z{i}" for i in range(64)]], f, atol=1e-5)
+    header = read_header(bus_diagnostics / "probe.csv")
+    assert header["experiment"] == "analysis.diagnostics" and header["package"] == "dream-metarl"
+    assert header["config"]["env"] == "distracting_bus" and header["config"]["method"] == "dream"
+    assert header["diagnostics"] == {"trials": TRIALS, "seed": 12345, "folds": 5}
+    assert "untrained" in header["note"] and set(header["probe_protocols"]) >= {"heldout"}
+    probe = read_csv(bus_diagnostics / "probe.csv")
+    assert list(probe.columns) == list(PROBE_COLUMNS)
+    assert len(probe) == 3 * len(names)  # f cv, g cv, g held-out for every factor
+    assert (probe["chance"].dropna() > 0).all()
+    summary = read_csv(bus_diagnostics / "probe_summary.csv")
+    assert {"relevant", "irrelevant"} == set(summary["part"])
+    tsne = read_csv(bus_diagnostics / "tsne.csv")
+    assert (tsne.loc[tsne["kind"] == "f", "split"] == "train").all()  # trained rows only
+    assert len(tsne) == 96 + 2 * TRIALS and tsne[["x", "y"]].notna().all().all()
+    for png in ("tsne.png", "exploration.png"):
+        with Image.open(bus_diagnostics / png) as image:
+            assert image.size[0] > 500
+
+
+def test_exploration_tables_are_consistent(bus_diagnostics):
+    table = read_csv(bus_diagnostics / "exploration.csv").set_index(["split", "measure"])
+    assert read_header(bus_diagnostics / "exploration.csv")["diagnostics"]["trials"] == TRIALS
+    for split in ("train", "test"):
+        rides = sum(
+            table.loc[(split, f"rides_{k}"), "mean"] for k in ("colored", "gray", "elsewhere")
+        )
+        explore_len = table.loc[(split, "explore_len"), "mean"]
+        assert rides <= explore_len + 1e-9
+        assert 1 <= table.loc[(split, "cells_visited"), "mean"] <= explore_len + 1
+        assert 0 <= table.loc[(split, "reveal_frac"), "mean"] <= 1
+    cells = read_csv(bus_diagnostics / "exploration_cells.csv")
+    per_split = cells.groupby("split")["visits"].sum()  # steps s_0..s_T per episode
+    for split, total in per_split.items():
+        assert total == pytest.approx(table.loc[(split, "explore_len"), "mean"] + 1)
+    assert len(cells) == 2 * 81
+
+
+def test_cli_refusals_are_one_line_before_any_work(tmp_path, capsys, bus_run):
+    out = tmp_path / "out"
+    erl2 = _untrained_checkpoint(tmp_path / "erl2", "erl2")
+    (tmp_path / "file").write_text("x")
+    none = tmp_path / "none"
+    cases = [
+        ([str(none), "--out", str(out)], f"error: run {none}: no checkpoint.pt there"),
+        ([str(erl2), "--out", str(out)], "method erl2 has no problem encoder f(mu)"),
+        ([str(bus_run), "--out", str(out), "--trials", "1"], "--trials 1: allowed: an integer"),
+        ([str(bus_run), "--out", str(tmp_path / "file")], "must be a directory"),
+        ([str(bus_run)], "--out"),
+    ]  # fmt: skip
+    for argv, named in cases:
+        assert diagnostics.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and named in err, err
+    assert not out.exists()
+    with pytest.raises(UsageError, match="allowed: a run of dream, dream_no_bottleneck"):
+        diagnostics.require_encoders(load_run(erl2), erl2)
+
+
+def test_dream_ablations_have_both_encodings(tmp_path):
+    run = _untrained_checkpoint(tmp_path / "nb", "dream_no_bottleneck")
+    trainer = load_run(run)
+    diagnostics.require_encoders(trainer, run)  # no refusal
+    plays = diagnostics.play_splits(trainer, 4, seed=0)
+    table = diagnostics.embedding_table(trainer.family, trainer.method, plays)
+    assert (table["kind"] == "g").sum() == 8 and np.isfinite(table.filter(like="z")).all().all()
+
+
+# ----------------------------------------------------------------- trial GIFs of a checkpoint
+
+
+def test_checkpoint_gif_has_frames_from_every_episode(bus_run, tmp_path, capsys):
+    assert (
+        trial_gifs.main(["--checkpoint", str(bus_run), "--out", str(tmp_path), "--seed", "1"]) == 0
+    )
+    assert "distracting_bus_dream.gif" in capsys.readouterr().out
+    trainer = load_run(bus_run)
+    played = trial_gifs.play_greedy_trial(trainer.method, trainer.family, seed=1, n_exploit=2)
+    lengths = [int(ep.length[0]) for ep in played.episodes]
+    assert len(lengths) == 3 and lengths[0] == trainer.family.horizon  # explores all 20 steps
+    assert int(played.problems[0]) in set(trainer.family.problem_ids("test"))
+    with Image.open(tmp_path / "distracting_bus_dream.gif") as gif:
+        assert gif.n_frames == sum(n + 1 for n in lengths)  # each episode: its steps + 1
+    done = trial_gifs.checkpoint_gif(trainer, tmp_path / "again", seed=1)
+    assert done.frames == sum(n + 1 for n in lengths)
+    assert done.returns[0] == 0.0 and len(done.returns) == 3  # exploration is not rewarded
+
+
+@needs_miniworld
+def test_checkpoint_gif_of_the_sign_task(tmp_path):
+    run = _untrained_checkpoint(
+        tmp_path / "sign", "dream", env="sign", num_envs=1, eval_trials=1,
+        method_args={"replay_capacity": "4"},
+    )  # fmt: skip
+    done = trial_gifs.checkpoint_gif(load_run(run), tmp_path, seed=3, n_exploit=1)
+    with Image.open(done.path) as gif:
+        assert gif.n_frames == done.frames > 2
+        assert gif.size == (2 * 160, 14 + 2 * 60)  # caption + 2x (agent's view, top view)
+
+
+def test_checkpoint_gif_refusals(tmp_path, capsys, bus_run):
+    for argv, named in (
+        (["--checkpoint", str(tmp_path)], "--checkpoint"),
+        (["--checkpoint", str(bus_run), "--only", "map"], "not with --checkpoint"),
+        (["--checkpoint", str(bus_run), "--seed", "-1"], "--seed -1"),
+    ):
+        assert trial_gifs.main([*argv, "--out", str(tmp_path / "g")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("error: ") and named in err
+    assert not (tmp_path / "g").exists()
