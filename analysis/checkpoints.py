@@ -16,15 +16,24 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from common.io import UnwritableOutput
+from deep.metrics import evaluate
 from deep.train import Trainer
 from deep.trial_loop import EpisodeBatch, TrialBatch
 
-__all__ = ["check_writable", "exploration_episodes", "load_run"]
+__all__ = [
+    "SPLITS",
+    "SplitPlay",
+    "check_writable",
+    "exploration_episodes",
+    "load_run",
+    "play_splits",
+]
 
 
 def load_run(run_dir: str | Path, flag: str = "run") -> Trainer:
@@ -69,3 +78,45 @@ def exploration_episodes(played: Sequence[TrialBatch], n: int) -> tuple[np.ndarr
         start=starts,
     )
     return join([p.problems for p in played]), joined
+
+
+SPLITS = ("train", "test")
+"""The problem splits played: the training problems and the held-out ones."""
+
+
+@dataclass(frozen=True)
+class SplitPlay:
+    """The greedy trials of one problem split."""
+
+    split: str
+    """``"train"`` or ``"test"`` (held-out problems)."""
+    problems: np.ndarray
+    """``[N]`` the problem μ of each trial."""
+    explore: EpisodeBatch
+    """The N exploration episodes (``[N, T+1, ...]`` observations, ``[N, T]`` actions)."""
+    summary: dict[str, float]
+    """:func:`deep.metrics.evaluate`'s summary of the N trials (return, reveal_frac, ...)."""
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+
+def play_splits(
+    trainer: Trainer, trials: int, seed: int, splits: Sequence[str] = SPLITS
+) -> dict[str, SplitPlay]:
+    """``trials`` greedy trials of each split of ``splits`` with the run's own protocol."""
+    if trials < 1:
+        raise ValueError(f"trials={trials}; allowed: integers >= 1")
+    plays = {}
+    for split in splits:
+        summary, played = evaluate(
+            trainer.method,
+            trainer.family,
+            n_trials=trials,
+            seed=seed,
+            split=split,
+            oracle=trainer.oracle,
+        )
+        problems, explore = exploration_episodes(played, trials)
+        plays[split] = SplitPlay(split, problems, explore, summary)
+    return plays

@@ -28,15 +28,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from analysis.checkpoints import check_writable, exploration_episodes, load_run
+from analysis.checkpoints import SPLITS, check_writable, load_run, play_splits
 from common.cli import OneLineParser, UsageError, int_at_least
 from common.io import PACKAGE, UnwritableOutput, package_version, write_csv
-from deep.metrics import evaluate
 from deep.train import Trainer
 
 __all__ = ["evaluate_checkpoint", "main"]
-
-SPLITS = ("train", "test")
 
 
 def evaluate_checkpoint(
@@ -55,15 +52,7 @@ def evaluate_checkpoint(
     run_dir = trainer.out
     config = trainer.config
     rows = []
-    for split in splits:
-        summary, played = evaluate(
-            trainer.method,
-            trainer.family,
-            n_trials=trials,
-            seed=seed,
-            split=split,
-            oracle=trainer.oracle,
-        )
+    for split, play in play_splits(trainer, trials, seed, splits).items():
         row = {
             "method": config.method,
             "env": config.env,
@@ -71,11 +60,11 @@ def evaluate_checkpoint(
             "checkpoint_env_steps": trainer.method.env_steps,
             "split": split,
             "trials": trials,
-            **summary,
+            **play.summary,
         }
-        problems, explore = exploration_episodes(played, trials)
+        explore = play.explore
         visits = trainer.family.exploration_visits(
-            problems, explore.obs, explore.actions, explore.length
+            play.problems, explore.obs, explore.actions, explore.length
         )
         row.update({name: float(values.mean()) for name, values in visits.items()})
         rows.append(row)

@@ -1,6 +1,7 @@
 """The greedy trials every diagnostic reads: a checkpoint's exploration episodes per split.
 
-:func:`play_splits` plays ``trials`` greedy trials of each problem split with the protocol of
+:func:`play_splits` (from :mod:`analysis.checkpoints`, shared with
+:mod:`analysis.evaluate_checkpoint`) plays ``trials`` greedy trials of each problem split with the protocol of
 the run's own evaluations (:func:`deep.metrics.evaluate`: ε = 0, z = g(τ^exp), the benchmark's
 exact reveal oracle) and keeps, per split, the problems, the exploration episodes
 (:func:`analysis.checkpoints.exploration_episodes`) and the evaluation's summary. The same
@@ -13,19 +14,13 @@ and trajectory decoder g(τ^exp) (:meth:`deep.dream.Dream.encode_problem`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from analysis.checkpoints import exploration_episodes
+from analysis.checkpoints import SPLITS, SplitPlay, play_splits
 from common.cli import UsageError
-from deep.metrics import evaluate
 from deep.registry import METHODS
 from deep.train import Trainer
-from deep.trial_loop import EpisodeBatch
 
 __all__ = [
     "SPLITS",
@@ -36,46 +31,6 @@ __all__ = [
     "require_encoders",
 ]
 
-SPLITS = ("train", "test")
-"""The problem splits played: the training problems and the held-out ones."""
-
-
-@dataclass(frozen=True)
-class SplitPlay:
-    """The greedy trials of one problem split."""
-
-    split: str
-    """``"train"`` or ``"test"`` (held-out problems)."""
-    problems: np.ndarray
-    """``[N]`` the problem μ of each trial."""
-    explore: EpisodeBatch
-    """The N exploration episodes (``[N, T+1, ...]`` observations, ``[N, T]`` actions)."""
-    summary: dict[str, float]
-    """:func:`deep.metrics.evaluate`'s summary of the N trials (return, reveal_frac, ...)."""
-
-    def __len__(self) -> int:
-        return len(self.problems)
-
-
-def play_splits(
-    trainer: Trainer, trials: int, seed: int, splits: Sequence[str] = SPLITS
-) -> dict[str, SplitPlay]:
-    """``trials`` greedy trials of each split of ``splits`` with the run's own protocol."""
-    if trials < 1:
-        raise ValueError(f"trials={trials}; allowed: integers >= 1")
-    plays = {}
-    for split in splits:
-        summary, played = evaluate(
-            trainer.method,
-            trainer.family,
-            n_trials=trials,
-            seed=seed,
-            split=split,
-            oracle=trainer.oracle,
-        )
-        problems, explore = exploration_episodes(played, trials)
-        plays[split] = SplitPlay(split, problems, explore, summary)
-    return plays
 
 
 def has_encoders(method: Any) -> bool:
