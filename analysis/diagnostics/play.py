@@ -1,7 +1,8 @@
 """The greedy trials every diagnostic reads: a checkpoint's exploration episodes per split.
 
 :func:`play_splits` (from :mod:`analysis.checkpoints`, shared with
-:mod:`analysis.evaluate_checkpoint`) plays ``trials`` greedy trials of each problem split with the protocol of
+:mod:`analysis.evaluate_checkpoint`) plays ``trials`` greedy trials of each problem split with
+the protocol of
 the run's own evaluations (:func:`deep.metrics.evaluate`: ε = 0, z = g(τ^exp), the benchmark's
 exact reveal oracle) and keeps, per split, the problems, the exploration episodes
 (:func:`analysis.checkpoints.exploration_episodes`) and the evaluation's summary. The same
