@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -219,6 +220,8 @@ class Dream(MetaRLMethod):
     """z of the current exploitation episode ``[B, z_dim]``."""
     _ids: np.ndarray = np.zeros(0, dtype=np.int64)
     """The IDs the current wave's problems are shown to the encoder as (``id_labels > 1``)."""
+    _shown: np.ndarray | None = None
+    """Under :meth:`showing`: the problem whose code f(μ') exploitation gets, per problem μ."""
 
     def build_networks(self, observation_space: Any, n_actions: int) -> None:
         """Q_exp(φ), Q_task(θ), the encoder f_ψ and the decoder g_ω (App. B.3)."""
@@ -288,6 +291,29 @@ class Dream(MetaRLMethod):
         idx = torch.from_numpy(episode.length).to(self.device)
         return g[torch.arange(len(idx)), idx]
 
+    @contextlib.contextmanager
+    def showing(self, shown: np.ndarray) -> Iterator[None]:
+        """Greedy exploitation on another problem's code: z = f(shown[μ]) (a code swap).
+
+        ``shown`` maps every problem ID μ to the ID μ' whose encoding π^task gets instead of
+        g(τ^exp); the identity is :meth:`informed`. Played on a held-out μ with the code of each
+        training μ', it tells whether π^task can solve μ from any code it was trained on, i.e.
+        whether a failure there lies in π^task or in where g(τ^exp) lands
+        (:mod:`analysis.diagnostics.code_swap`).
+        """
+        n = self.family.n_problems
+        shown = np.asarray(shown, dtype=np.int64)
+        if shown.shape != (n,) or not ((shown >= 0) & (shown < n)).all():
+            raise ValueError(
+                f"shown of shape {shown.shape} is invalid; allowed: shape ({n},), IDs 0..{n - 1}"
+            )
+        with self.informed():
+            self._shown = shown
+            try:
+                yield
+            finally:
+                self._shown = None
+
     @torch.no_grad()
     def encode_problem(self, ids: np.ndarray, noise: bool) -> torch.Tensor:
         """Z = f_ψ(μ) (+ ρ·N(0, I) when ``noise``) of problem IDs ``[B]`` → ``[B, z_dim]``."""
@@ -306,7 +332,8 @@ class Dream(MetaRLMethod):
                 self._ids = trials.problems * k + self.rng.integers(k, size=len(trials))
             return
         if self._informed and not training:  # π^task told μ: z = f(μ) (the first ID label)
-            self._z = self.encode_problem(trials.problems * k, noise=False)
+            told = trials.problems if self._shown is None else self._shown[trials.problems]
+            self._z = self.encode_problem(told * k, noise=False)
             return
         z = self.encode_trajectory(trials.episodes[0])
         if training:  # even trials: z ~ N(f(μ), ρ²I); odd trials: z = g(τ^exp)

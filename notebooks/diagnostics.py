@@ -43,6 +43,8 @@
 # * `OUT`: where the diagnostics go, one folder per run (default
 #   `runs/notebooks/diagnostics-<setting>`; SMALL also trains under it, resuming what is there).
 # * `TRIALS`, `SEED`: greedy trials per split and their seed (`--trials`, `--seed`).
+# * `SWAP_TRIALS`, `SWAP_PROBLEMS`: the code swap's trials per held-out problem and code, and
+#   how many held-out problems it plays (`--swap-trials`, `--swap-problems`).
 
 # %% tags=["parameters"]
 SETTING = "SMALL"
@@ -50,6 +52,8 @@ RUN_DIRS = None
 OUT = None
 TRIALS = None
 SEED = 12345
+SWAP_TRIALS = None
+SWAP_PROBLEMS = None
 SMALL_STEPS = 500
 
 # %%
@@ -67,7 +71,10 @@ from deep.train import RunConfig, Trainer
 os.chdir(Path(analysis.__file__).resolve().parents[1])  # the repository root
 torch.set_num_threads(1)
 out = Path(OUT or f"runs/notebooks/diagnostics-{SETTING.lower()}")
-trials = TRIALS or (32 if RUN_DIRS is None and SETTING == "SMALL" else 200)
+small = RUN_DIRS is None and SETTING == "SMALL"
+trials = TRIALS or (32 if small else 200)
+swap = {"swap_trials": SWAP_TRIALS or (4 if small else 50)}
+swap["swap_problems"] = SWAP_PROBLEMS or (1 if small else 4)
 
 # %% [markdown]
 # ## The runs (SMALL: trained here; skipped when `RUN_DIRS` is given)
@@ -110,13 +117,16 @@ print("\n".join(f"{label}: {path}" for label, path in runs.items()))
 # ## Diagnostics of each run
 #
 # One `run_diagnostics` call per run writes `embeddings.csv`, `probe.csv`,
-# `probe_summary.csv`, `tsne.csv` + `tsne.png` and `exploration.csv` (+ cells) +
-# `exploration.png` to `OUT/<run>`.
+# `probe_summary.csv`, `tsne.csv` + `tsne.png`, `exploration.csv` (+ cells) +
+# `exploration.png` and the code swap (`code_swap.csv`, `code_swap_summary.csv`) to
+# `OUT/<run>`.
 
 # %%
 folders = {}
 for label, run in runs.items():
-    config = diagnostics.DiagnosticsConfig(run=run, out=out / label, trials=trials, seed=SEED)
+    config = diagnostics.DiagnosticsConfig(
+        run=run, out=out / label, trials=trials, seed=SEED, **swap
+    )
     folders[label] = diagnostics.run_diagnostics(config).files["probe"].parent
 
 # %% [markdown]

@@ -13,6 +13,7 @@ from PIL import Image
 
 from analysis import diagnostics, trial_gifs
 from analysis.checkpoints import load_run
+from analysis.diagnostics import code_swap
 from analysis.diagnostics.embeddings import ID_COLUMNS, factor_table
 from analysis.diagnostics.probe import PROBE_COLUMNS, ProbeScore, fit_and_score, grouped_cv
 from analysis.diagnostics.tsne import plane
@@ -31,6 +32,7 @@ from deep.envs.city import (
 from deep.envs.cooking import FRIDGES
 from deep.envs.problem import NO_GOAL
 from deep.train import RunConfig, Trainer
+from deep.trial_loop import run_wave
 
 torch.set_num_threads(1)
 
@@ -56,7 +58,8 @@ def bus_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bus_diagnostics(bus_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("diag")
-    assert diagnostics.main([str(bus_run), "--out", str(out), "--trials", str(TRIALS)]) == 0
+    argv = [str(bus_run), "--out", str(out), "--trials", str(TRIALS)]
+    assert diagnostics.main([*argv, "--swap-trials", "3", "--swap-problems", "2"]) == 0
     return out
 
 
@@ -256,7 +259,17 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     header = read_header(bus_diagnostics / "probe.csv")
     assert header["experiment"] == "analysis.diagnostics" and header["package"] == "dream-metarl"
     assert header["config"]["env"] == "distracting_bus" and header["config"]["method"] == "dream"
-    assert header["diagnostics"] == {"trials": TRIALS, "seed": 12345, "folds": 5}
+    assert header["diagnostics"] == {
+        "trials": TRIALS, "seed": 12345, "folds": 5, "swap_trials": 3, "swap_problems": 2
+    }  # fmt: skip
+    swap = read_csv(bus_diagnostics / "code_swap.csv")
+    assert set(swap["problem"]) <= set(family.problem_ids("test"))
+    assert swap["problem"].nunique() == 2
+    assert set(swap["code"]) == {-1, *family.problem_ids("train")}  # g(tau), then every code
+    assert (swap.groupby(["problem", "code"])["trials"].sum() == 3).all()
+    assert swap["code_suffices"].isna().all()  # the bus family cannot plan a code's sufficiency
+    ranked = read_csv(bus_diagnostics / "code_swap_summary.csv")
+    assert (ranked.groupby("problem")["rank"].min() == 0).all() and len(ranked) == 2 * 97
     assert "untrained" in header["note"] and set(header["probe_protocols"]) >= {"heldout"}
     probe = read_csv(bus_diagnostics / "probe.csv")
     assert list(probe.columns) == list(PROBE_COLUMNS)
@@ -362,3 +375,63 @@ def test_checkpoint_gif_refusals(tmp_path, capsys, bus_run):
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err.startswith("error: ") and named in err
     assert not (tmp_path / "g").exists()
+
+
+# ----------------------------------------------------------------------------- code swap
+
+
+def test_showing_plays_the_code_it_is_given_and_rejects_bad_maps(tmp_path, monkeypatch):
+    trainer = load_run(_untrained_checkpoint(tmp_path / "run", "dream", env="cooking"))
+    method, family = trainer.method, trainer.family
+    encoded, encode = [], method.encode_problem
+
+    def spy(ids, noise):
+        encoded.append(np.asarray(ids).copy())
+        return encode(ids, noise)
+
+    monkeypatch.setattr(method, "encode_problem", spy)
+    code_swap.swap_table(trainer, [11], [27], trials=4, seed=1)
+    assert encoded and all((ids == 27).all() for ids in encoded)  # z = f(27) on problem 11
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"shape \(64,\)"):
+        with method.showing(np.arange(10)):
+            pass
+    with pytest.raises(ValueError, match=r"IDs 0\.\.63"):
+        with method.showing(np.full(64, 64)):
+            pass
+    # the code of problem 11 shown on 11 is what "told mu" plays, trial for trial
+    table = code_swap.swap_table(trainer, [11], [11, 27, 14], trials=12, seed=1)
+    own = table[table["code"] == 11]
+    rng = np.random.default_rng([1, 11])
+    goals = np.array([[family.sample_goal(rng, 11)] for _ in range(12)])
+    with method.informed():
+        played = run_wave(
+            family.make_batched(12, 1), family, method, np.full(12, 11), goals, np.arange(12),
+            training=False,
+        )  # fmt: skip
+    told = pd.DataFrame({"goal": goals[:, 0], "r": played.episodes[1].returns})
+    np.testing.assert_allclose(own["return"], told.groupby("goal")["r"].mean().to_numpy())
+    assert own["code_suffices"].astype(bool).all()  # a problem's own code always suffices
+    assert table.loc[table["code"] == -1, "code_suffices"].isna().all()
+    assert (table.groupby("code")["trials"].sum() == 12).all()
+    again = code_swap.swap_table(trainer, [11], [11, 27, 14], trials=12, seed=1)
+    pd.testing.assert_frame_equal(table, again)  # the same trials for the same seed
+    summary = code_swap.sufficiency_summary(table)
+    assert set(summary["z"]) <= {"g(tau)", "sufficient code", "insufficient code"}
+    assert summary["trials"].sum() == 4 * 12
+
+
+def test_code_suffices_is_exact_on_the_cooking_family():
+    family = make("cooking")
+    goal = 4 * 3 + 2  # ingredient 3, then 2; the held-out problem 11 has fridges (3, 2, 0)
+    assert family.code_suffices(11, 27, goal)  # (3, 2, 1): both in the same fridges
+    assert not family.code_suffices(11, 14, goal)  # (2, 3, 0): swapped
+    # (3, 2, 3): a 3 in fridges 0 and 2, as near the pot; its plan takes the one that in 11
+    # holds 0
+    assert not family.code_suffices(11, 59, goal)
+    assert not family.code_suffices(11, 27, 1)  # recipe (0, 1): not a goal of 27
+    assert make("cooking", variant="official").code_suffices(10, 10, 10) is None
+    assert make("map").code_suffices(0, 0, 0) is None
+    for mu in (0, 11, 37):
+        possible = family.goal_probabilities(mu) > 0
+        assert [family.code_suffices(mu, mu, g) for g in range(16)] == possible.tolist()

@@ -13,6 +13,8 @@ per module, each usable on its own (the notebook ``notebooks/diagnostics.py`` ca
 * :mod:`.probe` — linear probes of every factor from f and g, with the chance level;
 * :mod:`.tsne` — the t-SNE planes of Fig. 12;
 * :mod:`.exploration` — Fig. 11's counts (any method: they read only the played episodes);
+* :mod:`.code_swap` — held-out problems played on each training problem's code f(μ'): does
+  π^task fail there, or does g(τ^exp) land where π^task never trained;
 * :mod:`.figures` — both figures, drawn from the tables alone;
 * :mod:`.cli` — the command line, and :func:`run_diagnostics` that writes every file.
 
@@ -29,6 +31,12 @@ from analysis.diagnostics.cli import (
     main,
     run_diagnostics,
     write,
+)
+from analysis.diagnostics.code_swap import (
+    format_code_swap,
+    sufficiency_summary,
+    swap_summary,
+    swap_table,
 )
 from analysis.diagnostics.embeddings import (
     embedding_table,
@@ -63,6 +71,7 @@ __all__ = [
     "exploration_table",
     "fit_and_score",
     "format_bottleneck",
+    "format_code_swap",
     "format_probe_summary",
     "grouped_cv",
     "load_run",
@@ -73,6 +82,9 @@ __all__ = [
     "problem_embeddings",
     "require_encoders",
     "run_diagnostics",
+    "sufficiency_summary",
+    "swap_summary",
+    "swap_table",
     "trajectory_embeddings",
     "tsne_table",
     "write",

@@ -10,7 +10,9 @@ these options and the package version:
 * ``embeddings.csv`` (:mod:`.embeddings`), ``probe.csv`` and ``probe_summary.csv``
   (:mod:`.probe`), ``tsne.csv`` and ``tsne.png`` (Fig. 12, :mod:`.tsne`, :mod:`.figures`);
 * ``exploration.csv``, ``exploration_cells.csv`` (grid worlds) and ``exploration.png``
-  (Fig. 11, :mod:`.exploration`).
+  (Fig. 11, :mod:`.exploration`);
+* ``code_swap.csv`` and ``code_swap_summary.csv`` (:mod:`.code_swap`; families with held-out
+  problems): held-out problems played on every training problem's code.
 
 A folder without ``checkpoint.pt`` (``error: run DIR: no checkpoint.pt there``), a run of a
 method without f(μ) and g(τ^exp), a damaged checkpoint, a bad number and an ``--out`` that is a
@@ -25,10 +27,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from analysis.checkpoints import check_writable, load_run
+from analysis.diagnostics.code_swap import (
+    format_code_swap,
+    sufficiency_summary,
+    swap_summary,
+    swap_table,
+)
 from analysis.diagnostics.embeddings import embedding_table
 from analysis.diagnostics.exploration import cell_table, exploration_table
 from analysis.diagnostics.figures import draw_exploration, draw_tsne, write_png
@@ -62,6 +71,10 @@ class DiagnosticsConfig:
     t-SNE."""
     folds: int = 5
     """K of the probes' K-fold protocols."""
+    swap_trials: int = 50
+    """Trials of each held-out problem per code in the code swap (0: no code swap)."""
+    swap_problems: int = 4
+    """Held-out problems in the code swap (the first of a seeded permutation)."""
     threads: int = 1
     """torch, BLAS and OpenMP threads."""
 
@@ -78,6 +91,8 @@ class Diagnostics:
     exploration: pd.DataFrame
     cells: pd.DataFrame
     """Empty for families without a grid."""
+    code_swap: pd.DataFrame | None
+    """:func:`~.code_swap.swap_table`; None: no held-out problems, or ``swap_trials`` 0."""
     factors: tuple[Any, ...]
     """The family's :class:`~deep.envs.problem.ProblemFactor` s."""
     header: dict[str, Any]
@@ -87,8 +102,24 @@ class Diagnostics:
     """Name → path of each file written (empty until :func:`write`)."""
 
 
+def held_out_sample(trainer: Trainer, n: int, seed: int) -> np.ndarray:
+    """Up to ``n`` held-out problems (a seeded permutation's first); none if test = train."""
+    family = trainer.family
+    test, train = family.problem_ids("test"), family.problem_ids("train")
+    if set(test.tolist()) <= set(train.tolist()):
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.random.default_rng([seed, 3]).permutation(test)[:n])
+
+
 def compute(
-    trainer: Trainer, *, trials: int = 200, seed: int = 12345, folds: int = 5, threads: int = 1
+    trainer: Trainer,
+    *,
+    trials: int = 200,
+    seed: int = 12345,
+    folds: int = 5,
+    swap_trials: int = 50,
+    swap_problems: int = 4,
+    threads: int = 1,
 ) -> Diagnostics:
     """Play the greedy trials of both splits once and compute every diagnostic from them."""
     require_encoders(trainer, trainer.out)
@@ -98,6 +129,12 @@ def compute(
     embeddings = embedding_table(family, trainer.method, plays)
     probe = probe_table(embeddings, factors, folds=folds, seed=seed, threads=threads)
     tsne = tsne_table(embeddings, seed=seed, threads=threads) if factors else None
+    held_out = held_out_sample(trainer, swap_problems, seed) if swap_trials else []
+    code_swap = (
+        swap_table(trainer, held_out, family.problem_ids("train"), trials=swap_trials, seed=seed)
+        if len(held_out)
+        else None
+    )
     header = {
         "experiment": "analysis.diagnostics",
         "package": PACKAGE,
@@ -107,7 +144,13 @@ def compute(
         "env_config": trainer.env_config(),
         "method_config": trainer.method.config.to_dict(),
         "checkpoint_env_steps": int(trainer.method.env_steps),
-        "diagnostics": {"trials": trials, "seed": seed, "folds": folds},
+        "diagnostics": {
+            "trials": trials,
+            "seed": seed,
+            "folds": folds,
+            "swap_trials": swap_trials,
+            "swap_problems": swap_problems,
+        },
         "probe_protocols": PROTOCOLS,
         "note": "f(mu) of a held-out problem ID is an untrained embedding row: probes and t-SNE "
         "of f use training IDs only",
@@ -119,6 +162,7 @@ def compute(
         tsne=tsne,
         exploration=exploration_table(family, plays),
         cells=cell_table(family, plays),
+        code_swap=code_swap,
         factors=factors,
         header=header,
         title=f"{config.method} on {config.env}, seed {config.seed}, "
@@ -148,6 +192,8 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "tsne": diag.tsne,
         "exploration": diag.exploration,
         "exploration_cells": None if diag.cells.empty else diag.cells,
+        "code_swap": diag.code_swap,
+        "code_swap_summary": None if diag.code_swap is None else swap_summary(diag.code_swap),
     }
     for name, table in tables.items():
         if table is not None:
@@ -171,6 +217,8 @@ def run_diagnostics(config: DiagnosticsConfig) -> Diagnostics:
         trials=config.trials,
         seed=config.seed,
         folds=config.folds,
+        swap_trials=config.swap_trials,
+        swap_problems=config.swap_problems,
         threads=config.threads,
     )
     return write(diag, config.out)
@@ -185,10 +233,26 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
     p.add_argument("--trials", default="200", help="greedy trials per split")
     p.add_argument("--seed", default="12345", help="seed of the trials, folds and t-SNE")
     p.add_argument("--folds", default="5", help="K of the probes' K-fold protocols")
+    p.add_argument(
+        "--swap-trials",
+        default="50",
+        help="code swap: trials per held-out problem and code (0: no swap)",
+    )
+    p.add_argument("--swap-problems", default="4", help="code swap: held-out problems played")
     p.add_argument("--threads", default="1", help="torch / BLAS / OpenMP threads")
     args = p.parse_args(argv)
-    minimum = {"trials": 2, "seed": 0, "folds": 2, "threads": 1}
-    numbers = {k: int_at_least(f"--{k}", getattr(args, k), low) for k, low in minimum.items()}
+    minimum = {
+        "trials": 2,
+        "seed": 0,
+        "folds": 2,
+        "swap_trials": 0,
+        "swap_problems": 1,
+        "threads": 1,
+    }
+    numbers = {
+        k: int_at_least(f"--{k.replace('_', '-')}", getattr(args, k), low)
+        for k, low in minimum.items()
+    }
     return DiagnosticsConfig(run=Path(args.run), out=Path(args.out), **numbers)
 
 
@@ -203,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(diag.title)
     print(format_probe_summary(diag.probe_summary))
+    if diag.code_swap is not None:
+        print(format_code_swap(sufficiency_summary(diag.code_swap)))
     for name, path in diag.files.items():
         print(f"{name}: {path}")
     return 0

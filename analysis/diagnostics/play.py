@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 
-
 def has_encoders(method: Any) -> bool:
     """Whether ``method`` has f(μ) (``encode_problem``) and g(τ^exp) (``encode_trajectory``)."""
     return all(

@@ -394,6 +394,17 @@ class CookingFamily(MetaProblemFamily):
         stage_reward = (options or {}).get("stage_reward", "replace")
         return reference_cooking.reference_table(self.name, split, stage_reward)
 
+    def code_suffices(self, problem: int, code: int, goal: int) -> bool | None:
+        """:func:`deep.envs.reference_cooking.code_suffices_table` (paper variant; else None)."""
+        if self.config.variant != "paper":
+            return None
+        from deep.envs import reference_cooking
+
+        table = reference_cooking.code_suffices_table(
+            self.name, int(goal), self.config.horizon, self.config.stage_reward
+        )
+        return bool(table[self.check_problem(problem), self.check_problem(code)])
+
     def reference_reveals_all(
         self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
     ) -> bool:

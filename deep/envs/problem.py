@@ -281,6 +281,15 @@ class MetaProblemFamily(abc.ABC):
         """
         raise ValueError(f"no reference values for {self.name!r}")
 
+    def code_suffices(self, problem: int, code: int, goal: int) -> bool | None:
+        """Whether acting optimally for problem ``code`` is optimal in ``problem`` for ``goal``.
+
+        Exact where the family can plan (None: it cannot). A training problem's code that
+        suffices for a held-out problem is one DREAM's exploitation policy could act on there
+        (:mod:`analysis.diagnostics.code_swap`).
+        """
+        return None
+
     def reference_reveals_all(
         self, problem: int, exploration_trajectory: Sequence[int], variant: str = "paper"
     ) -> bool:

@@ -531,6 +531,26 @@ def _exploitation_returns(m: CookingModel, col: int, chunk: int = 1 << 20) -> np
     return out
 
 
+@functools.cache
+def code_suffices_table(
+    name: str, goal: int, horizon: int = 20, stage_reward: str = "replace"
+) -> np.ndarray:
+    """S[μ, ν]: π*(ν, g) followed in the true μ earns V*(μ, g), exactly (no redraws).
+
+    ``goal`` g is a goal index (−1: the goal-free variant); S is False where g is not a goal of
+    μ or ν (:func:`_follow` plays π*(ν, g)).
+
+    Whether acting on problem ν's information is as good as knowing μ: the yardstick of
+    :mod:`analysis.diagnostics.code_swap` (a training code shown on a held-out problem).
+    """
+    m = covering_model(name, horizon, stage_reward)
+    col = max(goal, 0)
+    possible = m.goal_probs[:, col] > 0
+    best = m.optimal_values()[:, col]
+    returns = _exploitation_returns(m, col)
+    return np.isclose(returns, best[:, None]) & possible[:, None] & possible[None, :]
+
+
 def _class_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every ordered pair (i, j) with labels[i] = labels[j] (i = j included), as two arrays."""
     order = np.argsort(labels, kind="stable")

@@ -1,0 +1,152 @@
+"""Code swap: greedy exploitation of a held-out problem μ on the code f(μ') of a training μ'.
+
+DREAM acts on a held-out problem with z = g(τ^exp), a point the exploitation policy π^task never
+trained on unless it lands on a training code. Playing μ with z = f(μ') for every training μ'
+(:meth:`deep.dream.Dream.showing`) separates the two parts that can fail:
+
+* some training code lets π^task solve μ (for the goals that code describes correctly): the
+  skill transfers, and the failure lies in where g(τ^exp) lands;
+* no training code does: π^task cannot act well on μ from anything it knows.
+
+Each row also counts the factors of μ (:meth:`~deep.envs.problem.MetaProblemFamily.factors`)
+that μ' shares, task-relevant and not, so the return can be read against how much of μ the
+code describes. The trials of one held-out problem are the same for every code and for the
+baseline row (code −1: z = g(τ^exp), the usual evaluation): the same goals, and the env built
+anew with the same seed (the sign task's start poses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import numpy as np
+import pandas as pd
+
+from deep.envs.problem import NO_GOAL
+from deep.train import Trainer
+from deep.trial_loop import run_wave
+
+__all__ = ["G_PATH", "format_code_swap", "sufficiency_summary", "swap_summary", "swap_table"]
+
+G_PATH = -1
+"""The ``code`` of the baseline rows: z = g(τ^exp), DREAM's own reading of the exploration."""
+
+
+def _shared(factors: dict[str, int], other: dict[str, int], names: Sequence[str]) -> int:
+    return sum(factors[name] == other[name] for name in names)
+
+
+def swap_table(
+    trainer: Trainer,
+    problems: Sequence[int],
+    codes: Sequence[int],
+    *,
+    trials: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Per held-out problem μ, code and goal: the mean greedy exploitation return.
+
+    ``trials`` trials of each μ in ``problems``, played once with z = g(τ^exp) (code
+    :data:`G_PATH`) and once with z = f(μ') for each μ' in ``codes``. Columns: ``problem``,
+    ``code``, ``goal`` (−1 without goals), ``trials``, ``return`` (mean over those trials),
+    ``shared_relevant`` and ``shared_other`` (factors of μ that μ' has too; NaN for the
+    baseline), ``code_suffices`` (acting optimally for μ' is optimal in μ for that goal,
+    :meth:`~deep.envs.problem.MetaProblemFamily.code_suffices`; None: the baseline, or a
+    family that cannot tell).
+    """
+    if trials < 1:
+        raise ValueError(f"trials={trials}; allowed: integers >= 1")
+    family, method = trainer.family, trainer.method
+    relevant = [f.name for f in family.factors() if f.relevant]
+    other = [f.name for f in family.factors() if not f.relevant]
+    identity = np.arange(family.n_problems)
+    frames = []
+    for problem in problems:
+        rng = np.random.default_rng([seed, int(problem)])
+        goals = np.array([[family.sample_goal(rng, int(problem))] for _ in range(trials)])
+        own = family.problem_factors(int(problem))
+
+        def play(code: int, problem: int = int(problem), goals: np.ndarray = goals) -> np.ndarray:
+            shown = identity.copy()
+            shown[problem] = code
+            told = nullcontext() if code == G_PATH else method.showing(shown)
+            env = family.make_batched(trials, seed)
+            with told:
+                played = run_wave(
+                    env,
+                    family,
+                    method,
+                    np.full(trials, problem),
+                    goals,
+                    np.arange(trials),
+                    training=False,
+                )
+            return played.episodes[1].returns
+
+        for code in (G_PATH, *codes):
+            returns = play(int(code))
+            theirs = None if code == G_PATH else family.problem_factors(int(code))
+            frame = pd.DataFrame({"goal": goals[:, 0], "return": returns})
+            rows = frame.groupby("goal")["return"].agg(["size", "mean"]).reset_index()
+            rows = rows.rename(columns={"size": "trials", "mean": "return"})
+            rows.insert(0, "code", int(code))
+            rows.insert(0, "problem", int(problem))
+            rows["shared_relevant"] = np.nan if theirs is None else _shared(own, theirs, relevant)
+            rows["shared_other"] = np.nan if theirs is None else _shared(own, theirs, other)
+            rows["code_suffices"] = [
+                None if code == G_PATH else family.code_suffices(int(problem), int(code), goal)
+                for goal in rows["goal"]
+            ]
+            frames.append(rows)
+    table = pd.concat(frames, ignore_index=True)
+    table["goal"] = table["goal"].where(table["goal"] != NO_GOAL, -1)
+    return table
+
+
+def swap_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per problem and code, the return over all its trials; best code first, baseline on top.
+
+    Columns ``problem``, ``code``, ``return``, ``shared_relevant``, ``shared_other`` and
+    ``rank`` (0 for the baseline, 1 for the best code).
+    """
+    weighted = table.assign(total=table["return"] * table["trials"])
+    keys = ["problem", "code", "shared_relevant", "shared_other"]
+    sums = weighted.groupby(keys, dropna=False)[["total", "trials"]].sum().reset_index()
+    sums["return"] = sums["total"] / sums["trials"]
+    sums = sums.drop(columns="total")
+    baseline = sums["code"] == G_PATH
+    sums["rank"] = 0
+    codes = sums[~baseline].copy()
+    codes["rank"] = codes.groupby("problem")["return"].rank(ascending=False, method="first")
+    out = pd.concat([sums[baseline], codes]).astype({"rank": int})
+    out = out.sort_values(["problem", "rank"], ignore_index=True)
+    return out[["problem", "code", "trials", "return", "shared_relevant", "shared_other", "rank"]]
+
+
+def sufficiency_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The return per held-out problem with z = g(τ^exp), sufficient codes, insufficient ones.
+
+    A code suffices for a trial when acting optimally for it is optimal for the trial's goal
+    (rows without a verdict are left out). Columns ``problem``, ``z`` (``"g(tau)"``,
+    ``"sufficient code"``, ``"insufficient code"``), ``trials`` and ``return``.
+    A sufficient code that π^task turns into a good return on the held-out problem shows that
+    the exploitation skill transfers there.
+    """
+    labels = np.where(
+        table["code"] == G_PATH,
+        "g(tau)",
+        np.where(table["code_suffices"] == True, "sufficient code", "insufficient code"),  # noqa: E712
+    )
+    known = (table["code"] == G_PATH) | table["code_suffices"].notna()
+    rows = table.assign(z=labels, total=table["return"] * table["trials"])[known]
+    sums = rows.groupby(["problem", "z"])[["total", "trials"]].sum().reset_index()
+    sums["return"] = sums["total"] / sums["trials"]
+    return sums[["problem", "z", "trials", "return"]]
+
+
+def format_code_swap(summary: pd.DataFrame) -> str:
+    """:func:`sufficiency_summary` as printed text (the CLI's and the notebook's)."""
+    return "code swap, held-out problems:\n" + summary.to_string(
+        index=False, float_format=lambda v: f"{v:.3f}"
+    )
