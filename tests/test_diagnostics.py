@@ -268,6 +268,11 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert set(swap["code"]) == {-1, *family.problem_ids("train")}  # g(tau), then every code
     assert (swap.groupby(["problem", "code"])["trials"].sum() == 3).all()
     assert swap["code_suffices"].isna().all()  # the bus family cannot plan a code's sufficiency
+    codes = swap[swap["code"] >= 0]
+    same_colored = codes["code"] % 24 == codes["problem"] % 24  # the relevant part of bus mu
+    assert (codes["all_relevant_shared"] == same_colored).all()
+    groups = code_swap.sufficiency_summary(swap)
+    assert set(groups["z"]) == {"g(tau)", "code sharing all relevant factors", "code sharing fewer"}
     ranked = read_csv(bus_diagnostics / "code_swap_summary.csv")
     assert (ranked.groupby("problem")["rank"].min() == 0).all() and len(ranked) == 2 * 97
     assert "untrained" in header["note"] and set(header["probe_protocols"]) >= {"heldout"}

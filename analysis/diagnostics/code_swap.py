@@ -27,10 +27,27 @@ from deep.envs.problem import NO_GOAL
 from deep.train import Trainer
 from deep.trial_loop import run_wave
 
-__all__ = ["G_PATH", "format_code_swap", "sufficiency_summary", "swap_summary", "swap_table"]
+__all__ = [
+    "G_PATH",
+    "Z_GROUPS",
+    "format_code_swap",
+    "sufficiency_summary",
+    "swap_summary",
+    "swap_table",
+]
 
 G_PATH = -1
 """The ``code`` of the baseline rows: z = g(τ^exp), DREAM's own reading of the exploration."""
+
+
+Z_GROUPS = (
+    "g(tau)",
+    "sufficient code",
+    "insufficient code",
+    "code sharing all relevant factors",
+    "code sharing fewer",
+)
+"""The rows of :func:`sufficiency_summary`, in order."""
 
 
 def _shared(factors: dict[str, int], other: dict[str, int], names: Sequence[str]) -> int:
@@ -51,7 +68,8 @@ def swap_table(
     :data:`G_PATH`) and once with z = f(μ') for each μ' in ``codes``. Columns: ``problem``,
     ``code``, ``goal`` (−1 without goals), ``trials``, ``return`` (mean over those trials),
     ``shared_relevant`` and ``shared_other`` (factors of μ that μ' has too; NaN for the
-    baseline), ``code_suffices`` (acting optimally for μ' is optimal in μ for that goal,
+    baseline), ``all_relevant_shared`` (μ' agrees with μ on every task-relevant factor),
+    ``code_suffices`` (acting optimally for μ' is optimal in μ for that goal,
     :meth:`~deep.envs.problem.MetaProblemFamily.code_suffices`; None: the baseline, or a
     family that cannot tell).
     """
@@ -94,6 +112,9 @@ def swap_table(
             rows.insert(0, "problem", int(problem))
             rows["shared_relevant"] = np.nan if theirs is None else _shared(own, theirs, relevant)
             rows["shared_other"] = np.nan if theirs is None else _shared(own, theirs, other)
+            rows["all_relevant_shared"] = (
+                None if theirs is None else rows["shared_relevant"].iloc[0] == len(relevant)
+            )
             rows["code_suffices"] = [
                 None if code == G_PATH else family.code_suffices(int(problem), int(code), goal)
                 for goal in rows["goal"]
@@ -127,20 +148,29 @@ def swap_summary(table: pd.DataFrame) -> pd.DataFrame:
 def sufficiency_summary(table: pd.DataFrame) -> pd.DataFrame:
     """The return per held-out problem with z = g(τ^exp), sufficient codes, insufficient ones.
 
-    A code suffices for a trial when acting optimally for it is optimal for the trial's goal
-    (rows without a verdict are left out). Columns ``problem``, ``z`` (``"g(tau)"``,
-    ``"sufficient code"``, ``"insufficient code"``), ``trials`` and ``return``.
-    A sufficient code that π^task turns into a good return on the held-out problem shows that
-    the exploitation skill transfers there.
+    A code suffices for a trial when acting optimally for it is optimal for the trial's goal.
+    Where the family gives no verdict, the codes are grouped instead by whether they share
+    every task-relevant factor of μ. Columns ``problem``, ``z`` (``"g(tau)"``, ``"sufficient
+    code"``, ``"insufficient code"``, ``"code sharing all relevant factors"``, ``"code sharing
+    fewer"``), ``trials`` and ``return``. A sufficient code that π^task turns into a good
+    return on the held-out problem shows that the exploitation skill transfers there.
     """
-    labels = np.where(
-        table["code"] == G_PATH,
-        "g(tau)",
-        np.where(table["code_suffices"] == True, "sufficient code", "insufficient code"),  # noqa: E712
+    swapped = table["code"] != G_PATH
+    verdict = table["code_suffices"].notna()
+    labels = np.select(
+        [
+            ~swapped,
+            verdict & (table["code_suffices"] == True),  # noqa: E712
+            verdict,
+            table["all_relevant_shared"] == True,  # noqa: E712
+        ],
+        Z_GROUPS[:-1],
+        Z_GROUPS[-1],
     )
-    known = (table["code"] == G_PATH) | table["code_suffices"].notna()
-    rows = table.assign(z=labels, total=table["return"] * table["trials"])[known]
-    sums = rows.groupby(["problem", "z"])[["total", "trials"]].sum().reset_index()
+    z = pd.Categorical(labels, categories=Z_GROUPS, ordered=True)
+    rows = table.assign(z=z, total=table["return"] * table["trials"])
+    sums = rows.groupby(["problem", "z"], observed=True)[["total", "trials"]].sum().reset_index()
+    sums["z"] = sums["z"].astype(str)
     sums["return"] = sums["total"] / sums["trials"]
     return sums[["problem", "z", "trials", "return"]]
 
