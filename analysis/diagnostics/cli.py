@@ -27,13 +27,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from analysis.checkpoints import check_writable, load_run
 from analysis.diagnostics.code_swap import (
     format_code_swap,
+    held_out_sample,
     sufficiency_summary,
     swap_summary,
     swap_table,
@@ -100,15 +100,6 @@ class Diagnostics:
     """``method on env, seed s, N env steps``: the figures' subtitle."""
     files: dict[str, Path] = field(default_factory=dict)
     """Name → path of each file written (empty until :func:`write`)."""
-
-
-def held_out_sample(trainer: Trainer, n: int, seed: int) -> np.ndarray:
-    """Up to ``n`` held-out problems (a seeded permutation's first); none if test = train."""
-    family = trainer.family
-    test, train = family.problem_ids("test"), family.problem_ids("train")
-    if set(test.tolist()) <= set(train.tolist()):
-        return np.zeros(0, dtype=np.int64)
-    return np.sort(np.random.default_rng([seed, 3]).permutation(test)[:n])
 
 
 def compute(

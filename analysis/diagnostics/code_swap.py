@@ -23,7 +23,6 @@ from contextlib import nullcontext
 import numpy as np
 import pandas as pd
 
-from deep.envs.problem import NO_GOAL
 from deep.train import Trainer
 from deep.trial_loop import run_wave
 
@@ -31,6 +30,7 @@ __all__ = [
     "G_PATH",
     "Z_GROUPS",
     "format_code_swap",
+    "held_out_sample",
     "sufficiency_summary",
     "swap_summary",
     "swap_table",
@@ -54,6 +54,37 @@ def _shared(factors: dict[str, int], other: dict[str, int], names: Sequence[str]
     return sum(factors[name] == other[name] for name in names)
 
 
+def held_out_sample(trainer: Trainer, n: int, seed: int) -> np.ndarray:
+    """Up to ``n`` held-out problems (a seeded permutation's first); none if test = train."""
+    family = trainer.family
+    test, train = family.problem_ids("test"), family.problem_ids("train")
+    if set(test.tolist()) <= set(train.tolist()):
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.random.default_rng([seed, 3]).permutation(test)[:n])
+
+
+def _exploitation_returns(
+    trainer: Trainer, problem: int, code: int, goals: np.ndarray, seed: int
+) -> np.ndarray:
+    """Greedy exploitation returns of ``len(goals)`` trials of ``problem`` on z = f(code).
+
+    z = g(τ^exp) for :data:`G_PATH`. The env is built anew with ``seed``: the same trials.
+    """
+    family, method, n = trainer.family, trainer.method, len(goals)
+    if code == G_PATH:
+        told = nullcontext()
+    else:
+        shown = np.arange(family.n_problems)
+        shown[problem] = code
+        told = method.showing(shown)
+    with told:
+        played = run_wave(
+            family.make_batched(n, seed), family, method, np.full(n, problem), goals,
+            np.arange(n), training=False,
+        )  # fmt: skip
+    return played.episodes[1].returns
+
+
 def swap_table(
     trainer: Trainer,
     problems: Sequence[int],
@@ -66,7 +97,8 @@ def swap_table(
 
     ``trials`` trials of each μ in ``problems``, played once with z = g(τ^exp) (code
     :data:`G_PATH`) and once with z = f(μ') for each μ' in ``codes``. Columns: ``problem``,
-    ``code``, ``goal`` (−1 without goals), ``trials``, ``return`` (mean over those trials),
+    ``code``, ``goal`` (NO_GOAL, −1, without goals), ``trials``, ``return`` (mean over those
+    trials),
     ``shared_relevant`` and ``shared_other`` (factors of μ that μ' has too; NaN for the
     baseline), ``all_relevant_shared`` (μ' agrees with μ on every task-relevant factor),
     ``code_suffices`` (acting optimally for μ' is optimal in μ for that goal,
@@ -75,35 +107,17 @@ def swap_table(
     """
     if trials < 1:
         raise ValueError(f"trials={trials}; allowed: integers >= 1")
-    family, method = trainer.family, trainer.method
+    family = trainer.family
     relevant = [f.name for f in family.factors() if f.relevant]
     other = [f.name for f in family.factors() if not f.relevant]
-    identity = np.arange(family.n_problems)
     frames = []
     for problem in problems:
         rng = np.random.default_rng([seed, int(problem)])
         goals = np.array([[family.sample_goal(rng, int(problem))] for _ in range(trials)])
         own = family.problem_factors(int(problem))
 
-        def play(code: int, problem: int = int(problem), goals: np.ndarray = goals) -> np.ndarray:
-            shown = identity.copy()
-            shown[problem] = code
-            told = nullcontext() if code == G_PATH else method.showing(shown)
-            env = family.make_batched(trials, seed)
-            with told:
-                played = run_wave(
-                    env,
-                    family,
-                    method,
-                    np.full(trials, problem),
-                    goals,
-                    np.arange(trials),
-                    training=False,
-                )
-            return played.episodes[1].returns
-
         for code in (G_PATH, *codes):
-            returns = play(int(code))
+            returns = _exploitation_returns(trainer, int(problem), int(code), goals, seed)
             theirs = None if code == G_PATH else family.problem_factors(int(code))
             frame = pd.DataFrame({"goal": goals[:, 0], "return": returns})
             rows = frame.groupby("goal")["return"].agg(["size", "mean"]).reset_index()
@@ -120,9 +134,7 @@ def swap_table(
                 for goal in rows["goal"]
             ]
             frames.append(rows)
-    table = pd.concat(frames, ignore_index=True)
-    table["goal"] = table["goal"].where(table["goal"] != NO_GOAL, -1)
-    return table
+    return pd.concat(frames, ignore_index=True)
 
 
 def swap_summary(table: pd.DataFrame) -> pd.DataFrame:
