@@ -80,9 +80,11 @@ __all__ = [
     "final_returns",
     "format_final_returns",
     "gather",
+    "load_references",
     "main",
     "mean_ci",
     "plot_panels",
+    "reference_row",
     "seed_tails",
 ]
 
@@ -411,9 +413,14 @@ def _family_of(env: str) -> Any:
         return None
 
 
-def _reference_row(
+def reference_row(
     refs: pd.DataFrame | None, env: str, variant: str, split: str
 ) -> pd.Series | None:
+    """The reference values (optimal, PEARL-UB, no exploration) of a curve's panel, or None.
+
+    ``split`` is an evaluation split: ``test`` reads the table's ``test`` row (else ``all``),
+    ``train_eval`` its ``train`` row (else ``all``).
+    """
     if refs is None:
         return None
     # Rows for these env_kwargs when the table has them (distracting_bus[train_split=...]),
@@ -553,7 +560,7 @@ def plot_panels(
         if training is not None and len(training):
             mine = training[(training["env"] == env) & (training["variant"] == variant)]
         _draw_panel(ax, ax2, here, split, colour, mine)
-        ref = _reference_row(refs, env, variant, split)
+        ref = reference_row(refs, env, variant, split)
         if ref is not None:
             for column, color, style, name in REFERENCE_LINES:
                 if column in ref.index and pd.notna(ref[column]):
@@ -593,7 +600,7 @@ def _parser() -> OneLineParser:
     return p
 
 
-def _references(given: str | None) -> pd.DataFrame | None:
+def load_references(given: str | None) -> pd.DataFrame | None:
     """The reference table: ``given`` (must exist), else the package's own if it is there."""
     if given is None:
         if not DEFAULT_REFERENCES.is_file():
@@ -648,7 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         at_steps = None if args.at_steps is None else int_at_least("--at-steps", args.at_steps, 1)
         found = gather(args.runs, dedupe=args.dedupe)
-        refs = _references(args.references)
+        refs = load_references(args.references)
         df = found.rows
         if at_steps is not None:
             df = df[df["env_steps"] <= at_steps]

@@ -48,7 +48,7 @@ from pathlib import Path
 from IPython.display import Image, display
 
 import analysis
-from analysis import learning_curves, sweep
+from analysis import learning_curves, stability, sweep
 
 os.chdir(Path(analysis.__file__).resolve().parents[1])  # the repository root
 SPECS = {"fig6": "sweeps/fig6.json", "fig7": "sweeps/fig7.json"}
@@ -91,3 +91,14 @@ print("runs:", *run_dirs)
 # %%
 assert learning_curves.main([*run_dirs, "--out", str(out)]) == 0
 display(Image(filename=str(out / "curves.png")))
+
+# %% [markdown]
+# ## Staying optimal
+#
+# `python -m analysis.stability` (its `main`): per run, the evaluations from the first optimal
+# one on, and each later evaluation below the optimum blamed on exploration (fewer greedy
+# explorations reveal), exploitation (π^task fails told μ) or the decoder (neither). Runs
+# that never reach the optimum, as in SMALL, have no rows.
+
+# %%
+assert stability.main([*run_dirs, "--out", str(out)]) == 0

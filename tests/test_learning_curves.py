@@ -191,7 +191,7 @@ def test_env_kwargs_make_their_own_curve(tmp_path):
 
 
 def test_reference_lines_of_env_kwargs_runs_come_from_their_own_rows(tmp_path):
-    from analysis.learning_curves import _reference_row
+    from analysis.learning_curves import reference_row
 
     refs = pd.DataFrame(
         {
@@ -201,9 +201,9 @@ def test_reference_lines_of_env_kwargs_runs_come_from_their_own_rows(tmp_path):
             "optimal": [0.8, 0.5],
         }
     )
-    own = _reference_row(refs, "distracting_bus[train_split=independent]", "paper", "test")
+    own = reference_row(refs, "distracting_bus[train_split=independent]", "paper", "test")
     assert own["optimal"] == 0.5
-    fallback = _reference_row(refs, "distracting_bus[horizon=30]", "paper", "test")
+    fallback = reference_row(refs, "distracting_bus[horizon=30]", "paper", "test")
     assert fallback["optimal"] == 0.8
 
 
@@ -244,7 +244,7 @@ def test_final_returns_count_the_seeds_that_become_and_stay_informative(tmp_path
 
 
 def test_bandit_runs_get_the_reference_row_of_their_a_and_h():
-    from analysis.learning_curves import _reference_row
+    from analysis.learning_curves import reference_row
     from deep.envs.bandit import BanditConfig
 
     assert (BanditConfig().A, BanditConfig().H) == (2, 1)  # what a bare "bandit" run used
@@ -256,10 +256,10 @@ def test_bandit_runs_get_the_reference_row_of_their_a_and_h():
             "no_exploration": [0.5, 0.25, 0.125],
         }
     )
-    assert _reference_row(refs, "bandit[A=4]", "paper", "test")["no_exploration"] == 0.25
-    assert _reference_row(refs, "bandit[A=4,H=2]", "paper", "test")["no_exploration"] == 0.125
-    assert _reference_row(refs, "bandit", "paper", "test")["no_exploration"] == 0.5
-    assert _reference_row(refs, "bandit[A=9]", "paper", "test") is None
+    assert reference_row(refs, "bandit[A=4]", "paper", "test")["no_exploration"] == 0.25
+    assert reference_row(refs, "bandit[A=4,H=2]", "paper", "test")["no_exploration"] == 0.125
+    assert reference_row(refs, "bandit", "paper", "test")["no_exploration"] == 0.5
+    assert reference_row(refs, "bandit[A=9]", "paper", "test") is None
 
 
 # ----------------------------------------------------------------------------- runs pooled honestly
@@ -374,7 +374,7 @@ def test_default_references_are_found_from_any_working_directory(tmp_path, monke
     _write_run(tmp_path / "runs", "dream", 0, [0.0, 0.5])
     monkeypatch.chdir(tmp_path)
     assert learning_curves.DEFAULT_REFERENCES.is_file()
-    refs = learning_curves._references(None)
+    refs = learning_curves.load_references(None)
     assert refs is not None and "map" in set(refs["benchmark"])
     assert main(["runs", "--out", "out"]) == 0
     assert (tmp_path / "out" / "map.png").is_file()
