@@ -35,7 +35,8 @@ Writes to ``--out``: ``curves.png`` (every panel), ``<env>.png`` (one per benchm
 evaluation's return, mean and 95% CI over seeds, seeds, unfinished seeds, env steps, reveal
 fraction, and ``tail_return_mean``: each seed's mean over its evaluations in the last
 ``TAIL_FRACTION`` of its env steps, averaged over seeds — one greedy evaluation of 100 trials is
-noisy; ``tail_return_ci95`` its 95% half-width over seeds), ``seed_tails.csv`` (those tail means
+noisy; ``tail_return_ci95`` its 95% half-width over seeds; and the panel's reference values
+``optimal``, ``pearl_ub``, ``no_exploration``), ``seed_tails.csv`` (those tail means
 per seed, with the same tail of ``return_informed``), and prints the final-returns table.
 ``--at-steps N`` first drops every evaluation past N env steps, so that methods trained for
 different budgets are compared at the same one.
@@ -333,8 +334,12 @@ def seed_tails(df: pd.DataFrame) -> pd.DataFrame:
     return _typed(pd.DataFrame(rows))
 
 
-def final_returns(df: pd.DataFrame) -> pd.DataFrame:
+def final_returns(df: pd.DataFrame, refs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per curve and split: each seed's last evaluation, aggregated over seeds.
+
+    With the reference table ``refs``, each row also gets the exact values its panel draws as
+    lines (``optimal``, ``pearl_ub``, ``no_exploration``; NaN where the table has no row), so
+    the returns read against them in one table.
 
     ``unfinished_seeds`` counts the seeds whose run has not finished (no ``summary.json``, or
     one with fewer env steps than the run's ``steps``: ``finished`` column of :func:`collect`).
@@ -378,9 +383,23 @@ def final_returns(df: pd.DataFrame) -> pd.DataFrame:
                 "informative_seeds": len(reached),
                 "steps_to_informative_mean": t_mean,
                 "steps_to_informative_ci95": t_half,
+                **_reference_values(refs, key[0], key[1], key[-1]),
             }
         )
     return _typed(pd.DataFrame(rows))
+
+
+def _reference_values(
+    refs: pd.DataFrame | None, env: str, variant: str, split: str
+) -> dict[str, float]:
+    """The reference lines of a panel as columns (none without a table, NaN without a row)."""
+    if refs is None:
+        return {}
+    row = reference_row(refs, env, variant, split)
+    return {
+        column: math.nan if row is None or column not in row else float(row[column])
+        for column, *_ in REFERENCE_LINES
+    }
 
 
 def format_final_returns(final: pd.DataFrame) -> str:
@@ -641,7 +660,7 @@ def _write_outputs(
         for env in sorted(curves["env"].unique()):
             stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", env).strip("_")  # env[k=v] → env_k_v
             plot_panels(curves, refs, out / f"{stem}.png", envs=[env], training=train)
-        final = final_returns(df)
+        final = final_returns(df, refs)
         write_csv(out / "final_returns.csv", final, header)
         write_csv(out / "seed_tails.csv", seed_tails(df), header)
     except OSError as err:  # (a folder that cannot be written raises UnwritableOutput itself)

@@ -168,9 +168,22 @@ def test_cli_prints_the_final_returns_table_of_the_files(tmp_path, capsys):
     for seed in (0, 1):
         _write_run(runs, "dream", seed, [-1.0, 0.5 + seed])
     assert main([str(runs), "--out", str(tmp_path / "out")]) == 0
-    text = learning_curves.format_final_returns(final_returns(collect([runs])))
+    refs = learning_curves.load_references(None)
+    text = learning_curves.format_final_returns(final_returns(collect([runs]), refs))
     assert capsys.readouterr().out == text + "\n"
     assert " 1.000 " in text  # the last return's mean over the two seeds, 3 decimals
+
+
+def test_final_returns_carry_their_panels_reference_values(tmp_path):
+    _write_run(tmp_path, "dream", 0, [-1.0, 0.5])
+    _write_run(tmp_path, "dream", 0, [0.1], env="no_such_benchmark")
+    refs = learning_curves.load_references(None)
+    final = final_returns(collect([tmp_path]), refs).set_index("env")
+    map_row = refs[(refs["benchmark"] == "map") & (refs["variant"] == "paper")].iloc[0]
+    for column in ("optimal", "pearl_ub", "no_exploration"):
+        assert final.loc["map", column] == pytest.approx(map_row[column])
+        assert math.isnan(final.loc["no_such_benchmark", column])
+    assert "optimal" not in final_returns(collect([tmp_path])).columns  # no table, no columns
 
 
 def test_cli_without_runs_is_a_one_line_error(tmp_path, capsys):
