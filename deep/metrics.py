@@ -32,7 +32,7 @@ import pandas as pd
 from deep.envs.problem import MetaProblemFamily, RevealOracle
 from deep.trial_loop import EpisodeBatch, Method, TrialBatch, run_wave, sample_trials
 
-__all__ = ["RevealOracle", "evaluate", "steps_to_informative"]
+__all__ = ["RevealOracle", "evaluate", "reveal_stats", "steps_to_informative"]
 
 
 def _first_reveal(
@@ -54,7 +54,7 @@ def _first_reveal(
     return next(k for k in range(len(actions) + 1) if oracle(problem, actions[:k], *context))
 
 
-def _reveal_stats(
+def reveal_stats(
     oracle: RevealOracle | None,
     problems: np.ndarray,
     actions: np.ndarray,
@@ -120,7 +120,7 @@ def evaluate(
         [np.mean([e.returns for e in p.episodes[1:]], axis=0) for p in played]
     )[:n_trials]
     starts = _explore_starts(explore, n_trials)
-    revealed, first = _reveal_stats(oracle, problems, actions, lengths, starts)
+    revealed, first = reveal_stats(oracle, problems, actions, lengths, starts)
     summary = {
         "return": float(exploit_returns.mean()),
         "return_se": float(exploit_returns.std(ddof=1) / np.sqrt(n_trials))

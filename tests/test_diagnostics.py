@@ -158,6 +158,20 @@ def test_exploration_visits_match_a_loop_over_the_single_env(name):
     assert cells.sum() == (lengths + 1).sum()
 
 
+def test_idle_steps_count_the_no_ops_of_the_real_env():
+    """On map, "drop" with empty hands and "pick_up" off an object change nothing observed;
+    moves change the position. Steps past an episode's length are not counted."""
+    from analysis.diagnostics.exploration import idle_steps
+
+    family = make("map")
+    names = family.config.actions
+    up, left, drop = (names.index(a) for a in ("up", "left", "drop"))
+    actions = np.array([[drop, drop, up, drop, left], [up, left, drop, drop, drop]])
+    obs = _play(family, np.array([0, 5]), actions)
+    # (the start is off the walls: up and left move; episode 2 ends after 3 of its 5 steps)
+    assert idle_steps(obs, np.array([5, 3])).tolist() == [3, 1]
+
+
 # ----------------------------------------------------------------- probes and t-SNE
 
 
@@ -306,6 +320,14 @@ def test_exploration_tables_are_consistent(bus_diagnostics):
     for split, total in per_split.items():
         assert total == pytest.approx(table.loc[(split, "explore_len"), "mean"] + 1)
     assert len(cells) == 2 * 81
+    problems = read_csv(bus_diagnostics / "exploration_problems.csv")
+    for split, rows in problems.groupby("split"):
+        assert rows["trials"].sum() == TRIALS and rows["problem"].is_unique
+        weighted = (rows["reveal_frac"] * rows["trials"]).sum() / TRIALS
+        assert weighted == pytest.approx(table.loc[(split, "reveal_frac"), "mean"])
+        assert (rows["idle_steps"] <= rows["explore_len"]).all()
+        first_lengths = rows["actions"].fillna("").str.split().str.len()
+        assert (first_lengths <= rows["explore_len"].max()).all()
 
 
 def test_cli_refusals_are_one_line_before_any_work(tmp_path, capsys, bus_run):

@@ -10,7 +10,8 @@ these options and the package version:
 * ``embeddings.csv`` (:mod:`.embeddings`), ``probe.csv`` and ``probe_summary.csv``
   (:mod:`.probe`), ``tsne.csv`` and ``tsne.png`` (Fig. 12, :mod:`.tsne`, :mod:`.figures`);
 * ``exploration.csv``, ``exploration_cells.csv`` (grid worlds) and ``exploration.png``
-  (Fig. 11, :mod:`.exploration`);
+  (Fig. 11, :mod:`.exploration`), ``exploration_problems.csv`` (the same trials per problem:
+  reveal fraction, reveal step, idle steps, the first trial's actions);
 * ``code_swap.csv`` and ``code_swap_summary.csv`` (:mod:`.code_swap`; families with held-out
   problems): held-out problems played on every training problem's code.
 
@@ -39,7 +40,7 @@ from analysis.diagnostics.code_swap import (
     swap_table,
 )
 from analysis.diagnostics.embeddings import embedding_table
-from analysis.diagnostics.exploration import cell_table, exploration_table
+from analysis.diagnostics.exploration import cell_table, exploration_table, problem_table
 from analysis.diagnostics.figures import draw_exploration, draw_tsne, write_png
 from analysis.diagnostics.play import play_splits, require_encoders
 from analysis.diagnostics.probe import (
@@ -91,6 +92,8 @@ class Diagnostics:
     exploration: pd.DataFrame
     cells: pd.DataFrame
     """Empty for families without a grid."""
+    problems: pd.DataFrame
+    """:func:`~.exploration.problem_table`: each problem's exploration, reveal and idle steps."""
     code_swap: pd.DataFrame | None
     """:func:`~.code_swap.swap_table`; None: no held-out problems, or ``swap_trials`` 0."""
     factors: tuple[Any, ...]
@@ -153,6 +156,7 @@ def compute(
         tsne=tsne,
         exploration=exploration_table(family, plays),
         cells=cell_table(family, plays),
+        problems=problem_table(plays, trainer.oracle),
         code_swap=code_swap,
         factors=factors,
         header=header,
@@ -183,6 +187,7 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "tsne": diag.tsne,
         "exploration": diag.exploration,
         "exploration_cells": None if diag.cells.empty else diag.cells,
+        "exploration_problems": diag.problems,
         "code_swap": diag.code_swap,
         "code_swap_summary": None if diag.code_swap is None else swap_summary(diag.code_swap),
     }
