@@ -75,6 +75,11 @@ class DreamConfig(MethodConfig):
     """Trials stored before π^task, f and g are updated (authors' code: 500)."""
     exploration_penalty: float = 0.01
     """c of Eq. 5 (App. B.4: 0.01; 0 for MiniWorld; authors' code: 0.1 for the grids)."""
+    exploration_gamma: float | None = None
+    """γ of π^exp's DDQN targets; None: ``gamma``, as in the paper and the authors' code. The
+    information gain telescopes over the fixed-length exploration episode, so γ is all that
+    makes an earlier reveal worth more than a later one (an ablation knob, see
+    docs/grid_worlds.md on the late reveals)."""
     encoder_std: float = math.sqrt(0.1)
     """ρ: F_ψ(z|μ) = N(f_ψ(μ), ρ²I), App. B.4's ρ² = 0.1 (authors' code: ρ = 0.1)."""
     bottleneck: Bottleneck = "hinge"
@@ -94,6 +99,11 @@ class DreamConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.exploration_gamma is not None and not 0.0 <= self.exploration_gamma <= 1.0:
+            raise ValueError(
+                f"exploration_gamma={self.exploration_gamma!r} is invalid; "
+                "allowed: numbers in [0, 1], or None for gamma"
+            )
         if self.bottleneck not in ("hinge", "min", "none"):
             raise ValueError(
                 f"bottleneck {self.bottleneck!r} is unknown; allowed: hinge, min, none"
@@ -404,9 +414,11 @@ class Dream(MetaRLMethod):
             with torch.no_grad():
                 q_next_target, _ = self.targets["explore_q"](obs, prev_a, prev_r)
         q, q_next_target = q.float(), q_next_target.float()
+        gamma = self.config.exploration_gamma
         y = double_q_targets(
-            q[:, 1:].detach(), q_next_target[:, 1:], r_exp, dones, self.config.gamma
-        )
+            q[:, 1:].detach(), q_next_target[:, 1:], r_exp, dones,
+            self.config.gamma if gamma is None else gamma,
+        )  # fmt: skip
         loss = masked_td_loss(q[:, :-1], actions, y, mask)
         reward_sum = (r_exp * mask).sum(1).mean()
         return loss, {"explore_td": loss.detach(), "explore_reward": reward_sum}

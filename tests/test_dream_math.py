@@ -462,3 +462,25 @@ def test_linear_schedule_values():
         LinearSchedule(1.5, 0.1, 10)
     with pytest.raises(ValueError, match="steps"):
         LinearSchedule(1.0, 0.1, -1)
+
+
+def test_exploration_gamma_discounts_only_the_exploration_targets(tmp_path, monkeypatch):
+    """With ``exploration_gamma`` set, π^exp's DDQN targets use it and π^task's keep γ."""
+    import deep.dream
+    from deep.train import RunConfig, Trainer
+
+    seen: list[float] = []
+
+    def spy(*args, **kwargs):
+        seen.append(float(args[4]))
+        return double_q_targets(*args, **kwargs)
+
+    monkeypatch.setattr(deep.dream, "double_q_targets", spy)
+    config = RunConfig(
+        env="bandit", env_kwargs={"A": 3}, preset="tiny", steps=240, num_envs=4,
+        eval_every=10_000, eval_trials=4, threads=1, method_args={"exploration_gamma": "0.5"},
+    )  # fmt: skip
+    Trainer(config, tmp_path / "run", progress=False).run()
+    assert seen and set(seen) == {0.5, DreamConfig().gamma}
+    with pytest.raises(ValueError, match=r"exploration_gamma=1\.5 is invalid"):
+        DreamConfig(exploration_gamma=1.5)
