@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from analysis import sweep
+from analysis.sweep.runs import check_runs
 from common.cli import UsageError
 from common.io import read_header
 from deep.envs.problem import make
@@ -657,3 +658,15 @@ def test_sigint_to_the_parent_alone_stops_a_backgrounded_sweep(tmp_path):
         pytest.fail("SIGINT to the sweep's parent did not stop it within 60 s")
     assert proc.returncode == 130, err
     assert json.loads(stdout)["interrupted"] == 1
+
+
+@pytest.mark.parametrize(
+    "spec_file",
+    sorted((ROOT / "sweeps").glob("*.json")),
+    ids=lambda p: p.stem,
+)
+def test_every_shipped_spec_builds_all_its_runs(spec_file):
+    """Each file of ``sweeps/`` parses, and every env, method and setting in it builds."""
+    spec = sweep.parse_spec(json.loads(spec_file.read_text()))
+    check_runs(spec, str(spec_file))
+    assert len(sweep.expand(spec)) >= 1
