@@ -85,7 +85,8 @@ def _fig3a_tables(folder: Path) -> list[str]:
 def _final_returns(*folders: Path) -> str:
     """What ``analysis.learning_curves`` prints for the runs under ``folders``."""
     df = learning_curves.collect(list(folders))
-    return learning_curves.format_final_returns(learning_curves.final_returns(df))
+    refs = learning_curves.load_references(None)
+    return learning_curves.format_final_returns(learning_curves.final_returns(df, refs))
 
 
 def _sweeps(out: Path) -> list[Path]:
