@@ -30,7 +30,11 @@ benchmark has no reference row are skipped with a line on stderr.
 Writes to ``--out`` ``stability.csv`` (per run: env steps of the first optimal evaluation,
 evaluations from there on, how many of them optimal, the dips by component, whether the last
 evaluation is optimal) and ``dips.csv`` (one row per dip with the metrics the label came from),
-and prints the per-run table. Bad input is one line and exit status 2, as in
+and prints the per-run table. Both also say, per evaluation, at which exploration ε the oldest
+trial still in the replay was played (``replay_oldest_epsilon``; ``--replay-capacity``, default
+the methods' 16,000 trials) and whether that is the run's ε floor (``replay_at_floor``: the
+replay holds only near-greedy exploration); ``stability.csv`` counts those evaluations and the
+dips among them. Bad input is one line and exit status 2, as in
 :mod:`analysis.learning_curves`.
 """
 
@@ -40,7 +44,9 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.learning_curves import (
@@ -50,7 +56,7 @@ from analysis.learning_curves import (
     load_references,
     reference_row,
 )
-from common.cli import OneLineParser, UsageError, parse_positive_float
+from common.cli import OneLineParser, UsageError, int_at_least, parse_positive_float
 from common.io import UnwritableOutput, write_csv
 
 __all__ = ["COMPONENTS", "DEFAULT_TOLERANCE", "dips", "label_dip", "main", "stability"]
@@ -91,15 +97,27 @@ def _optimum(refs: pd.DataFrame | None, env: str, variant: str, split: str) -> f
     return math.nan if row is None else float(row["optimal"])
 
 
-def dips(df: pd.DataFrame, refs: pd.DataFrame | None, tolerance: float) -> pd.DataFrame:
+def dips(
+    df: pd.DataFrame,
+    refs: pd.DataFrame | None,
+    tolerance: float,
+    replay_capacity: int | None = None,
+) -> pd.DataFrame:
     """Every greedy evaluation at or after a run's first optimal one, labelled.
 
     Columns: :data:`RUN_KEYS`, ``trial``, ``env_steps``, ``return``, ``optimal``,
     ``at_optimum``, ``reveal_frac``, ``reveal_at_optimum`` (the run's lowest over its optimal
     evaluations), ``informed_split`` / ``return_informed`` / ``informed_optimal`` (where the
-    told-μ return was read), ``decoder_error`` and ``component`` (empty where at optimum).
-    Runs without a reference optimum, or that never reach it, contribute no rows.
+    told-μ return was read), ``decoder_error``, ``component`` (empty where at optimum) and
+    ``replay_oldest_epsilon``: the exploration ε at which the oldest trial still in a replay of
+    ``replay_capacity`` trials was played (trial − capacity, interpolated over the run's rows;
+    default capacity :attr:`deep.method.MethodConfig.replay_capacity`; NaN for runs that do not
+    record ``epsilon_explore``) and ``replay_at_floor`` (that ε is the lowest the run
+    recorded: every exploration episode in the replay was played at the schedule's floor). Runs
+    without a reference optimum, or that never reach it,
+    contribute no rows.
     """
+    capacity = _default_capacity() if replay_capacity is None else replay_capacity
     evals = df[df["split"].isin(list(EVAL_SPLITS))]
     frames = []
     for key, run in evals.groupby(RUN_KEYS, sort=True, dropna=False):
@@ -115,6 +133,7 @@ def dips(df: pd.DataFrame, refs: pd.DataFrame | None, tolerance: float) -> pd.Da
         after["optimal"] = optimal
         after["at_optimum"] = after["return"] >= optimal - tolerance
         after["reveal_at_optimum"] = float(after.loc[after["at_optimum"], "reveal_frac"].min())
+        after = after.join(_oldest_epsilon(df, after, capacity))
         informed = _told_mu(evals, named, after, refs)
         after = after.drop(columns="return_informed", errors="ignore").join(informed)
         after["component"] = [
@@ -133,7 +152,7 @@ def dips(df: pd.DataFrame, refs: pd.DataFrame | None, tolerance: float) -> pd.Da
     columns = [
         *RUN_KEYS, "trial", "env_steps", "return", "optimal", "at_optimum", "reveal_frac",
         "reveal_at_optimum", "informed_split", "return_informed", "informed_optimal",
-        "decoder_error", "component",
+        "decoder_error", "component", "replay_oldest_epsilon", "replay_at_floor",
     ]  # fmt: skip
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -142,6 +161,34 @@ def dips(df: pd.DataFrame, refs: pd.DataFrame | None, tolerance: float) -> pd.Da
         table["decoder_error"] = math.nan
     table["steps"] = table["steps"].astype("Int64")
     return table[columns]
+
+
+def _default_capacity() -> int:
+    from deep.method import MethodConfig  # imports torch: only when needed
+
+    return int(MethodConfig.replay_capacity)
+
+
+def _oldest_epsilon(df: pd.DataFrame, after: pd.DataFrame, capacity: int) -> pd.DataFrame:
+    """Per row: π^exp's ε at the oldest trial in a replay of ``capacity`` trials.
+
+    With ``replay_at_floor``: whether that ε is the lowest the run recorded (its floor).
+    """
+    nothing = pd.DataFrame(
+        {"replay_oldest_epsilon": np.nan, "replay_at_floor": pd.NA}, index=after.index
+    )
+    if "epsilon_explore" not in df:
+        return nothing
+    rows = df[(df["run"] == after["run"].iloc[0]) & df["epsilon_explore"].notna()]
+    rows = rows.sort_values("trial").drop_duplicates("trial")
+    if not len(rows):
+        return nothing
+    oldest = after["trial"].to_numpy(dtype=float) - capacity
+    eps = np.interp(oldest, rows["trial"].to_numpy(float), rows["epsilon_explore"].to_numpy(float))
+    floor = float(rows["epsilon_explore"].min())
+    return pd.DataFrame(
+        {"replay_oldest_epsilon": eps, "replay_at_floor": eps <= floor + 1e-9}, index=after.index
+    )
 
 
 def _told_mu(
@@ -194,6 +241,7 @@ def stability(table: pd.DataFrame) -> pd.DataFrame:
                 "dips": len(below),
                 **{f"dips_{c}": int((parts == c).sum()) for c in COMPONENTS},
                 "dips_unattributed": int((parts == "unattributed").sum()),
+                **_floor_replay_counts(run),
                 "final_at_optimum": bool(run.sort_values("trial")["at_optimum"].iloc[-1]),
                 "last_env_steps": float(run["env_steps"].max()),
             }
@@ -201,11 +249,27 @@ def stability(table: pd.DataFrame) -> pd.DataFrame:
     columns = [
         *RUN_KEYS, "first_optimal_steps", "evals_from_first", "evals_at_optimum",
         "frac_at_optimum", "dips", *(f"dips_{c}" for c in COMPONENTS), "dips_unattributed",
-        "final_at_optimum", "last_env_steps",
+        "evals_floor_replay", "dips_floor_replay", "final_at_optimum", "last_env_steps",
     ]  # fmt: skip
     result = pd.DataFrame(rows, columns=columns)
     result["steps"] = result["steps"].astype("Int64")
     return result
+
+
+def _floor_replay_counts(run: pd.DataFrame) -> dict[str, Any]:
+    """Evaluations, and dips, whose replay held only exploration played at the ε floor.
+
+    NaN where the run records no ε.
+    """
+    at_floor = run["replay_at_floor"]
+    if at_floor.isna().all():
+        return {"evals_floor_replay": math.nan, "dips_floor_replay": math.nan}
+    at_floor = at_floor.astype(bool)
+    below = ~run["at_optimum"].astype(bool)
+    return {
+        "evals_floor_replay": int(at_floor.sum()),
+        "dips_floor_replay": int((at_floor & below).sum()),
+    }
 
 
 def _parser() -> OneLineParser:
@@ -215,6 +279,10 @@ def _parser() -> OneLineParser:
     p.add_argument(
         "--tolerance", default=str(DEFAULT_TOLERANCE),
         help="an evaluation is optimal at ≥ the exact optimum less this",
+    )  # fmt: skip
+    p.add_argument(
+        "--replay-capacity", default=None, metavar="N",
+        help="trials a run's replay holds, for replay_oldest_epsilon (default: the methods' own)",
     )  # fmt: skip
     p.add_argument(
         "--references", default=None, metavar="CSV",
@@ -234,7 +302,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         tolerance = parse_positive_float("--tolerance", args.tolerance)
         found = gather(args.runs, dedupe=args.dedupe)
         refs = load_references(args.references)
-        table = dips(found.rows, refs, tolerance)
+        capacity = (
+            None
+            if args.replay_capacity is None
+            else int_at_least("--replay-capacity", args.replay_capacity, 1)
+        )
+        table = dips(found.rows, refs, tolerance, capacity)
         per_run = stability(table)
         header = {
             "experiment": "analysis.stability",
@@ -262,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         shown = ["env", "method", "split", "seed", "first_optimal_steps", "evals_from_first",
                  "evals_at_optimum", "dips", *(f"dips_{c}" for c in COMPONENTS),
-                 "final_at_optimum"]  # fmt: skip
+                 "evals_floor_replay", "dips_floor_replay", "final_at_optimum"]  # fmt: skip
         print(per_run[shown].to_string(index=False) if len(per_run) else "no run reached "
               "its optimum")  # fmt: skip
     return 0

@@ -13,9 +13,10 @@ from common.io import read_csv, write_csv
 MAP_OPTIMAL = 0.8  # results/benchmarks/reference_values.csv, map (paper, all problems)
 
 
-def _write_run(root, evaluations, *, env="map", seed=0, train=None):
+def _write_run(root, evaluations, *, env="map", seed=0, train=None, epsilons=None):
     """A run folder: ``evaluations`` (return, reveal_frac, return_informed) of the test split,
-    ``train`` the same for training problems (``--eval-splits test,train``)."""
+    ``train`` the same for training problems (``--eval-splits test,train``), ``epsilons``
+    π^exp's ε at each evaluation (default 1.0)."""
     rows = []
     for split, evals in (("test", evaluations), ("train_eval", train or [])):
         for i, (ret, reveal, informed) in enumerate(evals):
@@ -24,6 +25,7 @@ def _write_run(root, evaluations, *, env="map", seed=0, train=None):
                     "method": "dream", "env": env, "seed": seed, "trial": 2000 * i,
                     "env_steps": 50_000 * i, "split": split, "return": ret,
                     "reveal_frac": reveal, "return_informed": informed, "decoder_error": 0.1,
+                    "epsilon_explore": 1.0 if epsilons is None else epsilons[i],
                 }
             )  # fmt: skip
     out = root / env / f"s{seed}"
@@ -117,3 +119,20 @@ def test_no_run_at_its_optimum_writes_empty_tables_with_their_columns(tmp_path, 
     assert "no run reached its optimum" in capsys.readouterr().out
     per_run = read_csv(tmp_path / "out" / "stability.csv")
     assert len(per_run) == 0 and "dips_exploration" in per_run.columns
+
+
+def test_dips_say_whether_the_replay_held_only_exploration_at_the_epsilon_floor(tmp_path):
+    from analysis.learning_curves import collect, load_references
+
+    _write_run(
+        tmp_path,
+        [(0.8, 1.0, 0.8), (0.8, 1.0, 0.8), (0.8, 1.0, 0.8), (0.8, 1.0, 0.8), (0.2, 0.5, 0.8)],
+        epsilons=[1.0, 0.5, 0.01, 0.01, 0.01],
+    )
+    # a replay of 4000 trials holds two evaluation windows: at trial 8000 its oldest trial is
+    # 4000, played at ε = 0.01 (the floor); at trial 6000 it is 2000, played at ε = 0.5
+    table = dips(collect([tmp_path]), load_references(None), 0.02, replay_capacity=4000)
+    assert table["replay_oldest_epsilon"].tolist() == [1.0, 1.0, 1.0, 0.5, 0.01]
+    assert table["replay_at_floor"].tolist() == [False, False, False, False, True]
+    run = stability(table).iloc[0]
+    assert (run["evals_floor_replay"], run["dips_floor_replay"]) == (1, 1)
