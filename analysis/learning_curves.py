@@ -76,6 +76,7 @@ __all__ = [
     "CURVE_KEYS",
     "IGNORED_CONFIG_KEYS",
     "Collected",
+    "add_run_arguments",
     "aggregate",
     "collect",
     "final_returns",
@@ -595,13 +596,22 @@ def plot_panels(
     write_png(path, fig, dpi=100)
 
 
-def _parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m analysis.learning_curves")
+def add_run_arguments(p: OneLineParser) -> None:
+    """Add ``runs``, ``--references`` and ``--dedupe``: every command reading :func:`gather`."""
     p.add_argument("runs", nargs="+", help="folders searched for metrics.csv")
     p.add_argument(
         "--references", default=None, metavar="CSV",
-        help="reference lines (default: the package's results/benchmarks/reference_values.csv)",
+        help="reference values (default: the package's results/benchmarks/reference_values.csv)",
     )  # fmt: skip
+    p.add_argument(
+        "--dedupe", action="store_true",
+        help="keep the first of runs with the same config and seed (else: an error)",
+    )  # fmt: skip
+
+
+def _parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m analysis.learning_curves")
+    add_run_arguments(p)
     p.add_argument("--out", default="results/dream")
     p.add_argument(
         "--training-returns",
@@ -611,10 +621,6 @@ def _parser() -> OneLineParser:
     p.add_argument(
         "--at-steps", default=None, metavar="N",
         help="leave out every evaluation past N env steps (compare methods at one budget)",
-    )  # fmt: skip
-    p.add_argument(
-        "--dedupe", action="store_true",
-        help="keep the first of runs with the same config and seed (else: an error)",
     )  # fmt: skip
     return p
 

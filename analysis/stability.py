@@ -52,6 +52,7 @@ import pandas as pd
 from analysis.learning_curves import (
     CURVE_KEYS,
     EVAL_SPLITS,
+    add_run_arguments,
     gather,
     load_references,
     reference_row,
@@ -274,7 +275,7 @@ def _floor_replay_counts(run: pd.DataFrame) -> dict[str, Any]:
 
 def _parser() -> OneLineParser:
     p = OneLineParser(prog="python -m analysis.stability")
-    p.add_argument("runs", nargs="+", help="folders searched for metrics.csv")
+    add_run_arguments(p)
     p.add_argument("--out", default="results/dream", help="folder for the two CSVs")
     p.add_argument(
         "--tolerance", default=str(DEFAULT_TOLERANCE),
@@ -283,14 +284,6 @@ def _parser() -> OneLineParser:
     p.add_argument(
         "--replay-capacity", default=None, metavar="N",
         help="trials a run's replay holds, for replay_oldest_epsilon (default: the methods' own)",
-    )  # fmt: skip
-    p.add_argument(
-        "--references", default=None, metavar="CSV",
-        help="reference values (default: the package's results/benchmarks/reference_values.csv)",
-    )  # fmt: skip
-    p.add_argument(
-        "--dedupe", action="store_true",
-        help="keep the first of runs with the same config and seed (else: an error)",
     )  # fmt: skip
     return p
 
