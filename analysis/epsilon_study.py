@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis import sample_complexity
-from common.cli import OneLineParser, UsageError, parse_int_set
+from common.cli import OneLineParser, UsageError, parse_int_set, run_main
 from common.io import atomic_write_bytes, read_csv, write_csv
 
 CLAIMED = {"dream": "faster", "rl2": "slower"}
@@ -146,4 +146,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from analysis.checkpoints import SPLITS, check_writable, load_run, play_splits
-from common.cli import OneLineParser, UsageError, int_at_least
+from common.cli import OneLineParser, UsageError, int_at_least, run_main
 from common.io import PACKAGE, UnwritableOutput, package_version, write_csv
 from deep.train import Trainer
 
@@ -114,4 +114,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_main(main, sys.argv[1:]))

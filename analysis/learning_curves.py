@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from common.cli import OneLineParser, UsageError, int_at_least
+from common.cli import OneLineParser, UsageError, int_at_least, run_main
 from common.io import UnwritableOutput, compact_json, read_csv, write_csv, write_png
 from common.runs import (
     METRICS_COLUMNS,
@@ -461,6 +461,19 @@ def reference_row(
     return None
 
 
+def split_title(env: str, split: str) -> str:
+    """How a panel names an evaluation split: :data:`EVAL_SPLITS`.
+
+    A family whose held-out split is its training split (map: all 24 problems) says so.
+    """
+    family = _family_of(env)
+    if split == "test" and family is not None:
+        train, test = family.problem_ids("train"), family.problem_ids("test")
+        if np.array_equal(train, test):
+            return f"all {len(test)} problems (none held out)"
+    return EVAL_SPLITS[split]
+
+
 def _panels(curves: pd.DataFrame, envs: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
     keys = curves[["env", "variant", "split"]].drop_duplicates()
     if envs is not None:
@@ -585,7 +598,7 @@ def plot_panels(
             for column, color, style, name in REFERENCE_LINES:
                 if column in ref.index and pd.notna(ref[column]):
                     ax.axhline(float(ref[column]), ls=style, color=color, lw=1, label=name)
-        ax.set_title(f"{env} ({variant}): {EVAL_SPLITS[split]}", fontsize=9)
+        ax.set_title(f"{env} ({variant}): {split_title(env, split)}", fontsize=9)
         ax.legend(fontsize=6, loc="lower right")
         ax2.set_ylim(-0.05, 1.05)
         ax2.set_xlabel("env steps (exploration + exploitation)")
@@ -703,4 +716,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_main(main, sys.argv[1:]))

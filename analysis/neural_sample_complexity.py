@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from common.cli import OneLineParser, UsageError, parse_choices, parse_int_set
+from common.cli import OneLineParser, UsageError, parse_choices, parse_int_set, run_main
 from common.io import environment, read_csv, read_header, write_csv, write_png
 
 if TYPE_CHECKING:
@@ -221,4 +221,4 @@ def _write_outputs(per_seed: pd.DataFrame, header: dict, out: Path, tabular: str
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_main(main, sys.argv[1:]))

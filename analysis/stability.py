@@ -57,7 +57,7 @@ from analysis.learning_curves import (
     load_references,
     reference_row,
 )
-from common.cli import OneLineParser, UsageError, int_at_least, parse_positive_float
+from common.cli import OneLineParser, UsageError, int_at_least, parse_positive_float, run_main
 from common.io import UnwritableOutput, write_csv
 
 __all__ = ["COMPONENTS", "DEFAULT_TOLERANCE", "dips", "label_dip", "main", "stability"]
@@ -335,4 +335,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_main(main, sys.argv[1:]))

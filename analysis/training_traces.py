@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm import tqdm
 
-from common.cli import OneLineParser, UsageError, parse_float_list, parse_int
+from common.cli import OneLineParser, UsageError, parse_float_list, parse_int, run_main
 from common.io import (
     atomic_write_bytes,
     atomic_write_text,
@@ -244,4 +244,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from common.cli import OneLineParser, UsageError, int_at_least
+from common.cli import OneLineParser, UsageError, int_at_least, run_main
 from deep.envs import make
 from deep.envs.problem import MetaProblemFamily
 from deep.envs.render import Policy, record_trial, write_gif
@@ -223,4 +223,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

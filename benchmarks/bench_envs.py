@@ -30,6 +30,7 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 
+from common.cli import run_main
 from common.io import atomic_write_text
 from deep.envs import NO_GOAL, make
 
@@ -120,4 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

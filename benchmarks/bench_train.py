@@ -45,6 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.cli import run_main  # noqa: E402
 from common.io import environment, write_csv  # noqa: E402
 from deep.registry import METHODS  # noqa: E402
 from deep.train import RunConfig, Trainer  # noqa: E402
@@ -295,4 +296,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

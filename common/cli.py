@@ -16,14 +16,38 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 _INT = re.compile(r"[0-9]+")
 
 MAX_VALUES = 1_000_000
 """Largest number of values an integer range may expand to."""
+
+
+SIGPIPE_STATUS = 141
+"""Exit status of a command whose reader closed the pipe early (128 + SIGPIPE, as a Unix tool)."""
+
+
+def run_main(main: Callable[..., int | None], *args: object) -> int:
+    """Run an entry point's ``main(*args)`` and return its exit status (None counts as 0).
+
+    A reader that stops early (``python -m analysis.sweep spec --dry-run | head``) ends the
+    command quietly with :data:`SIGPIPE_STATUS`, as it would a Unix tool, not with a
+    ``BrokenPipeError`` traceback; stdout is pointed at ``os.devnull`` so that the
+    interpreter's own final flush cannot raise again.
+    """
+    try:
+        status = main(*args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return SIGPIPE_STATUS
+    return 0 if status is None else int(status)
 
 
 class UsageError(Exception):

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from importlib import metadata
 
-from common.cli import OneLineParser, UsageError
+from common.cli import OneLineParser, UsageError, run_main
 
 __all__ = ["main", "probe_rendering"]
 
@@ -137,4 +137,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

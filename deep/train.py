@@ -46,7 +46,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from common.cli import OneLineParser, UsageError
+from common.cli import OneLineParser, UsageError, run_main
 from common.io import (
     DamagedFile,
     UnwritableOutput,
@@ -759,4 +759,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

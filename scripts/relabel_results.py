@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from common.cli import run_main
 from common.io import read_csv, read_header, write_csv
 
 MARK = "issue 14"
@@ -65,4 +66,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

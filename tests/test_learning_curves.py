@@ -228,6 +228,14 @@ def test_step_tick_labels():
     ]  # fmt: skip
 
 
+def test_a_family_without_held_out_problems_is_titled_as_all_of_them():
+    # map's test split is its training split: its panel must not claim held-out problems
+    assert learning_curves.split_title("map", "test") == "all 24 problems (none held out)"
+    assert learning_curves.split_title("distracting_bus", "test") == "held-out problems"
+    assert learning_curves.split_title("map", "train_eval") == "training problems"
+    assert learning_curves.split_title("no_such_env", "test") == "held-out problems"
+
+
 def test_many_panels_wrap_onto_rows(tmp_path):
     for env in ("map", "cooking", "distracting_bus"):
         _write_run(

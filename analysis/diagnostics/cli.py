@@ -50,7 +50,7 @@ from analysis.diagnostics.probe import (
     probe_table,
 )
 from analysis.diagnostics.tsne import tsne_table
-from common.cli import OneLineParser, UsageError, int_at_least
+from common.cli import OneLineParser, UsageError, int_at_least, run_main
 from common.io import PACKAGE, UnwritableOutput, package_version, write_csv
 from deep.train import Trainer
 
@@ -271,4 +271,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_main(main, sys.argv[1:]))

@@ -3,6 +3,7 @@
 import sys
 
 from analysis.sample_complexity.cli import main
+from common.cli import run_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

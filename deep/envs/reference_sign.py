@@ -88,7 +88,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common.cli import DefaultsHelpFormatter
+from common.cli import DefaultsHelpFormatter, run_main
 from common.io import atomic_write_text
 from deep.envs.problem import NO_GOAL
 from deep.envs.sign import (
@@ -719,4 +719,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from common.cli import DefaultsHelpFormatter
+from common.cli import DefaultsHelpFormatter, run_main
 from common.io import atomic_write_text
 from deep.envs import bandit
 from deep.envs.problem import REFERENCE_COLUMNS, MetaProblemFamily, make, options_label
@@ -194,4 +194,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))
