@@ -34,13 +34,15 @@ class MethodEntry:
     """Where a method lives, imported only when a run uses it.
 
     ``module.cls`` is the method; ``module.config`` its config (a class or a
-    ``Class.constructor`` path); ``about`` one line for ``--help``.
+    ``Class.constructor`` path); ``about`` one line for ``--help``; ``label`` the name
+    tables print (the paper's, where it has one).
     """
 
     module: str
     cls: str
     config: str
     about: str
+    label: str
 
     def method_class(self) -> type:
         """The method's class (imports its module)."""
@@ -55,37 +57,49 @@ class MethodEntry:
 
 
 METHODS: dict[str, MethodEntry] = {
-    "dream": MethodEntry("deep.dream", "Dream", "DreamConfig", "DREAM, App. B.4 defaults"),
+    "dream": MethodEntry("deep.dream", "Dream", "DreamConfig", "DREAM, App. B.4 defaults", "DREAM"),
     "dream_no_bottleneck": MethodEntry(
         "deep.dream",
         "Dream",
         "DreamConfig.no_bottleneck",
         "DREAM without bottleneck (Fig. 6): no penalty, noise kept",
+        "DREAM (no bottleneck)",
     ),
     "dream_no_bottleneck_no_noise": MethodEntry(
         "deep.dream",
         "Dream",
         "DreamConfig.no_bottleneck_no_noise",
         "ablation: DREAM without the penalty and without the encoder noise",
+        "DREAM (no bottleneck, no noise)",
     ),
     "dream_official": MethodEntry(
-        "deep.dream", "Dream", "DreamConfig.official", "DREAM with the authors' code's values"
+        "deep.dream",
+        "Dream",
+        "DreamConfig.official",
+        "DREAM with the authors' code's values",
+        "DREAM (authors' values)",
     ),
     "dream_e2e_exploration": MethodEntry(
         "deep.dream_ablations",
         "DreamE2EExploration",
         "E2EExplorationConfig",
         "ablation: DREAM's exploration learned from exploitation returns",
+        "DREAM (exploration from exploitation returns)",
     ),
     "dream_dynamics": MethodEntry(
         "deep.dream_ablations",
         "DreamDynamics",
         "DynamicsConfig",
         "ablation: DREAM's exploration rewarded for predicting dynamics instead of z",
+        "DREAM (dynamics exploration reward)",
     ),
-    "erl2": MethodEntry("deep.erl2", "ERL2", "ERL2Config", "E-RL² (App. B.3)"),
-    "import": MethodEntry("deep.import_policy", "Import", "ImportConfig", "IMPORT (App. B.3)"),
-    "varibad": MethodEntry("deep.varibad", "VariBad", "VariBadConfig", "VariBAD (App. B.3)"),
+    "erl2": MethodEntry("deep.erl2", "ERL2", "ERL2Config", "E-RL² (App. B.3)", "E-RL²"),
+    "import": MethodEntry(
+        "deep.import_policy", "Import", "ImportConfig", "IMPORT (App. B.3)", "IMPORT"
+    ),
+    "varibad": MethodEntry(
+        "deep.varibad", "VariBad", "VariBadConfig", "VariBAD (App. B.3)", "VariBAD"
+    ),
 }
 """Method name → where it lives (imported only when a run uses it)."""
 

@@ -284,7 +284,7 @@ def test_bad_json_names_the_place(tmp_path, capsys):
 
 
 def test_method_whose_module_is_missing(tmp_path, capsys, monkeypatch):
-    ghost = MethodEntry("deep.no_such_module", "Ghost", "GhostConfig", "not written yet")
+    ghost = MethodEntry("deep.no_such_module", "Ghost", "GhostConfig", "not written yet", "Ghost")
     monkeypatch.setitem(METHODS, "ghost", ghost)
     path = _write_spec(tmp_path / "g.json", {**SPEC, "methods": ["dream", "ghost"]})
     assert sweep.main([str(path)]) == 2
