@@ -45,10 +45,10 @@ WORKERS = None
 import os
 from pathlib import Path
 
-from IPython.display import Image, display
+from IPython.display import Image, Markdown, display
 
 import analysis
-from analysis import learning_curves, stability, sweep
+from analysis import learning_curves, stability, summary_table, sweep
 
 os.chdir(Path(analysis.__file__).resolve().parents[1])  # the repository root
 SPECS = {"fig6": "sweeps/fig6.json", "fig7": "sweeps/fig7.json"}
@@ -102,3 +102,16 @@ display(Image(filename=str(out / "curves.png")))
 
 # %%
 assert stability.main([*run_dirs, "--out", str(out)]) == 0
+
+# %% [markdown]
+# ## The table
+#
+# `python -m analysis.summary_table` (its `main`): one row per curve on the held-out problems,
+# with each seed's tail (mean of its last 10% of evaluations), the mean ± 95% CI over seeds,
+# the told-μ return, the exact optimum / PEARL-UB / no-exploration values and the evaluations
+# at the optimum after the first. The README's grid-world table is this command on
+# `results/dream_grids`.
+
+# %%
+assert summary_table.main([str(out)]) == 0
+display(Markdown((out / "table.md").read_text()))
