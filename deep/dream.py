@@ -301,6 +301,30 @@ class Dream(MetaRLMethod):
         idx = torch.from_numpy(episode.length).to(self.device)
         return g[torch.arange(len(idx)), idx]
 
+    @torch.no_grad()
+    def informed_task_values(
+        self, problems: np.ndarray, episode: Any
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Q_task(s_t, τ_{:t}, z = f(μ)) along recorded exploitation episodes, and e(τ_{:t}).
+
+        ``episode`` holds ``obs`` (fields ``[B, T+1, ...]``), ``actions`` and ``rewards``
+        ``[B, T]`` of one exploitation episode per problem in ``problems`` (z without noise).
+        Returns Q ``[B, T+1, A]`` (entry t: after a_{:t}) and the history embedding of a
+        recurrent π^task ``[B, T+1, H]`` (None: feed-forward), which
+        :mod:`analysis.diagnostics.exploitation` probes for the task stage.
+        """
+        obs = to_torch(episode.obs, self.device)
+        actions = torch.from_numpy(np.asarray(episode.actions)).to(self.device)
+        rewards = torch.from_numpy(np.asarray(episode.rewards, dtype=np.float32)).to(self.device)
+        prev_a, _ = previous_inputs(actions, rewards)
+        z = self.encode_problem(np.asarray(problems) * self.config.id_labels, noise=False)
+        features, _ = self.task_q.features(obs, prev_a)
+        q = self.task_q.head_on(features, z.unsqueeze(0))[0]
+        history = None
+        if self.task_q.history is not None:
+            history = features[..., -self.task_q.history.out_dim :].cpu().numpy()
+        return q.float().cpu().numpy(), history
+
     @contextlib.contextmanager
     def showing(self, shown: np.ndarray) -> Iterator[None]:
         """Greedy exploitation on another problem's code: z = f(shown[μ]) (a code swap).

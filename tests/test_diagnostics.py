@@ -13,7 +13,7 @@ from PIL import Image
 
 from analysis import diagnostics, trial_gifs
 from analysis.checkpoints import load_run
-from analysis.diagnostics import code_swap
+from analysis.diagnostics import code_swap, exploitation
 from analysis.diagnostics.embeddings import ID_COLUMNS, factor_table
 from analysis.diagnostics.probe import PROBE_COLUMNS, ProbeScore, fit_and_score, grouped_cv
 from analysis.diagnostics.tsne import plane
@@ -274,7 +274,8 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert header["experiment"] == "analysis.diagnostics" and header["package"] == "dream-metarl"
     assert header["config"]["env"] == "distracting_bus" and header["config"]["method"] == "dream"
     assert header["diagnostics"] == {
-        "trials": TRIALS, "seed": 12345, "folds": 5, "swap_trials": 3, "swap_problems": 2
+        "trials": TRIALS, "seed": 12345, "folds": 5, "swap_trials": 3, "swap_problems": 2,
+        "probe_episodes": 400,
     }  # fmt: skip
     swap = read_csv(bus_diagnostics / "code_swap.csv")
     assert set(swap["problem"]) <= set(family.problem_ids("test"))
@@ -299,6 +300,12 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     tsne = read_csv(bus_diagnostics / "tsne.csv")
     assert (tsne.loc[tsne["kind"] == "f", "split"] == "train").all()  # trained rows only
     assert len(tsne) == 96 + 2 * TRIALS and tsne[["x", "y"]].notna().all().all()
+    # every (problem, goal) pair of the training problems, told mu, beside pi*'s return (0.8)
+    goals = read_csv(bus_diagnostics / "exploitation_goals.csv")
+    assert len(goals) == 96 * 4 and (goals["split"] == "train").all()
+    np.testing.assert_allclose(goals["optimal"], 0.8, atol=1e-6)
+    assert read_csv(bus_diagnostics / "exploitation_goal_summary.csv")["pairs"].sum() == 384
+    assert not (bus_diagnostics / "exploitation_stage_probe.csv").exists()  # no stages
     for png in ("tsne.png", "exploration.png"):
         with Image.open(bus_diagnostics / png) as image:
             assert image.size[0] > 500
@@ -462,3 +469,91 @@ def test_code_suffices_is_exact_on_the_cooking_family():
     for mu in (0, 11, 37):
         possible = family.goal_probabilities(mu) > 0
         assert [family.code_suffices(mu, mu, g) for g in range(16)] == possible.tolist()
+
+
+# ------------------------------------------------------------ exploitation told mu (cooking)
+
+
+@pytest.fixture(scope="module")
+def cooking_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cooking") / "run"
+    return load_run(_untrained_checkpoint(out, "dream", env="cooking"))
+
+
+def test_goal_table_sets_each_pair_beside_its_exact_optimum(cooking_checkpoint):
+    from deep.envs.reference_cooking import cooking_model
+
+    family = cooking_checkpoint.family
+    table = exploitation.goal_table(cooking_checkpoint, "train", max_pairs=60, seed=3)
+    assert len(table) == 60 and set(table["problem"]) <= set(family.problem_ids("train"))
+    assert all(
+        family.goal_probabilities(p)[g] > 0 for p, g in zip(table.problem, table.goal, strict=True)
+    )
+    best = cooking_model("cooking").optimal_values()  # the exact DP of every (mu, g)
+    np.testing.assert_allclose(table["optimal"], best[table["problem"], table["goal"]], atol=1e-6)
+    np.testing.assert_allclose(table["regret"], table["optimal"] - table["return"])
+    assert table["progress"].between(0, 1).all() and table["start_value"].notna().all()
+    summary = exploitation.goal_summary(table)
+    assert summary["pairs"].sum() == 60 and summary["frac_optimal"].between(0, 1).all()
+    # (a, a) recipes: goals 0, 5, 10, 15 (g = 4a + b)
+    assert ((table["goal_kind"] == "a, a") == table["goal"].isin([0, 5, 10, 15])).all()
+    kinds = exploitation.goal_summary(table, by=("split", "goal_kind"))
+    assert set(kinds["goal_kind"]) == {"a, a", "a, b"} and kinds["pairs"].sum() == 60
+
+
+def test_informed_values_are_the_ones_the_greedy_policy_acted_on(cooking_checkpoint):
+    # the recorded greedy actions are the argmax of Q_task(s_t, tau_:t, f(mu)) recomputed
+    # over the whole episode at once: acting and this replay read the same history
+    family, method = cooking_checkpoint.family, cooking_checkpoint.method
+    problems, goals = exploitation.goal_pairs(family, "train", max_pairs=40, seed=1)
+    with method.informed():
+        played = run_wave(
+            family.make_batched(len(problems)), family, method, problems, goals[:, None],
+            np.arange(len(problems)), training=False,
+        )  # fmt: skip
+    episode = played.episodes[1]
+    q, history = method.informed_task_values(problems, episode)
+    assert history is not None and history.shape[:2] == q.shape[:2]  # recurrent on cooking
+    for i in range(len(problems)):
+        steps = episode.length[i]
+        np.testing.assert_array_equal(q[i, :steps].argmax(-1), episode.actions[i, :steps])
+
+
+def test_task_stage_is_the_recipe_step_and_only_cooking_has_one():
+    family = make("cooking")
+    env = family.make_env(split="all")
+    env.reset(options={"problem": 27, "goal": 4 * 1 + 2})  # fridges (1, 2, 3): a = 1 on top
+    assert family.task_stage(env.unwrapped) == 0
+    top = FRIDGES[2]
+    assert env.unwrapped.contents[2] == 1
+    env.unwrapped.pos = top  # stand at the top fridge and pick up ingredient 1
+    env.step(family.config.actions.index("pick_up"))
+    assert family.task_stage(env.unwrapped) == 1
+    bus = make("distracting_bus").make_env()
+    bus.reset(seed=0)
+    assert make("distracting_bus").task_stage(bus.unwrapped) is None
+
+
+def test_probe_accuracy_reads_an_informative_input_and_not_noise():
+    rng = np.random.default_rng(0)
+    stage = rng.integers(4, size=400)
+    informative = np.eye(4)[stage] + 0.1 * rng.normal(size=(400, 4))
+    noise = rng.normal(size=(400, 4))
+    assert exploitation._probe_accuracy(informative, stage, 5, 0) > 0.95
+    assert exploitation._probe_accuracy(noise, stage, 5, 0) < 0.4
+    assert np.isnan(exploitation._probe_accuracy(noise, np.zeros(400, dtype=int), 5, 0))
+
+
+def test_stage_probe_reports_every_input_on_all_and_ambiguous_steps(cooking_checkpoint):
+    rows = exploitation.stage_probe(cooking_checkpoint, episodes=60, folds=3, seed=0)
+    assert rows is not None
+    assert list(rows["steps"].unique()) == ["all", "ambiguous"]
+    assert set(rows["input"]) == {"observation", "history", "majority"}
+    n_all = rows.loc[rows["steps"] == "all", "n"].iloc[0]
+    n_ambiguous = rows.loc[rows["steps"] == "ambiguous", "n"].iloc[0]
+    assert 0 < n_ambiguous < n_all  # the paper's observation hides some stages
+    assert rows["accuracy"].dropna().between(0, 1).all()
+
+
+def test_stage_probe_is_none_without_stages(bus_run):
+    assert exploitation.stage_probe(load_run(bus_run), episodes=10) is None

@@ -13,7 +13,12 @@ these options and the package version:
   (Fig. 11, :mod:`.exploration`), ``exploration_problems.csv`` (the same trials per problem:
   reveal fraction, reveal step, idle steps, the first trial's actions);
 * ``code_swap.csv`` and ``code_swap_summary.csv`` (:mod:`.code_swap`; families with held-out
-  problems): held-out problems played on every training problem's code.
+  problems): held-out problems played on every training problem's code;
+* ``exploitation_goals.csv`` and ``exploitation_goal_summary.csv`` (:mod:`.exploitation`): every
+  (problem, goal) pair of the training problems played told μ, beside its exact optimum and
+  π^task's own value of the first state; ``exploitation_stage_probe.csv`` (families whose task
+  has stages, a recurrent π^task): the stage probed from the observation and from π^task's
+  memory.
 
 A folder without ``checkpoint.pt`` (``error: run DIR: no checkpoint.pt there``), a run of a
 method without f(μ) and g(τ^exp), a damaged checkpoint, a bad number and an ``--out`` that is a
@@ -40,6 +45,12 @@ from analysis.diagnostics.code_swap import (
     swap_table,
 )
 from analysis.diagnostics.embeddings import embedding_table
+from analysis.diagnostics.exploitation import (
+    format_goal_summary,
+    goal_summary,
+    goal_table,
+    stage_probe,
+)
 from analysis.diagnostics.exploration import cell_table, exploration_table, problem_table
 from analysis.diagnostics.figures import draw_exploration, draw_tsne, write_png
 from analysis.diagnostics.play import play_splits, require_encoders
@@ -76,6 +87,8 @@ class DiagnosticsConfig:
     """Trials of each held-out problem per code in the code swap (0: no code swap)."""
     swap_problems: int = 4
     """Held-out problems in the code swap (the first of a seeded permutation)."""
+    probe_episodes: int = 400
+    """Exploitation episodes of the stage probe (0: no probe)."""
     threads: int = 1
     """torch, BLAS and OpenMP threads."""
 
@@ -96,6 +109,10 @@ class Diagnostics:
     """:func:`~.exploration.problem_table`: each problem's exploration, reveal and idle steps."""
     code_swap: pd.DataFrame | None
     """:func:`~.code_swap.swap_table`; None: no held-out problems, or ``swap_trials`` 0."""
+    exploitation: pd.DataFrame
+    """:func:`~.exploitation.goal_table` of the training problems."""
+    stage_probe: pd.DataFrame | None
+    """:func:`~.exploitation.stage_probe`; None: no stages, no memory, or no probe asked."""
     factors: tuple[Any, ...]
     """The family's :class:`~deep.envs.problem.ProblemFactor` s."""
     header: dict[str, Any]
@@ -113,6 +130,7 @@ def compute(
     folds: int = 5,
     swap_trials: int = 50,
     swap_problems: int = 4,
+    probe_episodes: int = 400,
     threads: int = 1,
 ) -> Diagnostics:
     """Play the greedy trials of both splits once and compute every diagnostic from them."""
@@ -127,6 +145,12 @@ def compute(
     code_swap = (
         swap_table(trainer, held_out, family.problem_ids("train"), trials=swap_trials, seed=seed)
         if len(held_out)
+        else None
+    )
+    exploitation = goal_table(trainer, "train", seed=seed)
+    probe_rows = (
+        stage_probe(trainer, episodes=probe_episodes, folds=folds, seed=seed)
+        if probe_episodes
         else None
     )
     header = {
@@ -144,6 +168,7 @@ def compute(
             "folds": folds,
             "swap_trials": swap_trials,
             "swap_problems": swap_problems,
+            "probe_episodes": probe_episodes,
         },
         "probe_protocols": PROTOCOLS,
         "note": "f(mu) of a held-out problem ID is an untrained embedding row: probes and t-SNE "
@@ -158,6 +183,8 @@ def compute(
         cells=cell_table(family, plays),
         problems=problem_table(plays, trainer.oracle),
         code_swap=code_swap,
+        exploitation=exploitation,
+        stage_probe=probe_rows,
         factors=factors,
         header=header,
         title=f"{config.method} on {config.env}, seed {config.seed}, "
@@ -190,6 +217,9 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "exploration_problems": diag.problems,
         "code_swap": diag.code_swap,
         "code_swap_summary": None if diag.code_swap is None else swap_summary(diag.code_swap),
+        "exploitation_goals": diag.exploitation,
+        "exploitation_goal_summary": goal_summary(diag.exploitation),
+        "exploitation_stage_probe": diag.stage_probe,
     }
     for name, table in tables.items():
         if table is not None:
@@ -215,6 +245,7 @@ def run_diagnostics(config: DiagnosticsConfig) -> Diagnostics:
         folds=config.folds,
         swap_trials=config.swap_trials,
         swap_problems=config.swap_problems,
+        probe_episodes=config.probe_episodes,
         threads=config.threads,
     )
     return write(diag, config.out)
@@ -235,6 +266,11 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
         help="code swap: trials per held-out problem and code (0: no swap)",
     )
     p.add_argument("--swap-problems", default="4", help="code swap: held-out problems played")
+    p.add_argument(
+        "--probe-episodes",
+        default="400",
+        help="stage probe: exploitation episodes (0: no probe; families with task stages)",
+    )
     p.add_argument("--threads", default="1", help="torch / BLAS / OpenMP threads")
     args = p.parse_args(argv)
     minimum = {
@@ -243,6 +279,7 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
         "folds": 2,
         "swap_trials": 0,
         "swap_problems": 1,
+        "probe_episodes": 0,
         "threads": 1,
     }
     numbers = {
@@ -265,6 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_probe_summary(diag.probe_summary))
     if diag.code_swap is not None:
         print(format_code_swap(sufficiency_summary(diag.code_swap)))
+    print(format_goal_summary(goal_summary(diag.exploitation)))
+    if diag.exploitation["goal_kind"].nunique() > 1:
+        print(format_goal_summary(goal_summary(diag.exploitation, by=("split", "goal_kind"))))
+    if diag.stage_probe is not None:
+        print(diag.stage_probe.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for name, path in diag.files.items():
         print(f"{name}: {path}")
     return 0

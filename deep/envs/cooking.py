@@ -358,6 +358,24 @@ class CookingFamily(MetaProblemFamily):
                 break
         return furthest / 4
 
+    def goal_kind(self, goal: int) -> str:
+        """``"a, a"`` (one ingredient twice) or ``"a, b"`` (two different ones); "" : no goal.
+
+        Without the recipe step in the observation, only (a, b) needs memory: on the pot with
+        empty hands, an (a, a) recipe always wants a next.
+        """
+        if goal < 0:
+            return ""
+        n = self.config.n_ingredients  # goal g = n·a + b (4 ingredients in goal mode)
+        return "a, a" if goal // n == goal % n else "a, b"
+
+    def task_stage(self, env: Any) -> int | None:
+        """The recipe stage 0–4 of a single env: how many of steps (i)-(iv) are done.
+
+        The paper's observation does not show it (on the pot with empty hands at stage 0 and 2).
+        """
+        return int(env.stage)
+
     def oracle_policies(self, problem: int, *, seed: int = 0) -> tuple[Policy, Policy]:
         """(scripted exploration, then "ride bus"; π* of the exact model) for problem μ.
 

@@ -228,6 +228,23 @@ class MetaProblemFamily(abc.ABC):
         """
         return None
 
+    def goal_kind(self, goal: int) -> str:
+        """A name for the kind of task ``goal`` sets, to group goals by ("" : one kind).
+
+        Cooking: recipes of one ingredient twice against two different ones, which only a
+        policy that remembers the recipe step can finish.
+        """
+        return ""
+
+    def task_stage(self, env: Any) -> int | None:
+        """The stage of the task a single env (``make_env(...).unwrapped``) is in, or None.
+
+        A stage the observation may hide (cooking: the recipe step 0–4, which the paper's
+        state does not show), for probing what an exploitation policy's memory holds
+        (:mod:`analysis.diagnostics.exploitation`). None: the family has no stages.
+        """
+        return None
+
     def eval_num_envs(self, train_num_envs: int, eval_trials: int) -> int:
         """Batch size of the evaluation env of a run: ``min(eval_trials, 100)`` by default."""
         return min(eval_trials, 100)
