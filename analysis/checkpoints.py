@@ -39,11 +39,16 @@ __all__ = [
 def load_run(run_dir: str | Path, flag: str = "run") -> Trainer:
     """The trainer of ``run_dir`` as of its checkpoint (nothing in ``run_dir`` is written).
 
-    A missing checkpoint is a usage error naming ``flag`` (``error: run DIR: no checkpoint.pt
-    there``); a damaged checkpoint or ``metrics.csv`` raises :class:`common.io.DamagedFile`
-    (both from :meth:`deep.train.Trainer.resume`).
+    ``run_dir`` may also name a snapshot, ``RUN/snapshots/env_steps_<N>.pt``
+    (``--snapshot-every``): the run as it was at N env steps. A missing checkpoint is a usage
+    error naming ``flag`` (``error: run DIR: no checkpoint.pt there``); a damaged checkpoint or
+    ``metrics.csv`` raises :class:`common.io.DamagedFile` (both from
+    :meth:`deep.train.Trainer.resume`).
     """
-    return Trainer.resume(Path(run_dir), progress=False, flag=flag)
+    path = Path(run_dir)
+    if path.is_file() and path.parent.name == "snapshots":
+        return Trainer.resume(path.parent.parent, progress=False, flag=flag, checkpoint=path)
+    return Trainer.resume(path, progress=False, flag=flag)
 
 
 def check_writable(out: Path) -> None:

@@ -82,7 +82,10 @@ def _splits(text: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     p = OneLineParser(prog="python -m analysis.evaluate_checkpoint")
-    p.add_argument("run", help="run directory holding checkpoint.pt")
+    p.add_argument(
+        "run",
+        help="run directory holding checkpoint.pt, or a snapshot RUN/snapshots/env_steps_N.pt",
+    )
     p.add_argument("--splits", default="train,test", help="train and/or test, comma-separated")
     p.add_argument("--trials", default="200", help="greedy trials per split")
     p.add_argument("--seed", default="12345", help="seed of the evaluation trials")

@@ -109,6 +109,7 @@ IGNORED_CONFIG_KEYS = frozenset(
         "threads",
         "checkpoint_every",  # resuming is exact: checkpoints do not change the numbers
         "checkpoint_minutes",
+        "snapshot_every",
         "eval_every",  # evaluations play on their own env and RNG: training is the same
         "eval_splits",  # (only adds rows of another split)
         "out",  # paths and display, should a tool add them to a run's config

@@ -200,7 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only", default=None, help=f"comma-separated benchmarks (default: {','.join(NAMES)})"
     )
-    parser.add_argument("--checkpoint", default=None, help="a run folder: its agent's greedy trial")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a run folder (or a snapshot RUN/snapshots/env_steps_N.pt): its agent's greedy trial",
+    )
     parser.add_argument("--seed", default="0", help="seed of the problem, goals and start poses")
     parser.add_argument("--n-exploit", default="2", help="exploitation episodes per trial")
     try:

@@ -96,6 +96,10 @@ class RunConfig:
     ``checkpoint_minutes``, on SIGINT/SIGTERM and at the end)."""
     checkpoint_minutes: float = 10.0
     """Wall-clock minutes of training after which a checkpoint is written at the latest."""
+    snapshot_every: int | None = None
+    """Env steps between kept snapshots: at the first evaluation past each multiple, a copy of
+    the checkpoint is kept as ``snapshots/env_steps_<N>.pt`` (``analysis.diagnostics``,
+    ``evaluate_checkpoint`` and ``trial_gifs`` read one as they read a run). None: none kept."""
     device: str = "cpu"
     threads: int = 1
     """torch CPU threads. 1: a sweep runs one process per core, and two threads per run on a
@@ -117,6 +121,7 @@ class RunConfig:
             ("--eval-every", self.eval_every),
             ("--eval-trials", self.eval_trials),
             ("--checkpoint-every", self.checkpoint_every or 1),
+            ("--snapshot-every", self.snapshot_every or 1),
         ):
             if value < 1:
                 raise UsageError.for_flag(flag, value, "allowed: integers >= 1")
@@ -184,7 +189,7 @@ class RunConfig:
             raise UsageError(f"--env {self.env}: {err}") from None
 
 
-RUNTIME_FIELDS = ("device", "threads", "checkpoint_every", "checkpoint_minutes")
+RUNTIME_FIELDS = ("device", "threads", "checkpoint_every", "checkpoint_minutes", "snapshot_every")
 """RunConfig fields that change how a run is executed, not its numbers (free on resume)."""
 
 FLAGS = {"env_kwargs": "--env-arg", "method_args": "--method-arg"}
@@ -279,6 +284,8 @@ class Trainer:
         self.env_steps = 0
         self.next_eval = 0
         self.next_checkpoint = config.checkpoint_every or 0
+        self.last_snapshot = 0
+        """Env steps of the last snapshot (on resume: of the checkpoint resumed from)."""
         self.rows: list[dict[str, Any]] = []
         self.train_returns: list[float] = []
         self.wall = 0.0
@@ -339,6 +346,7 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         loop = state["loop"]
         self.trials, self.env_steps = loop["trials"], loop["env_steps"]
+        self.last_snapshot = self.env_steps
         self.next_eval, self.next_checkpoint = loop["next_eval"], loop["next_checkpoint"]
         self.problem_rng.bit_generator.state = loop["problem_rng"]
         self.train_returns = list(loop["train_returns"])
@@ -348,12 +356,30 @@ class Trainer:
             getattr(self, name).set_rng_state(env_state)
         self.rows = list(state["rows"])
 
-    def save_checkpoint(self) -> None:
-        """Write the checkpoint atomically (temporary file, then rename)."""
+    def save_checkpoint(self, snapshot: bool = False) -> None:
+        """Write the checkpoint atomically (temporary file, then rename).
+
+        ``snapshot``: also keep the same bytes as :meth:`snapshot_path` (never replaced by a
+        later checkpoint).
+        """
         buf = io.BytesIO()
         torch.save(self.state_dict(), buf)
         atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+        if snapshot:
+            self.snapshot_path().parent.mkdir(exist_ok=True)
+            atomic_write_bytes(self.snapshot_path(), buf.getvalue())
+            self.last_snapshot = self.env_steps
         self._last_checkpoint = time.monotonic()
+
+    def snapshot_path(self, env_steps: int | None = None) -> Path:
+        """``out/snapshots/env_steps_<N>.pt`` for ``env_steps`` (default: now)."""
+        steps = self.env_steps if env_steps is None else env_steps
+        return self.out / "snapshots" / f"env_steps_{steps}.pt"
+
+    def _snapshot_due(self) -> bool:
+        """Whether the env steps have passed a multiple of ``snapshot_every`` since the last."""
+        every = self.config.snapshot_every
+        return every is not None and self.env_steps // every > self.last_snapshot // every
 
     @classmethod
     def resume(
@@ -364,16 +390,19 @@ class Trainer:
         steps: int | None = None,
         changes: Mapping[str, Any] | None = None,
         flag: str = "--resume",
+        checkpoint: str | Path | None = None,
     ) -> Trainer:
         """Rebuild the trainer of run directory ``out`` from its checkpoint.
 
         ``changes`` are RunConfig values given again on the command line: they must agree with
         the saved run (:meth:`RunConfig.resumed_with`); ``steps`` may extend it. A damaged
         checkpoint or metrics file raises :class:`DamagedFile`; ``flag`` names the caller's
-        argument in the missing-checkpoint message.
+        argument in the missing-checkpoint message. ``checkpoint``: another file of the run to
+        start from (a snapshot, for analysis; training on from it would replace the run's
+        newer files).
         """
         out = Path(out)
-        path = out / "checkpoint.pt"
+        path = out / "checkpoint.pt" if checkpoint is None else Path(checkpoint)
         if not path.is_file():
             raise UsageError.for_flag(flag, str(out), "no checkpoint.pt there")
         state = load_checkpoint(path)
@@ -512,7 +541,9 @@ class Trainer:
                 if self.trials >= self.next_eval:
                     last = self.evaluate_now()
                     self.next_eval += self.config.eval_every
-                    if self.config.checkpoint_every is None:
+                    if self._snapshot_due():
+                        self.save_checkpoint(snapshot=True)
+                    elif self.config.checkpoint_every is None:
                         self.save_checkpoint()
                     bar.set_postfix(
                         ret=f"{last['return']:.3f}", reveal=f"{last['reveal_frac']:.2f}"
@@ -525,7 +556,7 @@ class Trainer:
                     self.save_checkpoint()
             if not self.rows or self.rows[-1]["trial"] != self.trials:
                 self.evaluate_now()
-            self.save_checkpoint()
+            self.save_checkpoint(snapshot=self._snapshot_due())
         finally:
             bar.close()
             for s, handler in old.items():
@@ -612,6 +643,8 @@ HELP = {
     "eval_splits": "problem splits evaluated greedily: test, or test,train (Fig. 7 left)",
     "checkpoint_every": "trials between checkpoints (None: at every evaluation)",
     "checkpoint_minutes": "training minutes after which a checkpoint is written at the latest",
+    "snapshot_every": "env steps between kept copies of the checkpoint, "
+    "snapshots/env_steps_<N>.pt, taken at evaluations (None: none kept)",
     "device": "cpu, cuda or cuda:N",
     "threads": "torch CPU threads (1: one process per core is faster, see bench_train)",
 }
@@ -647,7 +680,7 @@ def _parser() -> argparse.ArgumentParser:
         text = f"{HELP[f.name]} (default: {_flag_text(default) if default != {} else 'none'}"
         text += f"; allowed: {allowed[f.name]})" if f.name in allowed else ")"
         kind = {int: _int, float: _float}.get(type(default), None)
-        if f.name in ("checkpoint_every",):
+        if f.name in ("checkpoint_every", "snapshot_every"):
             kind = _int
         if f.name in FLAGS:
             p.add_argument(flag, dest=f.name, action="append", metavar="KEY=VALUE", help=text)

@@ -176,3 +176,32 @@ def test_a_checkpoint_of_the_earlier_layout_still_loads(method, tmp_path, uninte
 def test_a_run_saved_with_threads_none_resumes_at_one_thread():
     saved = vars(_config("dream"))
     assert RunConfig.from_saved({**saved, "threads": None}).threads == 1
+
+
+def test_snapshots_keep_the_run_as_it_was_at_their_evaluation(tmp_path, uninterrupted):
+    """``snapshot_every``: a copy of the checkpoint at the first evaluation past each multiple;
+    resumed, a snapshot trains on to the uninterrupted run exactly, and ``load_run`` reads it."""
+    from analysis.checkpoints import load_run
+
+    full, full_dir = uninterrupted["dream"]
+    run = tmp_path / "run"
+    config = RunConfig(**{**vars(_config("dream")), "snapshot_every": 100})
+    Trainer(config, run, progress=False).run()
+    pd.testing.assert_frame_equal(_numeric(run), _numeric(full_dir), check_exact=True)
+    steps = sorted(int(p.stem.split("_")[-1]) for p in (run / "snapshots").glob("*.pt"))
+    evaluated = sorted(set(read_csv(run / "metrics.csv")["env_steps"]))
+    assert len(steps) == STEPS // 100 and all(s in evaluated for s in steps)
+    # each is the first evaluation past its multiple of 100
+    assert [s // 100 for s in steps] == list(range(1, len(steps) + 1))
+    assert all(max(e for e in evaluated if e < s) < 100 * (s // 100) for s in steps)
+    first = run / "snapshots" / f"env_steps_{steps[0]}.pt"
+    assert load_run(first).env_steps == steps[0]
+    # a snapshot put back as the checkpoint trains on to the same run, bit for bit
+    fork = tmp_path / "fork"
+    fork.mkdir()
+    (fork / "checkpoint.pt").write_bytes(first.read_bytes())
+    (fork / "metrics.csv").write_bytes((run / "metrics.csv").read_bytes())
+    resumed = Trainer.resume(fork, progress=False)
+    resumed.run()
+    pd.testing.assert_frame_equal(_numeric(fork), _numeric(full_dir), check_exact=True)
+    assert_same_state(resumed.method.state_dict(), full.method.state_dict())

@@ -161,6 +161,15 @@ def test_method_overrides_reach_only_their_method():
     assert "method_overrides" not in sweep.parse_spec(SPEC).to_dict()  # old files unchanged
 
 
+def test_snapshot_every_reaches_every_run_and_is_left_out_when_unset():
+    spec = sweep.parse_spec({**SPEC, "snapshot_every": 250_000})
+    assert {r.config.snapshot_every for r in sweep.expand(spec)} == {250_000}
+    assert sweep.parse_spec(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert "snapshot_every" not in sweep.parse_spec(SPEC).to_dict()  # old files unchanged
+    with pytest.raises(UsageError, match="snapshot_every"):
+        sweep.parse_spec({**SPEC, "snapshot_every": 0})
+
+
 def test_no_settings_means_no_directory_level():
     runs = sweep.expand(sweep.parse_spec(SPEC))
     assert [r.path for r in runs] == RUN_DIRS

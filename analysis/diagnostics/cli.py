@@ -255,7 +255,11 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
     p = OneLineParser(
         prog="python -m analysis.diagnostics", description=(__doc__ or "").split("\n")[0]
     )
-    p.add_argument("run", help="run directory holding checkpoint.pt (a DREAM method's run)")
+    p.add_argument(
+        "run",
+        help="run directory holding checkpoint.pt (a DREAM method's run), or a snapshot "
+        "RUN/snapshots/env_steps_N.pt",
+    )
     p.add_argument("--out", required=True, help="folder for the CSVs and figures")
     p.add_argument("--trials", default="200", help="greedy trials per split")
     p.add_argument("--seed", default="12345", help="seed of the trials, folds and t-SNE")

@@ -22,8 +22,9 @@ replaces the file's value):
   training problems, for runs with ``eval_splits`` ``["test", "train"]``) and/or ``train`` (mean
   ε-greedy training returns of each evaluation window);
 * ``steps``, ``preset``, ``num_envs``, ``eval_every``, ``eval_trials``, ``eval_splits``,
-  ``checkpoint_every``, ``device``, ``threads`` — the :class:`deep.train.RunConfig` fields
-  (``threads``: torch threads per run, default 1);
+  ``checkpoint_every``, ``snapshot_every``, ``device``, ``threads`` — the
+  :class:`deep.train.RunConfig` fields (``threads``: torch threads per run, default 1;
+  ``snapshot_every``: env steps between kept copies of each run's checkpoint);
 * ``name`` (default: the file's stem) and ``note`` (free text, kept in ``sweep.json``).
 
 Runs are listed in the order env, method, setting, seed, and run ``r`` lives in

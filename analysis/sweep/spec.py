@@ -45,6 +45,7 @@ RUN_KEYS = (
     "eval_every",
     "eval_trials",
     "checkpoint_every",
+    "snapshot_every",
     "device",
     "threads",
     "eval_splits",
@@ -103,6 +104,7 @@ class SweepSpec:
     eval_every: int = _RUN_DEFAULTS.eval_every
     eval_trials: int = _RUN_DEFAULTS.eval_trials
     checkpoint_every: int | None = _RUN_DEFAULTS.checkpoint_every
+    snapshot_every: int | None = _RUN_DEFAULTS.snapshot_every
     device: str = _RUN_DEFAULTS.device
     threads: int = 1
     eval_splits: tuple[str, ...] = ("test",)
@@ -124,6 +126,8 @@ class SweepSpec:
             out["method_overrides"] = self.method_overrides
         out["splits"] = list(self.splits)
         out |= {key: getattr(self, key) for key in RUN_KEYS}
+        if self.snapshot_every is None:  # left out when unset: older sweep.json files stay
+            del out["snapshot_every"]
         out["eval_splits"] = list(self.eval_splits)
         return out
 
@@ -228,9 +232,12 @@ def _seeds(where: Where, value: Any) -> tuple[int, ...]:
 
 def _run_fields(where: Where, data: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("steps", "num_envs", "eval_every", "eval_trials", "checkpoint_every", "threads"):
-        if key == "checkpoint_every" and data.get(key, 0) is None:
-            out[key] = None  # RunConfig's "at every evaluation"
+    for key in (
+        "steps", "num_envs", "eval_every", "eval_trials", "checkpoint_every", "snapshot_every",
+        "threads",
+    ):  # fmt: skip
+        if key in ("checkpoint_every", "snapshot_every") and data.get(key, 0) is None:
+            out[key] = None  # RunConfig's "at every evaluation" / "none kept"
         elif key in data:
             out[key] = _int(where, key, data[key], 1)
     if "preset" in data:
