@@ -118,7 +118,8 @@ print("\n".join(f"{label}: {path}" for label, path in runs.items()))
 #
 # One `run_diagnostics` call per run writes `embeddings.csv`, `probe.csv`,
 # `probe_summary.csv`, `tsne.csv` + `tsne.png`, `exploration.csv` (+ cells) +
-# `exploration.png` and the code swap (`code_swap.csv`, `code_swap_summary.csv`) to
+# `exploration.png`, the code swap (`code_swap.csv`, `code_swap_summary.csv`) and the
+# exploitation tables (`exploitation_goals.csv`, `exploitation_goal_summary.csv`) to
 # `OUT/<run>`.
 
 # %%
@@ -166,6 +167,21 @@ for folder in folders.values():
 for folder in folders.values():
     display(read_csv(folder / "exploration.csv"))
     display(Image(filename=str(folder / "exploration.png")))
+
+# %% [markdown]
+# ## Exploitation told μ, per goal
+#
+# Every (problem, goal) pair of the training problems played greedily with z = f(μ), beside
+# the exact optimum of that pair and π^task's own value of its first state
+# (`exploitation_goal_summary.csv`). On cooking, `exploitation_stage_probe.csv` also says
+# whether π^task's memory holds the recipe step (the buses have no stages).
+
+# %%
+for label, folder in folders.items():
+    print(label)
+    display(read_csv(folder / "exploitation_goal_summary.csv"))
+    if (folder / "exploitation_stage_probe.csv").is_file():
+        display(read_csv(folder / "exploitation_stage_probe.csv"))
 
 # %% [markdown]
 # ## Reading the result
