@@ -417,8 +417,12 @@ def _unfinished(last: pd.DataFrame) -> Any:
     return int((~last["finished"].astype(bool)).sum())
 
 
-def _family_of(env: str) -> Any:
-    """The problem family of a curve's env label ``name[key=value,...]`` (None: unknown)."""
+def _family_of(env: str, variant: str | None = None) -> Any:
+    """The problem family of a curve's env label ``name[key=value,...]`` (None: unknown).
+
+    ``variant``: the curve's benchmark variant, for families that have variants (cooking's
+    ``official``); a family that takes none (the bandit) is built without it.
+    """
     from deep.envs.problem import make, registered_names
 
     base = env.split("[")[0]
@@ -428,6 +432,11 @@ def _family_of(env: str) -> Any:
         k: int(v) if v.lstrip("-").isdigit() else v
         for k, v in (kv.split("=", 1) for kv in re.findall(r"[A-Za-z_]+=[^,\]]+", env))
     }
+    if variant is not None:
+        try:
+            return make(base, **kwargs, variant=variant)
+        except (TypeError, ValueError):
+            pass
     try:
         return make(base, **kwargs)
     except (TypeError, ValueError):
@@ -447,7 +456,7 @@ def reference_row(
     # Rows for these env_kwargs when the table has them (distracting_bus[train_split=...]),
     # otherwise the benchmark's own. A family whose reference rows are not per variant (the
     # bandit's are per (A, H): "A=4,H=1") names its own row.
-    family = _family_of(env)
+    family = _family_of(env, variant)
     if family is not None and variant not in family.reference_variants:
         variant, env = family.reference_variant, family.name
     rows = refs[(refs["benchmark"] == env) & (refs["variant"] == variant)]

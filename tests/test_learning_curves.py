@@ -477,3 +477,12 @@ def test_seed_tails_average_the_last_tenth_of_each_seeds_evaluations():
     assert final["tail_return_mean"] == pytest.approx(mean)
     assert final["tail_return_ci95"] == pytest.approx(half)
     assert final["tail_return_informed_mean"] == pytest.approx(0.8)
+
+
+def test_a_variant_without_exact_references_gets_no_reference_lines():
+    # cooking's official variant (the pot observed) has no exact references; its panel must
+    # not borrow the paper variant's
+    refs = learning_curves.load_references(None)
+    assert learning_curves.reference_row(refs, "cooking", "official", "test") is None
+    paper = learning_curves.reference_row(refs, "cooking", "paper", "test")
+    assert paper is not None and math.isclose(paper["optimal"], 1 / 3)
