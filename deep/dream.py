@@ -18,12 +18,12 @@ The information bottleneck (Eq. 3) is λ·L_bottleneck with three readings
 (:attr:`DreamConfig.bottleneck`): ``"hinge"`` (default) λ·max(‖f‖² − K, 0) — App. A's text,
 "only minimize the magnitude when it is larger than K", and the authors' code (whose
 max(‖f‖², K) has the same gradient); ``"min"`` λ·min(‖f‖², K), the formula as printed, which
-shrinks ‖f‖ only while it is *below* K; ``"none"`` (the Fig. 6 ablation, no penalty and no
-encoder noise).
+shrinks ‖f‖ only while it is *below* K; ``"none"``, no penalty (the Fig. 6 ablation keeps
+the encoder noise ρ: :meth:`DreamConfig.no_bottleneck`).
 
 Defaults are App. B.4's; :meth:`DreamConfig.official` gives the authors' code's values where
-they differ (c = 0.1, ρ = 0.1, recurrent exploitation policy). Every choice the paper leaves
-open is listed in ``docs/dream.md``.
+they differ (c = 0.1, ρ = 0.1, recurrent exploitation policy, the wider head of Q_task). Every
+choice the paper leaves open is listed in ``docs/dream.md``.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from deep.trial_loop import TrialBatch
 __all__ = ["Dream", "DreamConfig", "SampledTrials"]
 
 Bottleneck = Literal["hinge", "min", "none"]
+TaskHead = Literal["paper", "authors"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class DreamConfig(MethodConfig):
     """K of App. A (its value is not in the paper; the authors' code uses 10)."""
     exploitation_policy: Literal["feedforward", "recurrent"] = "feedforward"
     """π^task(a | s, z) of Sec. 4.3, or the authors' recurrent one (LSTM over its episode)."""
+    task_head: TaskHead = "paper"
+    """The layers of Q_task between [e(s_t); e(τ_:t); z] and the dueling heads. ``"paper"``
+    (App. B.3): Linear(64) + ReLU. ``"authors"`` (the authors' code): Linear(256) + ReLU, then
+    Linear(256, 64), as their code lists it (no activation after the 64)."""
     z_dim: int = 64
     id_labels: int = 1
     """Problem IDs per problem (App. B.2's robustness test uses 3 on map): each training trial's
@@ -113,11 +118,18 @@ class DreamConfig(MethodConfig):
                 f"exploitation_policy {self.exploitation_policy!r} is unknown; "
                 "allowed: feedforward, recurrent"
             )
+        if self.task_head not in ("paper", "authors"):
+            raise ValueError(f"task_head {self.task_head!r} is unknown; allowed: paper, authors")
 
     @classmethod
     def official(cls, **changes: Any) -> DreamConfig:
         """The authors' code's values where they differ from the paper."""
-        base = cls(exploration_penalty=0.1, encoder_std=0.1, exploitation_policy="recurrent")
+        base = cls(
+            exploration_penalty=0.1,
+            encoder_std=0.1,
+            exploitation_policy="recurrent",
+            task_head="authors",
+        )
         return replace(base, **changes)
 
     @classmethod
@@ -150,9 +162,20 @@ class SampledTrials(NamedTuple):
 
 
 class TaskQNetwork(nn.Module):
-    """Q_task(s, z) = dueling(ReLU(Linear_64([e(s); (e(τ_:t));  z])))  (App. B.3)."""
+    """Q_task(s, z) = dueling(ReLU(Linear_64([e(s); (e(τ_:t));  z])))  (App. B.3).
 
-    def __init__(self, family_space: Any, n_actions: int, z_dim: int, recurrent: bool) -> None:
+    ``head="authors"``: dueling(Linear_64(ReLU(Linear_256([e(s); e(τ_:t); z])))), the
+    authors' code's wider head.
+    """
+
+    def __init__(
+        self,
+        family_space: Any,
+        n_actions: int,
+        z_dim: int,
+        recurrent: bool,
+        head: TaskHead = "paper",
+    ) -> None:
         super().__init__()
         self.state = make_state_embedder(family_space)
         self.history = (
@@ -163,7 +186,8 @@ class TaskQNetwork(nn.Module):
             else None
         )
         n_in = self.state.out_dim + z_dim + (self.history.out_dim if recurrent else 0)
-        self.fc = nn.Linear(n_in, 64)
+        self.fc = nn.Linear(n_in, 256 if head == "authors" else 64)
+        self.fc_out = nn.Linear(256, 64) if head == "authors" else None
         self.head = DuelingHead(64, n_actions)
 
     def forward(
@@ -194,7 +218,8 @@ class TaskQNetwork(nn.Module):
             ],
             dim=-1,
         )
-        return self.head(torch.relu(self.fc(x)))
+        h = torch.relu(self.fc(x))
+        return self.head(h if self.fc_out is None else self.fc_out(h))
 
 
 class ExploreQNetwork(nn.Module):
@@ -238,7 +263,11 @@ class Dream(MetaRLMethod):
         cfg = self.config
         self.explore_q = ExploreQNetwork(observation_space, n_actions)
         self.task_q = TaskQNetwork(
-            observation_space, n_actions, cfg.z_dim, cfg.exploitation_policy == "recurrent"
+            observation_space,
+            n_actions,
+            cfg.z_dim,
+            cfg.exploitation_policy == "recurrent",
+            cfg.task_head,
         )
         self.encoder = GridStateEmbedder([self.family.n_problems * cfg.id_labels - 1], cfg.z_dim)
         self.decoder = TrajectoryDecoder(

@@ -179,6 +179,24 @@ def test_unknown_bottleneck_is_rejected():
         DreamConfig(bottleneck="max")
 
 
+def test_task_head_paper_and_authors():
+    """App. B.3's Q_task head is Linear(64) + ReLU; the authors' code's is 256 → ReLU → 64."""
+    paper, authors = _dream().task_q, _dream(task_head="authors").task_q
+    assert paper.fc.out_features == 64 and paper.fc_out is None
+    assert not any(k.startswith("fc_out") for k in paper.state_dict())  # old checkpoints load
+    assert authors.fc.out_features == 256
+    assert (authors.fc_out.in_features, authors.fc_out.out_features) == (256, 64)
+    features = torch.randn(2, 3, authors.fc.in_features - 64)
+    zs = torch.randn(4, 2, 64)
+    x = torch.cat([features.expand(4, -1, -1, -1), zs.unsqueeze(2).expand(-1, -1, 3, -1)], -1)
+    expected = authors.head(authors.fc_out(torch.relu(authors.fc(x))))
+    torch.testing.assert_close(authors.head_on(features, zs), expected)
+    assert DreamConfig.official().task_head == "authors"
+    assert DreamConfig().task_head == "paper"
+    with pytest.raises(ValueError, match="task_head 'wide' is unknown; allowed: paper, authors"):
+        DreamConfig(task_head="wide")
+
+
 # ----------------------------------------------------------------- 3. dueling head
 def test_dueling_mean_is_taken_per_state():
     torch.manual_seed(0)
