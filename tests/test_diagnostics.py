@@ -306,6 +306,7 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     np.testing.assert_allclose(goals["optimal"], 0.8, atol=1e-6)
     assert read_csv(bus_diagnostics / "exploitation_goal_summary.csv")["pairs"].sum() == 384
     assert not (bus_diagnostics / "exploitation_stage_probe.csv").exists()  # no stages
+    assert not (bus_diagnostics / "exploitation_goal_kinds.csv").exists()  # one kind of goal
     for png in ("tsne.png", "exploration.png"):
         with Image.open(bus_diagnostics / png) as image:
             assert image.size[0] > 500
@@ -497,8 +498,12 @@ def test_goal_table_sets_each_pair_beside_its_exact_optimum(cooking_checkpoint):
     assert summary["pairs"].sum() == 60 and summary["frac_optimal"].between(0, 1).all()
     # (a, a) recipes: goals 0, 5, 10, 15 (g = 4a + b)
     assert ((table["goal_kind"] == "a, a") == table["goal"].isin([0, 5, 10, 15])).all()
-    kinds = exploitation.goal_summary(table, by=("split", "goal_kind"))
+    kinds = exploitation.goal_kind_summary(table)
     assert set(kinds["goal_kind"]) == {"a, a", "a, b"} and kinds["pairs"].sum() == 60
+    a_b = table[table["goal_kind"] == "a, b"]
+    row = kinds.set_index("goal_kind").loc["a, b"]
+    assert row["pairs"] == len(a_b) and np.isclose(row["return_mean"], a_b["return"].mean())
+    assert exploitation.goal_kind_summary(table[table["goal_kind"] == "a, b"]) is None
 
 
 def test_informed_values_are_the_ones_the_greedy_policy_acted_on(cooking_checkpoint):

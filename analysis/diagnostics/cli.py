@@ -16,9 +16,10 @@ these options and the package version:
   problems): held-out problems played on every training problem's code;
 * ``exploitation_goals.csv`` and ``exploitation_goal_summary.csv`` (:mod:`.exploitation`): every
   (problem, goal) pair of the training problems played told μ, beside its exact optimum and
-  π^task's own value of the first state; ``exploitation_stage_probe.csv`` (families whose task
-  has stages, a recurrent π^task): the stage probed from the observation and from π^task's
-  memory.
+  π^task's own value of the first state; ``exploitation_goal_kinds.csv`` (families with more
+  than one kind of goal, cooking's "a, a" and "a, b"): the same per kind;
+  ``exploitation_stage_probe.csv`` (families whose task has stages, a recurrent π^task): the
+  stage probed from the observation and from π^task's memory.
 
 A folder without ``checkpoint.pt`` (``error: run DIR: no checkpoint.pt there``), a run of a
 method without f(μ) and g(τ^exp), a damaged checkpoint, a bad number and an ``--out`` that is a
@@ -47,6 +48,7 @@ from analysis.diagnostics.code_swap import (
 from analysis.diagnostics.embeddings import embedding_table
 from analysis.diagnostics.exploitation import (
     format_goal_summary,
+    goal_kind_summary,
     goal_summary,
     goal_table,
     stage_probe,
@@ -219,6 +221,7 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "code_swap_summary": None if diag.code_swap is None else swap_summary(diag.code_swap),
         "exploitation_goals": diag.exploitation,
         "exploitation_goal_summary": goal_summary(diag.exploitation),
+        "exploitation_goal_kinds": goal_kind_summary(diag.exploitation),
         "exploitation_stage_probe": diag.stage_probe,
     }
     for name, table in tables.items():
@@ -307,8 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if diag.code_swap is not None:
         print(format_code_swap(sufficiency_summary(diag.code_swap)))
     print(format_goal_summary(goal_summary(diag.exploitation)))
-    if diag.exploitation["goal_kind"].nunique() > 1:
-        print(format_goal_summary(goal_summary(diag.exploitation, by=("split", "goal_kind"))))
+    kinds = goal_kind_summary(diag.exploitation)
+    if kinds is not None:
+        print(format_goal_summary(kinds))
     if diag.stage_probe is not None:
         print(diag.stage_probe.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for name, path in diag.files.items():
