@@ -206,6 +206,30 @@ def test_exploitation_progress_is_the_furthest_recipe_stage():
     assert make("map").exploitation_progress(0, 0, [0, 1]) is None
 
 
+def test_the_oracle_plays_the_exact_model_of_the_familys_reward_reading(monkeypatch):
+    from deep.envs import reference_cooking
+
+    asked = []
+    model = reference_cooking.cooking_model
+
+    def spy(name, horizon=20, stage_reward="replace"):
+        asked.append(stage_reward)
+        return model(name, horizon, stage_reward)
+
+    monkeypatch.setattr(reference_cooking, "cooking_model", spy)
+    family = make("cooking", stage_reward="add")
+    _, exploit = family.oracle_policies(5)
+    assert asked == ["add"]
+    env = family.make_env(split="all").unwrapped
+    env.reset(options={"problem": 5, "goal": 1})
+    total, t, done = 0.0, 0, False
+    while not done:
+        _, reward, terminated, truncated, _ = env.step(exploit(env, t))
+        total, t, done = total + reward, t + 1, terminated or truncated
+    best = model("cooking", 20, "add").optimal_values()[5, 1]
+    assert total == pytest.approx(best)
+
+
 def test_the_observation_hides_the_recipe_stage_so_dream_exploits_recurrently():
     # After a is in the pot (stage 2) the agent stands on the pot with empty hands, as at the
     # start (stage 0): a feed-forward Q(s, z) acts the same in both, so with a != b it fetches

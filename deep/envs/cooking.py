@@ -390,7 +390,7 @@ class CookingFamily(MetaProblemFamily):
         from deep.envs import reference_cooking
         from deep.envs.render import scripted_policy
 
-        model = reference_cooking.cooking_model(self.name, self.horizon)
+        model = reference_cooking.cooking_model(self.name, self.horizon, self.config.stage_reward)
         script = reference_cooking.scripted_exploration(self.name, problem)
 
         def exploit(env: Any, t: int) -> int:
