@@ -304,6 +304,7 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     goals = read_csv(bus_diagnostics / "exploitation_goals.csv")
     assert len(goals) == 96 * 4 and (goals["split"] == "train").all()
     np.testing.assert_allclose(goals["optimal"], 0.8, atol=1e-6)
+    assert goals["mistake_step"].isna().all()  # no exact Q* model for the city family (yet)
     assert read_csv(bus_diagnostics / "exploitation_goal_summary.csv")["pairs"].sum() == 384
     assert not (bus_diagnostics / "exploitation_stage_probe.csv").exists()  # no stages
     assert not (bus_diagnostics / "exploitation_goal_kinds.csv").exists()  # one kind of goal
@@ -498,6 +499,18 @@ def test_goal_table_sets_each_pair_beside_its_exact_optimum(cooking_checkpoint):
     assert summary["pairs"].sum() == 60 and summary["frac_optimal"].between(0, 1).all()
     # (a, a) recipes: goals 0, 5, 10, 15 (g = 4a + b)
     assert ((table["goal_kind"] == "a, a") == table["goal"].isin([0, 5, 10, 15])).all()
+    # the first mistake: a step whose action has Q*(s_t, a_t) < V*(s_t); the env is
+    # deterministic, so an episode has one exactly when its return is below the optimum
+    mistaken = table["mistake_step"].notna()
+    assert (mistaken == (table["regret"] > exploitation.OPTIMAL_TOLERANCE)).all()
+    assert mistaken.any()  # an untrained policy
+    wrong = table[mistaken]
+    assert (wrong["q_star_played"] < wrong["q_star_best"]).all()
+    assert (wrong["q_task_played"] >= wrong["q_task_best"]).all()  # greedy took the played one
+    assert wrong["mistake_stage"].isin([0, 1, 2, 3]).all()
+    at_start = wrong[wrong["mistake_step"] == 0]
+    np.testing.assert_allclose(at_start["q_star_best"], at_start["optimal"], atol=1e-5)
+    assert summary["mistakes"].sum() == mistaken.sum()
     kinds = exploitation.goal_kind_summary(table)
     assert set(kinds["goal_kind"]) == {"a, a", "a, b"} and kinds["pairs"].sum() == 60
     a_b = table[table["goal_kind"] == "a, b"]

@@ -390,15 +390,40 @@ class CookingFamily(MetaProblemFamily):
         from deep.envs import reference_cooking
         from deep.envs.render import scripted_policy
 
-        model = reference_cooking.cooking_model(self.name, self.horizon, self.config.stage_reward)
+        model = self._exact_model()
         script = reference_cooking.scripted_exploration(self.name, problem)
 
         def exploit(env: Any, t: int) -> int:
-            cell = env.pos[1] * SIZE + env.pos[0]
-            key = reference_cooking._encode(env.problem, env.goal, cell, env.inventory, env.stage)
-            return int(model.policy[t, np.searchsorted(model.keys, key)])
+            return int(model.policy[t, self._model_state(model, env)])
 
         return scripted_policy(script, self.config.actions.index("ride_bus")), exploit
+
+    def optimal_action_values(self, env: Any, t: int) -> np.ndarray | None:
+        """Q*(s_t, a) = r(s_t, a) + V*_{t+1}(s_{t+1}) of the exact model, this family's reading.
+
+        Paper variant only (None otherwise).
+        """
+        if self.config.variant != "paper":
+            return None
+        model = self._exact_model()
+        s = self._model_state(model, env)
+        after = np.where(model.terminated[s], 0.0, model.value[t + 1][model.next[s]])
+        return model.reward[s] + after
+
+    def _exact_model(self) -> Any:
+        """The cached exact model of this family's name, horizon and reward reading."""
+        from deep.envs import reference_cooking
+
+        return reference_cooking.cooking_model(self.name, self.horizon, self.config.stage_reward)
+
+    @staticmethod
+    def _model_state(model: Any, env: Any) -> int:
+        """The index in ``model`` of a single env's full state (μ, goal, cell, inventory, stage)."""
+        from deep.envs import reference_cooking
+
+        cell = env.pos[1] * SIZE + env.pos[0]
+        key = reference_cooking._encode(env.problem, env.goal, cell, env.inventory, env.stage)
+        return int(np.searchsorted(model.keys, key))
 
     def reference_table(
         self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None

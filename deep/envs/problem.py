@@ -245,6 +245,15 @@ class MetaProblemFamily(abc.ABC):
         """
         return None
 
+    def optimal_action_values(self, env: Any, t: int) -> np.ndarray | None:
+        """Q*(s_t, ·): each action's exact optimal return from step ``t``, μ and goal known.
+
+        ``env`` is a single env (``make_env(...).unwrapped``) in an exploitation episode.
+        None: the family has no exact tabular model. Used to find the first step at which a
+        policy leaves the optimum (:mod:`analysis.diagnostics.exploitation`).
+        """
+        return None
+
     def eval_num_envs(self, train_num_envs: int, eval_trials: int) -> int:
         """Batch size of the evaluation env of a run: ``min(eval_trials, 100)`` by default."""
         return min(eval_trials, 100)
