@@ -304,7 +304,8 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     goals = read_csv(bus_diagnostics / "exploitation_goals.csv")
     assert len(goals) == 96 * 4 and (goals["split"] == "train").all()
     np.testing.assert_allclose(goals["optimal"], 0.8, atol=1e-6)
-    assert goals["mistake_step"].isna().all()  # no exact Q* model for the city family (yet)
+    mistaken = goals["mistake_step"].notna()  # exact Q*: a mistake exactly where regret > 0
+    assert (mistaken == (goals["regret"] > 1e-6)).all()
     assert read_csv(bus_diagnostics / "exploitation_goal_summary.csv")["pairs"].sum() == 384
     assert not (bus_diagnostics / "exploitation_stage_probe.csv").exists()  # no stages
     assert not (bus_diagnostics / "exploitation_goal_kinds.csv").exists()  # one kind of goal

@@ -128,6 +128,42 @@ def test_reveal_oracle_by_variant():
     assert official is not None and official(3, script)
 
 
+@pytest.mark.parametrize(
+    "name, options",
+    [("map", {}), ("distracting_bus", {}), ("cooking", {}), ("cooking", {"stage_reward": "add"})],
+)
+def test_optimal_action_values_satisfy_bellman_and_start_at_the_optimum(name, options):
+    # Q*(s_t, a_t) = r_t + max_a Q*(s_{t+1}, a) (0 after the end) along random episodes, and
+    # max_a Q*(s_0, a) is the exact optimum of the (problem, goal) pair
+    family = make(name, **options)
+    env = family.make_env(split="all")
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        problem = family.sample_problem(rng, "train")
+        goal = family.sample_goal(rng, problem)
+        env.reset(options={"problem": problem, "goal": family.goal_option(goal)})
+        q = family.optimal_action_values(env.unwrapped, 0)
+        _, exploit = family.oracle_policies(problem)
+        t, done = 0, False
+        while not done:
+            action = int(rng.integers(len(q))) if rng.random() < 0.5 else exploit(env.unwrapped, t)
+            _, reward, terminated, truncated, _ = env.step(action)
+            t, done = t + 1, terminated or truncated
+            q_next = None if done else family.optimal_action_values(env.unwrapped, t)
+            assert q[action] == pytest.approx(reward + (0.0 if done else q_next.max()), abs=1e-9)
+            q = q_next
+    env.reset(options={"problem": problem, "goal": family.goal_option(goal)})
+    _, exploit = family.oracle_policies(problem)
+    best = family.optimal_action_values(env.unwrapped, 0).max()
+    total, t, done = 0.0, 0, False
+    while not done:  # pi*'s return from the start is max_a Q*(s_0, a)
+        _, reward, terminated, truncated, _ = env.step(exploit(env.unwrapped, t))
+        total, t, done = total + reward, t + 1, terminated or truncated
+    assert total == pytest.approx(best, abs=1e-6)
+    assert make("map", variant="official").optimal_action_values(None, 0) is None
+    assert make("bandit").optimal_action_values(None, 0) is None
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_eval_num_envs(name):
     family = make(name)

@@ -379,6 +379,24 @@ class CityFamily(MetaProblemFamily):
 
         return scripted_policy(script, self.config.actions.index("drop")), exploit
 
+    def optimal_action_values(self, env: Any, t: int) -> np.ndarray | None:
+        """Q*(s_t, a) of the exact model (paper variant; None otherwise).
+
+        The goal step pays +1 and ends the episode; any other step pays −0.1 plus the best
+        return from the next cell with H − t − 1 steps left.
+        """
+        if self.config.variant != "paper":
+            return None
+        from deep.envs import reference_city
+
+        model = reference_city._model(self.name, "paper")
+        cell = env.pos[1] * SIZE + env.pos[0]
+        nxt = model.next_cell[env.problem, cell]
+        dist = model.dist_to_goal[env.problem, env.goal, nxt]
+        left = self.config.horizon - t - 1
+        later = np.where(dist <= left, GOAL_REWARD + STEP_REWARD * (dist - 1), STEP_REWARD * left)
+        return np.where(dist == 0, GOAL_REWARD, STEP_REWARD + later)
+
     def reference_table(
         self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
     ) -> pd.DataFrame:
