@@ -30,7 +30,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,7 +44,7 @@ from analysis.diagnostics.exploitation import (
     oracle_mixed_episodes,
 )
 from common.cli import OneLineParser, UsageError, run_main
-from common.io import PACKAGE, UnwritableOutput, package_version, write_csv
+from common.io import PACKAGE, UnwritableOutput, output_folder, package_version, write_csv
 from deep.dream import Dream, DreamConfig
 from deep.envs import make
 from deep.networks import previous_inputs, to_torch
@@ -169,13 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             updates=args.updates, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
             threads=args.threads,
         )  # fmt: skip
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise UsageError.for_flag("--out", out, "a directory")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UnwritableOutput.at(out, err) from None
+        out = output_folder(args.out)
         torch.set_num_threads(config.threads)
         summary, curve = capacity_table(config)
         header = {

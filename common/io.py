@@ -61,6 +61,22 @@ class UnwritableOutput(UsageError):
         return cls(f"{path}: cannot write ({err.strerror or err})")
 
 
+def output_folder(out: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Create the folder ``out`` (and its parents) for a command's results.
+
+    A file at that path, or a folder that cannot be created, is a one-line
+    :class:`~common.cli.UsageError` naming ``flag``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError.for_flag(flag, out, "must be a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UnwritableOutput.at(out, err) from None
+    return out
+
+
 def _default_file_mode() -> int:
     """``0o666`` minus the process umask: the mode ``open(path, "w")`` would give."""
     mask = os.umask(0o022)

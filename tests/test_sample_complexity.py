@@ -487,3 +487,13 @@ def test_per_step_learner_runs_lightly(tmp_path, capsys):
     summary = pd.read_csv(out / "summary.csv", comment="#")
     dream_step = summary[(summary["method"] == "dream") & (summary["learner"] == "per-step")]
     assert dream_step["exact_mean"].notna().all()  # H = 1: same law as per-trajectory
+
+
+def test_output_folder_creates_or_refuses_in_one_line(tmp_path):
+    made = aio.output_folder(tmp_path / "a" / "b")
+    assert made.is_dir() and made == tmp_path / "a" / "b"
+    assert aio.output_folder(made) == made  # an existing folder is fine
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(UsageError, match="--where") as err:
+        aio.output_folder(tmp_path / "file", flag="--where")
+    assert "\n" not in err.value.line() and (tmp_path / "file").read_text() == "mine"

@@ -64,7 +64,7 @@ from analysis.diagnostics.probe import (
 )
 from analysis.diagnostics.tsne import tsne_table
 from common.cli import OneLineParser, UsageError, int_at_least, run_main
-from common.io import PACKAGE, UnwritableOutput, package_version, write_csv
+from common.io import PACKAGE, output_folder, package_version, write_csv
 from deep.train import Trainer
 
 __all__ = ["Diagnostics", "DiagnosticsConfig", "compute", "main", "run_diagnostics", "write"]
@@ -196,12 +196,7 @@ def compute(
 
 def prepare_out(out: Path) -> None:
     """Create ``out`` (and its parents); one-line :class:`UsageError` if that is impossible."""
-    if out.exists() and not out.is_dir():
-        raise UsageError.for_flag("--out", out, "must be a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UnwritableOutput.at(out, err) from None
+    output_folder(out)
     check_writable(out / "probe.csv")
 
 
