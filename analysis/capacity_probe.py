@@ -86,7 +86,11 @@ def optimal_targets(
 
 
 def fit(config: ProbeConfig) -> tuple[Dream, pd.DataFrame, float]:
-    """Train π^task and f on exact Q*; returns the method, the loss curve and the final loss."""
+    """Train π^task and f on exact Q*.
+
+    Returns the method, the loss curve (per batch, z with noise) and the final mean squared
+    error over every episode with z = f(μ), as when played told μ.
+    """
     family = make(config.env)
     torch.manual_seed(config.seed)
     env = family.make_batched(1)
@@ -123,7 +127,12 @@ def fit(config: ProbeConfig) -> tuple[Dream, pd.DataFrame, float]:
         optimizer.step()
         if update == 1 or update % 500 == 0 or update == config.updates:
             curve.append({"update": update, "mse": loss.item()})
-    return method, pd.DataFrame(curve), curve[-1]["mse"]
+    with torch.no_grad():
+        f = method.encoder(torch.from_numpy(problems).unsqueeze(-1))
+        features, _ = method.task_q.features(obs, prev_a)
+        q = method.task_q.head_on(features, f.unsqueeze(0))[0][:, :-1]
+        mse = float((((q - targets) ** 2).mean(-1) * mask).sum() / mask.sum())
+    return method, pd.DataFrame(curve), mse
 
 
 def capacity_table(config: ProbeConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
