@@ -41,6 +41,7 @@ from analysis.diagnostics.exploitation import (
     goal_pairs,
     goal_summary,
     goal_table,
+    optimal_values_along,
     oracle_mixed_episodes,
 )
 from common.cli import OneLineParser, UsageError, run_main
@@ -71,18 +72,13 @@ def optimal_targets(
     family: Any, problems: np.ndarray, goals: np.ndarray, actions: np.ndarray, length: np.ndarray
 ) -> np.ndarray:
     """Q*(s_t, ·) along each recorded episode ``[N, T, A]`` (0 past its end)."""
-    env = family.make_env(split="all")
-    n, horizon = actions.shape
-    q = np.zeros((n, horizon, env.action_space.n))
-    for i in range(n):
-        env.reset(options={"problem": int(problems[i]), "goal": family.goal_option(int(goals[i]))})
-        for t in range(length[i]):
-            values = family.optimal_action_values(env.unwrapped, t)
-            if values is None:
-                raise UsageError(f"--env {family.name}: the family has no exact Q* model")
-            q[i, t] = values
-            env.step(int(actions[i, t]))
-    return q
+    played = [actions[i, : length[i]] for i in range(len(problems))]
+    along = optimal_values_along(family, problems, goals, played)
+    if along is None:
+        raise UsageError(f"--env {family.name}: the family has no exact Q* model")
+    values = np.zeros((*actions.shape, along[0].shape[-1]))
+    values[:, : along[0].shape[1]] = np.nan_to_num(along[0], nan=0.0)
+    return values
 
 
 def fit(config: ProbeConfig) -> tuple[Dream, pd.DataFrame, float]:

@@ -37,7 +37,10 @@ fraction, and ``tail_return_mean``: each seed's mean over its evaluations in the
 ``TAIL_FRACTION`` of its env steps, averaged over seeds — one greedy evaluation of 100 trials is
 noisy; ``tail_return_ci95`` its 95% half-width over seeds; and the panel's reference values
 ``optimal``, ``pearl_ub``, ``no_exploration``), ``seed_tails.csv`` (those tail means
-per seed, with the same tail of ``return_informed``), and prints the final-returns table.
+per seed, with the same tail of ``return_informed``), ``run_copies/`` (a copy of each run's
+``metrics.csv``, ``config.json`` and ``summary.json``, a few kilobytes: :func:`archive_runs`; the
+folder can be remade from it when the raw runs are gone; keep ``--out`` outside the folders
+read, or a later call finds each run twice), and prints the final-returns table.
 ``--at-steps N`` first drops every evaluation past N env steps, so that methods trained for
 different budgets are compared at the same one.
 ``--training-returns`` adds each curve's mean ε-greedy return of the training trials (dotted):
@@ -64,7 +67,15 @@ import pandas as pd
 from scipy import stats
 
 from common.cli import OneLineParser, UsageError, int_at_least, run_main
-from common.io import UnwritableOutput, compact_json, read_csv, write_csv, write_png
+from common.io import (
+    UnwritableOutput,
+    atomic_write_bytes,
+    compact_json,
+    output_folder,
+    read_csv,
+    write_csv,
+    write_png,
+)
 from common.runs import (
     METRICS_COLUMNS,
     metrics_header,
@@ -78,6 +89,8 @@ __all__ = [
     "Collected",
     "add_run_arguments",
     "aggregate",
+    "archive_runs",
+    "archived_folder",
     "collect",
     "final_returns",
     "format_final_returns",
@@ -673,18 +686,65 @@ def _unfinished_lines(final: pd.DataFrame) -> list[str]:
     return lines
 
 
+RUN_FILES = ("metrics.csv", "config.json", "summary.json")
+"""What :func:`archive_runs` copies of each run: all :func:`gather` reads (kilobytes)."""
+ARCHIVE = "run_copies"
+"""The folder of ``--out`` that holds the copies."""
+
+
+def _slug(text: object) -> str:
+    """``text`` as one path component (``env[k=v]`` → ``env_k=v``)."""
+    return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", str(text)).strip("_") or "_"
+
+
+def archived_folder(out: Path, row: pd.Series) -> Path:
+    """Where :func:`archive_runs` keeps the run of ``row`` (one folder per curve and seed).
+
+    ``OUT/run_copies/<env>/<method>[<setting>]/<variant>_<preset>_<steps>_<other_config>/s<seed>``.
+    """
+    method = row["method"] if row["setting"] == "default" else f"{row['method']}[{row['setting']}]"
+    steps = "na" if pd.isna(row["steps"]) else int(row["steps"])
+    config = f"{row['variant']}_{row['preset']}_{steps}_{row['other_config']}"
+    return out / ARCHIVE / _slug(row["env"]) / _slug(method) / _slug(config) / f"s{row['seed']}"
+
+
+def archive_runs(out: Path, df: pd.DataFrame) -> list[Path]:
+    """Copy each run's :data:`RUN_FILES` to :func:`archived_folder` under ``out``.
+
+    A results folder then holds every run it was made from, so that it can be made again
+    (``learning_curves OUT/run_copies NEWRUNS... --out OUT``) after the raw run folders are gone.
+    A copy is rewritten only when its bytes differ (a run that went on); a run read from its
+    own copy is left as it is. Returns the folders written.
+    """
+    written = []
+    for run, rows in df.groupby("run", sort=True):
+        source, target = Path(str(run)), archived_folder(out, rows.iloc[0])
+        if source.resolve() == target.resolve():
+            continue
+        changed = False
+        for name in RUN_FILES:
+            if not (source / name).is_file():
+                continue
+            data = (source / name).read_bytes()
+            if not (target / name).is_file() or (target / name).read_bytes() != data:
+                target.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target / name, data)
+                changed = True
+        if changed:
+            written.append(target)
+    return written
+
+
 def _write_outputs(
     out: Path, df: pd.DataFrame, refs: pd.DataFrame | None, header: dict, training: bool
 ) -> pd.DataFrame:
     """Every file of ``--out``; returns the final-returns table."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UnwritableOutput.at(out, err) from None
+    output_folder(out)
     curves = aggregate(df)
     train = aggregate(df, ("train",)) if training else None
     try:
         write_csv(out / "curves.csv", curves, header)  # first: an unwritable folder fails fast
+        archive_runs(out, df)
         plot_panels(curves, refs, out / "curves.png", training=train)
         for env in sorted(curves["env"].unique()):
             stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", env).strip("_")  # env[k=v] → env_k_v

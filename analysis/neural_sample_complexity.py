@@ -34,7 +34,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.cli import OneLineParser, UsageError, parse_choices, parse_int_set, run_main
-from common.io import environment, read_csv, read_header, write_csv, write_png
+from common.io import environment, output_folder, read_csv, read_header, write_csv, write_png
 
 if TYPE_CHECKING:
     from deep.train import RunConfig
@@ -174,8 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = Path(args.from_csv)
             if not source.is_file():
                 raise UsageError.for_flag("--from-csv", source, "give an existing per_seed.csv")
-            out = Path(args.out) if args.out is not None else source.parent
-            out.mkdir(parents=True, exist_ok=True)
+            out = output_folder(args.out if args.out is not None else source.parent)
             _write_outputs(read_csv(source), read_header(source) or {}, out, args.tabular)
             return 0
         a_values = parse_int_set("--A", args.A, 2)
@@ -185,11 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError.for_flag(flag, value, "allowed: integers >= 1")
         if args.eval_every < 1:
             raise UsageError.for_flag("--eval-every", args.eval_every, "allowed: integers >= 1")
+        out = output_folder(args.out if args.out is not None else "runs/fig3a_neural")
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
-    out = Path(args.out if args.out is not None else "runs/fig3a_neural")
-    out.mkdir(parents=True, exist_ok=True)
     cells = [(m, a, s) for m in methods for a in a_values for s in range(args.seeds)]
     rows = [
         run_cell(a, s, trials=args.trials, eval_every=args.eval_every, method=m)

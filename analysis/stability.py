@@ -43,7 +43,6 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,7 +57,7 @@ from analysis.learning_curves import (
     reference_row,
 )
 from common.cli import OneLineParser, UsageError, int_at_least, parse_positive_float, run_main
-from common.io import UnwritableOutput, write_csv
+from common.io import UnwritableOutput, output_folder, write_csv
 
 __all__ = ["COMPONENTS", "DEFAULT_TOLERANCE", "dips", "label_dip", "main", "stability"]
 
@@ -308,9 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tolerance": tolerance,
             "dropped": [str(folder) for folder, _ in found.dropped],
         }
-        out = Path(args.out)
+        out = output_folder(args.out)
         try:
-            out.mkdir(parents=True, exist_ok=True)
             write_csv(out / "stability.csv", per_run, header)
             write_csv(out / "dips.csv", table[~table["at_optimum"].astype(bool)], header)
         except OSError as err:

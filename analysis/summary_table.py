@@ -18,7 +18,12 @@ Reads what :mod:`analysis.learning_curves` wrote to a folder (``final_returns.cs
 * how many evaluations from each seed's first optimal one on were optimal.
 
 This is the README's grid-world table; regenerating it after new runs is
-``learning_curves``, then ``stability``, then this command, on the same folder. The first line
+``learning_curves``, then ``stability``, then this command, on the same folder.
+
+Several folders (``summary_table A B --out T.md``) pool their seeds of the same curves, exactly
+(:func:`pool`): for seeds whose raw run folders are gone, a folder that kept their per-seed tails
+still counts, and a new seed is added from its own folder. A seed of one curve found in two
+folders is refused, as it would count twice. The first line
 of ``table.md`` is an HTML comment with the command's config and the package version, as the
 CSV headers of :mod:`common.io` carry theirs. Bad input is one line and exit status 2.
 """
@@ -31,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.learning_curves import CURVE_KEYS, EVAL_SPLITS, _steps_label, split_title
+from analysis.learning_curves import CURVE_KEYS, EVAL_SPLITS, _steps_label, mean_ci, split_title
 from common.cli import OneLineParser, UsageError, run_main
 from common.io import (
     PACKAGE,
@@ -142,6 +147,50 @@ def summary_rows(
     return pd.DataFrame(out, columns=list(COLUMNS))
 
 
+def _key_frame(rows: pd.DataFrame, extra: Sequence[str]) -> pd.Series:
+    """One text key per row: its curve (:data:`CURVE_KEYS`) and ``extra`` columns."""
+    keys = [rows[k].map(_key) for k in (*CURVE_KEYS, *extra)]
+    return pd.concat(keys, axis=1).agg("|".join, axis=1)
+
+
+def _no_run_twice(frames: Sequence[tuple[Path, pd.DataFrame]], name: str) -> pd.DataFrame:
+    """The per-seed rows of several folders stacked; one seed of a curve in two is an error."""
+    seen: dict[str, Path] = {}
+    for folder, rows in frames:
+        for key in _key_frame(rows, ("split", "seed")):
+            if key in seen and seen[key] != folder:
+                raise UsageError(
+                    f"{seen[key] / name} and {folder / name} hold the same seed of one curve "
+                    f"({key.replace('|', ', ')}); pooling both would count it twice"
+                )
+            seen[key] = folder
+    return pd.concat([rows for _, rows in frames], ignore_index=True)
+
+
+def pool(finals: Sequence[pd.DataFrame], tails: pd.DataFrame) -> pd.DataFrame:
+    """The final-returns rows of several folders' runs of the same curves, as one set of seeds.
+
+    Exact from what each folder kept: ``seeds`` and ``unfinished_seeds`` add up, the last
+    evaluation's mean over seeds is the seed-weighted mean of the folders' means, and the tail
+    mean ± 95% CI is :func:`~analysis.learning_curves.mean_ci` of the pooled per-seed tails
+    (``tails``). The reference values are the panel's, the same in every folder.
+    """
+    final = pd.concat(finals, ignore_index=True)
+    final["_key"] = _key_frame(final, ("split",))
+    tails = tails.assign(_key=_key_frame(tails, ("split",)))
+    rows = []
+    for _, group in final.groupby("_key", sort=False):
+        row = group.iloc[0].copy()
+        weights = group["seeds"].astype(float)
+        row["seeds"] = int(weights.sum())
+        row["unfinished_seeds"] = int(group["unfinished_seeds"].sum())
+        row["return_mean"] = float((group["return_mean"] * weights).sum() / weights.sum())
+        mine = tails.loc[tails["_key"] == row["_key"], "tail_return"].to_numpy(dtype=float)
+        row["tail_return_mean"], row["tail_return_ci95"] = mean_ci(mine)
+        rows.append(row)
+    return pd.DataFrame(rows).drop(columns="_key").reset_index(drop=True)
+
+
 def markdown(rows: pd.DataFrame) -> str:
     """``rows`` as a GitHub Markdown table (pipes; numbers kept as written)."""
     return rows.to_markdown(index=False, tablefmt="github", disable_numparse=True) + "\n"
@@ -174,7 +223,15 @@ def _check_same_runs(folder: Path, with_stability: bool) -> None:
 
 def _parser() -> OneLineParser:
     p = OneLineParser(prog="python -m analysis.summary_table")
-    p.add_argument("folder", help="a folder written by analysis.learning_curves (and stability)")
+    p.add_argument(
+        "folders", nargs="+", metavar="folder",
+        help="folders written by analysis.learning_curves (and stability); several: their "
+        "seeds pooled (each seed of a curve in one folder only)",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", default=None, metavar="FILE",
+        help="the table's file (default: FOLDER/table.md; required with several folders)",
+    )  # fmt: skip
     p.add_argument(
         "--split", default="test", choices=list(EVAL_SPLITS),
         help="the evaluation split of the rows (test: held-out problems)",
@@ -182,32 +239,59 @@ def _parser() -> OneLineParser:
     return p
 
 
+def _read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """(final returns, seed tails, stability or None) of one folder, checked."""
+    final = _read(folder, "final_returns.csv", required=True)
+    tails = _read(folder, "seed_tails.csv", required=True)
+    stability = _read(folder, "stability.csv", required=False)
+    assert final is not None and tails is not None
+    _check_same_runs(folder, stability is not None)
+    return final, tails, stability
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point (0: written; 2: bad input, a missing or damaged file, unwritable)."""
     try:
         args = _parser().parse_args(argv)
-        folder = Path(args.folder)
-        final = _read(folder, "final_returns.csv", required=True)
-        tails = _read(folder, "seed_tails.csv", required=True)
-        stability = _read(folder, "stability.csv", required=False)
-        assert final is not None and tails is not None
-        _check_same_runs(folder, stability is not None)
+        folders = [Path(f) for f in dict.fromkeys(args.folders)]
+        if len(folders) > 1 and args.out is None:
+            raise UsageError.for_flag("--out", "(none)", "give the table's file to pool folders")
+        target = Path(args.out) if args.out is not None else folders[0] / "table.md"
+        if target.is_dir():
+            raise UsageError.for_flag("--out", target, "must be a file, not a directory")
+        read = [_read_folder(folder) for folder in folders]
+        tails = _no_run_twice(
+            [(f, r[1]) for f, r in zip(folders, read, strict=True)], "seed_tails.csv"
+        )
+        with_stability = [(f, r[2]) for f, r in zip(folders, read, strict=True) if r[2] is not None]
+        stability = (
+            _no_run_twice(with_stability, "stability.csv")
+            if len(with_stability) == len(folders)
+            else None
+        )
+        final = read[0][0] if len(folders) == 1 else pool([r[0] for r in read], tails)
         rows = summary_rows(final, tails, stability, args.split)
         if not len(rows):
             raise UsageError.for_flag("--split", args.split, "no curve has evaluations on it")
+        runs = [
+            run
+            for folder in folders
+            for run in (read_header(folder / "final_returns.csv") or {}).get("runs", [])
+        ]
         header = {
             "experiment": "analysis.summary_table",
             "split": args.split,
-            "sources": [n for n in SOURCES if (folder / n).is_file()],
-            "runs": (read_header(folder / "final_returns.csv") or {}).get("runs", []),
+            "folders": [str(f) for f in folders],
+            "sources": [n for n in SOURCES if all((f / n).is_file() for f in folders)],
+            "runs": runs,
             "package": PACKAGE,
             "package_version": package_version(),
         }
         text = f"<!-- {compact_json(header)} -->\n\n{markdown(rows)}"
         try:
-            atomic_write_text(folder / "table.md", text)
+            atomic_write_text(target, text)
         except OSError as err:
-            raise UnwritableOutput.at(folder, err) from None
+            raise UnwritableOutput.at(target, err) from None
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2

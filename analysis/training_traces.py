@@ -34,6 +34,7 @@ from common.io import (
     atomic_write_text,
     compact_json,
     environment,
+    output_folder,
     read_csv,
     read_header,
     write_csv,
@@ -218,13 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.A,
                 "the literal learner traces need A**H <= 64 (it recomputes all values)",
             )
+        out = output_folder(args.out)
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
     start = time.perf_counter()
     df = run(config, progress=not args.quiet)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     header = {
         "experiment": "analysis.training_traces",
         "config": asdict(config),

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from analysis import evaluate_checkpoint, learning_curves, sweep
+from analysis import (
+    evaluate_checkpoint,
+    learning_curves,
+    neural_sample_complexity,
+    stability,
+    sweep,
+    training_traces,
+)
+from analysis import sample_complexity as sc
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = {
@@ -260,3 +268,39 @@ def test_evaluate_checkpoint_to_a_read_only_out(sweep_copy, read_only, capsys):
     line = _one_error_line(capsys, out)
     assert line.startswith(f"error: {out}: cannot write ("), line
     assert list(read_only.iterdir()) == []
+
+
+def _no_work(*_args, **_kwargs):
+    raise AssertionError("the command started its work before checking --out")
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["learning_curves", "stability", "training_traces", "neural_sample_complexity", "sc"],
+)
+def test_out_at_a_file_is_one_line_before_any_work(
+    command, sweep_copy, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "a_file"
+    out.write_text("keep me\n")
+    monkeypatch.setattr(training_traces, "run", _no_work)
+    monkeypatch.setattr(neural_sample_complexity, "run_cell", _no_work)
+    monkeypatch.setattr("analysis.sample_complexity.cli.simulate", _no_work)
+    argv = {
+        "learning_curves": [str(sweep_copy)],
+        "stability": [str(sweep_copy)],
+        "training_traces": ["--A", "2", "--seeds", "1", "--quiet"],
+        "neural_sample_complexity": ["--A", "2", "--seeds", "1"],
+        "sc": ["--A", "2", "--seeds", "2", "--quiet"],
+    }[command]
+    main = {
+        "learning_curves": learning_curves.main,
+        "stability": stability.main,
+        "training_traces": training_traces.main,
+        "neural_sample_complexity": neural_sample_complexity.main,
+        "sc": sc.main,
+    }[command]
+    assert main([*argv, "--out", str(out)]) == 2
+    line = _one_error_line(capsys, out)
+    assert line.endswith("must be a directory"), line
+    assert out.read_text() == "keep me\n"

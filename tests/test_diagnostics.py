@@ -576,3 +576,30 @@ def test_stage_probe_reports_every_input_on_all_and_ambiguous_steps(cooking_chec
 
 def test_stage_probe_is_none_without_stages(bus_run):
     assert exploitation.stage_probe(load_run(bus_run), episodes=10) is None
+
+
+def test_optimal_values_along_replays_each_episode_with_its_stage():
+    family = make("cooking")
+    pick_up = family.config.actions.index("pick_up")
+    actions = [[3, pick_up, 0], [3]]
+    along = exploitation.optimal_values_along(family, np.array([27, 27]), np.array([6, 6]), actions)
+    assert along is not None
+    values, stages = along
+    assert values.shape == (2, 3, family.make_env().action_space.n)
+    env = family.make_env(split="all")
+    env.reset(options={"problem": 27, "goal": 6})
+    for t, action in enumerate(actions[0]):
+        np.testing.assert_allclose(values[0, t], family.optimal_action_values(env.unwrapped, t))
+        assert stages[0, t] == family.task_stage(env.unwrapped)
+        env.step(action)
+    assert np.isnan(values[1, 1:]).all() and np.isnan(stages[1, 1:]).all()  # past its end
+    bus = make("distracting_bus")
+    bus_values, bus_stages = exploitation.optimal_values_along(
+        bus, np.array([0]), np.array([NO_GOAL]), [[0]]
+    )
+    assert np.isfinite(bus_values).all() and np.isnan(bus_stages).all()  # no stages
+    official = make("map", variant="official")
+    assert (
+        exploitation.optimal_values_along(official, np.array([0]), np.array([NO_GOAL]), [[0]])
+        is None
+    )

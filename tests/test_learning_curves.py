@@ -486,3 +486,25 @@ def test_a_variant_without_exact_references_gets_no_reference_lines():
     assert learning_curves.reference_row(refs, "cooking", "official", "test") is None
     paper = learning_curves.reference_row(refs, "cooking", "paper", "test")
     assert paper is not None and math.isclose(paper["optimal"], 1 / 3)
+
+
+def test_the_results_folder_keeps_copies_that_remake_it(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        _write_run(runs, "dream", seed, [-1.0, 0.2 + seed], splits=("test", "train_eval"),
+                   config={"steps": 50_000}, summary_steps=50_001)  # fmt: skip
+    _write_run(runs, "erl2", 0, [-1.0, 0.1], method_args={"lr": 0.001})
+    out = tmp_path / "out"
+    assert main([str(runs), "--out", str(out)]) == 0
+    copies = sorted(p.relative_to(out) for p in out.rglob("metrics.csv"))
+    assert len(copies) == 3 and all(p.parts[0] == "run_copies" for p in copies)
+    assert (out / copies[0].parent / "summary.json").is_file()  # finished stays finished
+    first = {n: (out / n).read_bytes() for n in ("curves.csv", "final_returns.csv")}
+    shutil.rmtree(runs)  # the raw runs are gone
+    again = tmp_path / "again"
+    assert main([str(out / "run_copies"), "--out", str(again)]) == 0
+    for name, data in first.items():  # the same numbers; only the header's run paths differ
+        assert (again / name).read_text().split("\n", 1)[1] == data.decode().split("\n", 1)[1]
+    before = {p: p.stat().st_mtime_ns for p in (out / "run_copies").rglob("*") if p.is_file()}
+    assert main([str(out / "run_copies"), "--out", str(out)]) == 0  # read from its own copies
+    assert {p: p.stat().st_mtime_ns for p in before} == before

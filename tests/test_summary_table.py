@@ -89,3 +89,27 @@ def test_stability_of_other_runs_is_refused(tmp_path, capsys):
     assert stability.main([str(tmp_path / "runs"), "--out", str(out)]) == 0
     assert summary_table.main([str(out)]) == 2
     assert "written for other runs" in capsys.readouterr().err
+
+
+def test_folders_pool_their_seeds_exactly(tmp_path, capsys):
+    """Seeds 0 and 1 in one folder, seed 2 in another: the table of all three in one."""
+    seeds = {0: 0.3, 1: 0.5, 2: 0.9}
+    for seed, ret in seeds.items():
+        _write_run(tmp_path, "map", seed, [(0.1, 0.5, 0.8)] * 5 + [(ret, 1.0, 0.8)] * 6)
+    runs = tmp_path / "runs" / "map" / "dream"
+    old, new, together = tmp_path / "old", tmp_path / "new", tmp_path / "all"
+    given = {old: [runs / "s0", runs / "s1"], new: [runs / "s2"], together: [runs]}
+    for folder, folders in given.items():
+        for command in (learning_curves, stability):
+            assert command.main([*map(str, folders), "--out", str(folder)]) == 0
+    table = tmp_path / "pooled.md"
+    assert summary_table.main([str(old), str(new), "--out", str(table)]) == 0
+    assert summary_table.main([str(together)]) == 0
+    pooled, direct = (t.read_text().split("\n\n", 1)[1] for t in (table, together / "table.md"))
+    assert pooled == direct  # the same row as from all three runs at once
+    assert "s0 0.30, s1 0.50, s2 0.90" in pooled
+    capsys.readouterr()
+    assert summary_table.main([str(old), str(together), "--out", str(table)]) == 2
+    assert "hold the same seed of one curve" in capsys.readouterr().err
+    assert summary_table.main([str(old), str(new)]) == 2  # several folders need --out
+    assert capsys.readouterr().err.count("\n") == 1

@@ -112,16 +112,6 @@ def _check_cells(cells: Sequence[Setting], options: RunOptions, a_text: str) -> 
             raise UsageError.for_flag("--A", a_text, f"{err}{hint}") from None
 
 
-def _prepare_out(out: Path) -> None:
-    """Create the output directory (raises :class:`UsageError` if impossible)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError.for_flag("--out", out, "must be a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError.for_flag("--out", out, f"cannot create it ({err.strerror})") from None
-
-
 def _load_source(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read ``--from-csv`` (raises :class:`UsageError` if it is not a valid per_seed.csv)."""
     if not path.is_file():
@@ -163,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             cells = settings(config)
             _check_cells(cells, options, _argv_value(argv, "--A", "2..16"))
-        _prepare_out(options.out)
+        aio.output_folder(options.out)
     except UsageError as err:
         print(err.line(), file=sys.stderr)
         return 2
