@@ -534,6 +534,7 @@ EXAMPLES = {
     "dream_grids.json": 3 * 3,
     "fig6_left.json": 3,
     "sign.json": 3,
+    "cooking_heads.json": 3,
 }
 
 
@@ -562,6 +563,9 @@ def test_example_specs(name):
         assert spec.eval_splits == ("test", "train")
     if name == "fig6_left.json":  # Fig. 6 left's DREAM (no bottleneck): the noise kept
         assert spec.methods == ("dream_no_bottleneck",) and spec.eval_splits == ("test", "train")
+    if name == "cooking_heads.json":  # one change from the default cooking runs: the head
+        assert [r.config.method_args for r in runs] == [{"task_head": "authors"}] * 3
+        assert {r.env for r in runs} == {"cooking"} and spec.eval_splits == ("test", "train")
     if name == "fig67_cpu.json":
         varibad = [r.config.method_args for r in runs if r.method == "varibad"]
         assert varibad == [{"decode_beliefs": "8", "decode_transitions": "8"}] * 3
