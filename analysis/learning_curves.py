@@ -39,8 +39,8 @@ noisy; ``tail_return_ci95`` its 95% half-width over seeds; and the panel's refer
 ``optimal``, ``pearl_ub``, ``no_exploration``), ``seed_tails.csv`` (those tail means
 per seed, with the same tail of ``return_informed``), ``run_copies/`` (a copy of each run's
 ``metrics.csv``, ``config.json`` and ``summary.json``, a few kilobytes: :func:`archive_runs`; the
-folder can be remade from it when the raw runs are gone; keep ``--out`` outside the folders
-read, or a later call finds each run twice), and prints the final-returns table.
+folder can be remade from it when the raw runs are gone; a search for runs skips these copies
+unless ``OUT/run_copies`` is given itself), and prints the final-returns table.
 ``--at-steps N`` first drops every evaluation past N env steps, so that methods trained for
 different budgets are compared at the same one.
 ``--training-returns`` adds each curve's mean ε-greedy return of the training trials (dotted):
@@ -147,6 +147,12 @@ TAIL_FRACTION = 0.1
 """``tail_return_mean`` averages the evaluations with env_steps ≥ (1 − this) × the last one's."""
 
 
+RUN_FILES = ("metrics.csv", "config.json", "summary.json")
+"""What :func:`archive_runs` copies of each run: all :func:`gather` reads (kilobytes)."""
+ARCHIVE = "run_copies"
+"""The folder of ``--out`` that holds the copies."""
+
+
 def _setting(method_args: dict | None) -> str:
     if not method_args:
         return "default"
@@ -236,14 +242,17 @@ def gather(folders: Sequence[str | Path], *, dedupe: bool = False) -> Collected:
     the same configuration and seed (a copied sweep) would count one run twice: that raises
     :class:`UsageError` naming both, or with ``dedupe`` keeps the first in path order (folders
     as given, each searched in sorted order) and lists the others in ``dropped``. The same
-    file reached through two given folders counts once. Damaged files raise
-    :class:`common.io.DamagedFile`.
+    file reached through two given folders counts once. Copies that :func:`archive_runs` kept
+    (a ``run_copies`` folder below a given folder) are skipped: they are read when their
+    folder is given itself. Damaged files raise :class:`common.io.DamagedFile`.
     """
     seen: set[Path] = set()
     first: dict[tuple[Any, ...], Path] = {}
     frames, dropped = [], []
     for folder in folders:
         for path in sorted(Path(folder).rglob("metrics.csv")):
+            if ARCHIVE in path.relative_to(folder).parts[:-1]:
+                continue  # a results folder's copies: read only when named themselves
             if path.resolve() in seen:
                 continue
             seen.add(path.resolve())
@@ -684,12 +693,6 @@ def _unfinished_lines(final: pd.DataFrame) -> list[str]:
             "seeds (unfinished_seeds in final_returns.csv)"
         )
     return lines
-
-
-RUN_FILES = ("metrics.csv", "config.json", "summary.json")
-"""What :func:`archive_runs` copies of each run: all :func:`gather` reads (kilobytes)."""
-ARCHIVE = "run_copies"
-"""The folder of ``--out`` that holds the copies."""
 
 
 def _slug(text: object) -> str:

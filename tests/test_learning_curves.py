@@ -508,3 +508,13 @@ def test_the_results_folder_keeps_copies_that_remake_it(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in (out / "run_copies").rglob("*") if p.is_file()}
     assert main([str(out / "run_copies"), "--out", str(out)]) == 0  # read from its own copies
     assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_copies_below_the_runs_read_are_not_counted_again(tmp_path):
+    runs = tmp_path / "runs"
+    _write_run(runs, "dream", 0, [-1.0, 0.5])
+    out = runs / "figures"  # the results folder inside the tree of runs
+    for _ in range(2):  # the second call would find the run and its copy
+        assert main([str(runs), "--out", str(out)]) == 0
+        assert read_csv(out / "final_returns.csv")["seeds"].tolist() == [1]
+    assert len(collect([out / "run_copies"])) == len(collect([runs]))  # named: read
