@@ -167,13 +167,29 @@ def _no_run_twice(frames: Sequence[tuple[Path, pd.DataFrame]], name: str) -> pd.
     return pd.concat([rows for _, rows in frames], ignore_index=True)
 
 
+POOLED = (
+    *CURVE_KEYS,
+    "split",
+    "seeds",
+    "unfinished_seeds",
+    "return_mean",
+    "tail_return_mean",
+    "tail_return_ci95",
+    "optimal",
+    "pearl_ub",
+    "no_exploration",
+)
+"""The columns of :func:`pool`'s rows (what :func:`summary_rows` reads)."""
+
+
 def pool(finals: Sequence[pd.DataFrame], tails: pd.DataFrame) -> pd.DataFrame:
     """The final-returns rows of several folders' runs of the same curves, as one set of seeds.
 
     Exact from what each folder kept: ``seeds`` and ``unfinished_seeds`` add up, the last
     evaluation's mean over seeds is the seed-weighted mean of the folders' means, and the tail
     mean ± 95% CI is :func:`~analysis.learning_curves.mean_ci` of the pooled per-seed tails
-    (``tails``). The reference values are the panel's, the same in every folder.
+    (``tails``). The reference values are the panel's, the same in every folder. Only these
+    columns are kept (:data:`POOLED`): the others do not pool from the folders' means.
     """
     final = pd.concat(finals, ignore_index=True)
     final["_key"] = _key_frame(final, ("split",))
@@ -188,7 +204,7 @@ def pool(finals: Sequence[pd.DataFrame], tails: pd.DataFrame) -> pd.DataFrame:
         mine = tails.loc[tails["_key"] == row["_key"], "tail_return"].to_numpy(dtype=float)
         row["tail_return_mean"], row["tail_return_ci95"] = mean_ci(mine)
         rows.append(row)
-    return pd.DataFrame(rows).drop(columns="_key").reset_index(drop=True)
+    return pd.DataFrame(rows)[list(POOLED)].reset_index(drop=True)
 
 
 def markdown(rows: pd.DataFrame) -> str:
