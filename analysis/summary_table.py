@@ -84,10 +84,8 @@ def _key(value: object) -> str:
 
 def _curve(rows: pd.DataFrame, row: pd.Series, split: str) -> pd.DataFrame:
     """The rows of ``rows`` that belong to ``row``'s curve on ``split``."""
-    mask = rows["split"] == split
-    for key in CURVE_KEYS:
-        mask &= rows[key].map(_key) == _key(row[key])
-    return rows[mask]
+    mine = _key_frame(row.to_frame().T.assign(split=split), ("split",)).iloc[0]
+    return rows[_key_frame(rows, ("split",)) == mine]
 
 
 def _label(row: pd.Series) -> str:
