@@ -488,12 +488,11 @@ class Dream(MetaRLMethod):
             per = torch.zeros_like(sq)
         return cfg.bottleneck_weight * per.mean()
 
-    def _task_loss(
-        self, sampled: SampledTrials
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """L_task-id + L_task-traj + λ L_bottleneck + L_decoder (App. A; Alg. 2 lines 16–20).
+    def task_loss_terms(self, sampled: SampledTrials) -> dict[str, torch.Tensor]:
+        """App. A's exploitation terms, with their graphs (Alg. 2 lines 16–20).
 
-        Returns the objective of each optimiser it feeds (``task``) and the loss terms.
+        ``task_id`` L_task-id (z = f(μ) + ρε), ``task_traj`` L_task-traj (z = g(τ^exp)),
+        ``bottleneck`` λ L_bottleneck and ``decoder`` L_decoder: one optimiser steps on their sum.
         """
         cfg, dev = self.config, self.device
         batch, f, g = sampled.batch, sampled.f, sampled.g
@@ -524,9 +523,19 @@ class Dream(MetaRLMethod):
             losses[name] = masked_td_loss(q[:, :-1], actions, y, mask)
         losses["bottleneck"] = self.bottleneck_loss(f)
         losses["decoder"] = self.decoder_loss(f, g, e_length)
+        return losses
+
+    def _task_loss(
+        self, sampled: SampledTrials
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """L_task-id + L_task-traj + λ L_bottleneck + L_decoder (App. A; Alg. 2 lines 16–20).
+
+        Returns the objective of each optimiser it feeds (``task``) and the loss terms.
+        """
+        losses = self.task_loss_terms(sampled)
         total = sum(losses.values())
         stats = {k: v.detach() for k, v in losses.items()}
-        stats["f_norm_sq"] = (f.detach() ** 2).sum(-1).mean()
+        stats["f_norm_sq"] = (sampled.f.detach() ** 2).sum(-1).mean()
         return {"task": total}, stats  # type: ignore[dict-item]
 
     def decoder_loss(self, f: torch.Tensor, g: torch.Tensor, length: torch.Tensor) -> torch.Tensor:

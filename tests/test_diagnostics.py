@@ -4,6 +4,7 @@ and analysis.trial_gifs --checkpoint (a learned agent's trial as a GIF)."""
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from PIL import Image
 
 from analysis import diagnostics, trial_gifs
 from analysis.checkpoints import load_run
-from analysis.diagnostics import code_swap, exploitation
+from analysis.diagnostics import code_swap, exploitation, training_signal
 from analysis.diagnostics.embeddings import ID_COLUMNS, factor_table
 from analysis.diagnostics.probe import PROBE_COLUMNS, ProbeScore, fit_and_score, grouped_cv
 from analysis.diagnostics.tsne import plane
@@ -275,7 +276,7 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert header["config"]["env"] == "distracting_bus" and header["config"]["method"] == "dream"
     assert header["diagnostics"] == {
         "trials": TRIALS, "seed": 12345, "folds": 5, "swap_trials": 3, "swap_problems": 2,
-        "probe_episodes": 400,
+        "probe_episodes": 400, "grad_batches": 20,
     }  # fmt: skip
     swap = read_csv(bus_diagnostics / "code_swap.csv")
     assert set(swap["problem"]) <= set(family.problem_ids("test"))
@@ -309,6 +310,10 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert read_csv(bus_diagnostics / "exploitation_goal_summary.csv")["pairs"].sum() == 384
     assert not (bus_diagnostics / "exploitation_stage_probe.csv").exists()  # no stages
     assert not (bus_diagnostics / "exploitation_goal_kinds.csv").exists()  # one kind of goal
+    noise = read_csv(bus_diagnostics / "code_noise.csv")
+    assert list(noise["target"]) == ["mu", *names]
+    terms = read_csv(bus_diagnostics / "gradient_terms.csv")
+    assert list(terms["term"]) == ["task_id", "task_traj", "bottleneck", "decoder", "total"]
     for png in ("tsne.png", "exploration.png"):
         with Image.open(bus_diagnostics / png) as image:
             assert image.size[0] > 500
@@ -603,3 +608,44 @@ def test_optimal_values_along_replays_each_episode_with_its_stage():
         exploitation.optimal_values_along(official, np.array([0]), np.array([NO_GOAL]), [[0]])
         is None
     )
+
+
+# ------------------------------------------------------- what pi^task trains on (code, gradients)
+
+
+def test_code_noise_reads_mu_through_small_noise_and_not_through_large(bus_run, monkeypatch):
+    trainer = load_run(bus_run)
+    method, family = trainer.method, trainer.family
+    factors = [f.name for f in family.factors()]
+    monkeypatch.setattr(method, "config", replace(method.config, encoder_std=1e-6))
+    clear = training_signal.code_noise_table(trainer, draws=20, seed=0)
+    assert list(clear["target"]) == ["mu", *factors]
+    assert (clear["accuracy"] == 1.0).all()  # distinct codes, no noise: every problem decoded
+    assert clear.loc[0, "chance"] == pytest.approx(1 / 96)
+    values = pd.DataFrame([family.problem_factors(int(p)) for p in family.problem_ids("train")])
+    top = [values[f].value_counts(normalize=True).iloc[0] for f in factors]
+    np.testing.assert_allclose(clear["chance"].iloc[1:], top)
+    monkeypatch.setattr(method, "config", replace(method.config, encoder_std=1e3))
+    drowned = training_signal.code_noise_table(trainer, draws=20, seed=0)
+    assert drowned.loc[0, "accuracy"] < 0.1  # noise 1e6 x dim z: a near-uniform guess
+    assert drowned.loc[0, "noise"] == pytest.approx(1e6 * 64)
+
+
+def test_gradient_terms_are_the_objective_s_parts_and_leave_the_method_as_it_was(bus_run):
+    trainer = load_run(bus_run)
+    method = trainer.method
+    state = method.gen.get_state()
+    weights = {k: v.clone() for k, v in method.task_q.state_dict().items()}
+    table = training_signal.gradient_terms_table(trainer, batches=1, seed=4).set_index("term")
+    assert list(table.index) == ["task_id", "task_traj", "bottleneck", "decoder", "total"]
+    parts = table.drop(index="total")
+    assert table.loc["total", "loss"] == pytest.approx(parts["loss"].sum(), rel=1e-5)
+    assert table.loc["total", "grad_norm"] <= parts["grad_norm"].sum() * (1 + 1e-5)
+    assert table.loc["decoder", "grad_norm_task_q"] == 0.0  # L_decoder holds f fixed, no Q
+    clip = min(1.0, method.config.grad_clip / table.loc["total", "grad_norm"])
+    assert table.loc["total", "clip_scale"] == pytest.approx(clip)
+    assert table.loc["total", "norm_vs_total"] == 1.0
+    assert torch.equal(method.gen.get_state(), state)  # the method's own stream is untouched
+    assert all(torch.equal(v, method.task_q.state_dict()[k]) for k, v in weights.items())
+    again = training_signal.gradient_terms_table(trainer, batches=1, seed=4).set_index("term")
+    pd.testing.assert_frame_equal(table, again)  # seeded: the same batches and noise

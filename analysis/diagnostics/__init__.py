@@ -15,6 +15,8 @@ per module, each usable on its own (the notebook ``notebooks/diagnostics.py`` ca
 * :mod:`.exploration` — Fig. 11's counts (any method: they read only the played episodes);
 * :mod:`.code_swap` — held-out problems played on each training problem's code f(μ'): does
   π^task fail there, or does g(τ^exp) land where π^task never trained;
+* :mod:`.training_signal` — what π^task trains on: how much of μ survives the encoder's
+  noise, each loss term's share of the exploitation optimiser's gradient;
 * :mod:`.figures` — both figures, drawn from the tables alone;
 * :mod:`.cli` — the command line, and :func:`run_diagnostics` that writes every file.
 
@@ -55,6 +57,7 @@ from analysis.diagnostics.probe import (
     probe_summary,
     probe_table,
 )
+from analysis.diagnostics.training_signal import code_noise_table, gradient_terms_table
 from analysis.diagnostics.tsne import tsne_table
 
 __all__ = [
@@ -63,6 +66,7 @@ __all__ = [
     "SplitPlay",
     "bottleneck_table",
     "cell_table",
+    "code_noise_table",
     "colour_factors",
     "compute",
     "draw_exploration",
@@ -73,6 +77,7 @@ __all__ = [
     "format_bottleneck",
     "format_code_swap",
     "format_probe_summary",
+    "gradient_terms_table",
     "grouped_cv",
     "load_run",
     "main",

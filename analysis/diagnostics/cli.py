@@ -19,7 +19,10 @@ these options and the package version:
   π^task's own value of the first state; ``exploitation_goal_kinds.csv`` (families with more
   than one kind of goal, cooking's "a, a" and "a, b"): the same per kind;
   ``exploitation_stage_probe.csv`` (families whose task has stages, a recurrent π^task): the
-  stage probed from the observation and from π^task's memory.
+  stage probed from the observation and from π^task's memory;
+* ``code_noise.csv`` and ``gradient_terms.csv`` (:mod:`.training_signal`): how much of μ the
+  training-time code f(μ) + ρε still tells, and each term's share of the exploitation
+  optimiser's gradient on replay batches (its clip factor).
 
 A folder without ``checkpoint.pt`` (``error: run DIR: no checkpoint.pt there``), a run of a
 method without f(μ) and g(τ^exp), a damaged checkpoint, a bad number and an ``--out`` that is a
@@ -62,6 +65,7 @@ from analysis.diagnostics.probe import (
     probe_summary,
     probe_table,
 )
+from analysis.diagnostics.training_signal import code_noise_table, gradient_terms_table
 from analysis.diagnostics.tsne import tsne_table
 from common.cli import OneLineParser, UsageError, int_at_least, run_main
 from common.io import PACKAGE, output_folder, package_version, write_csv
@@ -91,6 +95,8 @@ class DiagnosticsConfig:
     """Held-out problems in the code swap (the first of a seeded permutation)."""
     probe_episodes: int = 400
     """Exploitation episodes of the stage probe (0: no probe)."""
+    grad_batches: int = 20
+    """Replay batches of the gradient terms (0: none)."""
     threads: int = 1
     """torch, BLAS and OpenMP threads."""
 
@@ -115,6 +121,10 @@ class Diagnostics:
     """:func:`~.exploitation.goal_table` of the training problems."""
     stage_probe: pd.DataFrame | None
     """:func:`~.exploitation.stage_probe`; None: no stages, no memory, or no probe asked."""
+    code_noise: pd.DataFrame
+    """:func:`~.training_signal.code_noise_table` of the training problems."""
+    gradient_terms: pd.DataFrame | None
+    """:func:`~.training_signal.gradient_terms_table`; None: ``grad_batches`` 0."""
     factors: tuple[Any, ...]
     """The family's :class:`~deep.envs.problem.ProblemFactor` s."""
     header: dict[str, Any]
@@ -133,6 +143,7 @@ def compute(
     swap_trials: int = 50,
     swap_problems: int = 4,
     probe_episodes: int = 400,
+    grad_batches: int = 20,
     threads: int = 1,
 ) -> Diagnostics:
     """Play the greedy trials of both splits once and compute every diagnostic from them."""
@@ -155,6 +166,9 @@ def compute(
         if probe_episodes
         else None
     )
+    gradient_terms = (
+        gradient_terms_table(trainer, batches=grad_batches, seed=seed) if grad_batches else None
+    )
     header = {
         "experiment": "analysis.diagnostics",
         "package": PACKAGE,
@@ -171,6 +185,7 @@ def compute(
             "swap_trials": swap_trials,
             "swap_problems": swap_problems,
             "probe_episodes": probe_episodes,
+            "grad_batches": grad_batches,
         },
         "probe_protocols": PROTOCOLS,
         "note": "f(mu) of a held-out problem ID is an untrained embedding row: probes and t-SNE "
@@ -187,6 +202,8 @@ def compute(
         code_swap=code_swap,
         exploitation=exploitation,
         stage_probe=probe_rows,
+        code_noise=code_noise_table(trainer, seed=seed),
+        gradient_terms=gradient_terms,
         factors=factors,
         header=header,
         title=f"{config.method} on {config.env}, seed {config.seed}, "
@@ -218,6 +235,8 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "exploitation_goal_summary": goal_summary(diag.exploitation),
         "exploitation_goal_kinds": goal_kind_summary(diag.exploitation),
         "exploitation_stage_probe": diag.stage_probe,
+        "code_noise": diag.code_noise,
+        "gradient_terms": diag.gradient_terms,
     }
     for name, table in tables.items():
         if table is not None:
@@ -244,6 +263,7 @@ def run_diagnostics(config: DiagnosticsConfig) -> Diagnostics:
         swap_trials=config.swap_trials,
         swap_problems=config.swap_problems,
         probe_episodes=config.probe_episodes,
+        grad_batches=config.grad_batches,
         threads=config.threads,
     )
     return write(diag, config.out)
@@ -273,6 +293,9 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
         default="400",
         help="stage probe: exploitation episodes (0: no probe; families with task stages)",
     )
+    p.add_argument(
+        "--grad-batches", default="20", help="replay batches of the gradient terms (0: none)"
+    )
     p.add_argument("--threads", default="1", help="torch / BLAS / OpenMP threads")
     args = p.parse_args(argv)
     minimum = {
@@ -282,6 +305,7 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
         "swap_trials": 0,
         "swap_problems": 1,
         "probe_episodes": 0,
+        "grad_batches": 0,
         "threads": 1,
     }
     numbers = {
@@ -308,8 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds = goal_kind_summary(diag.exploitation)
     if kinds is not None:
         print(format_goal_summary(kinds))
-    if diag.stage_probe is not None:
-        print(diag.stage_probe.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for table in (diag.stage_probe, diag.code_noise, diag.gradient_terms):
+        if table is not None:
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for name, path in diag.files.items():
         print(f"{name}: {path}")
     return 0
