@@ -12,17 +12,16 @@ from gymnasium.utils.env_checker import check_env
 from deep.envs import NO_GOAL, make, registered_names
 
 GRID_CASES = [
-    ("vanilla_bus", "paper"),
-    ("vanilla_bus", "official"),
-    ("distracting_bus", "paper"),
-    ("distracting_bus", "official"),
-    ("map", "paper"),
-    ("map", "official"),
-    ("cooking", "paper"),
-    ("cooking", "official"),
-    ("cooking_no_goals", "paper"),
+    *(
+        (name, {"variant": variant})
+        for name in ("vanilla_bus", "distracting_bus", "map", "cooking")
+        for variant in ("paper", "official")
+    ),
+    ("cooking_no_goals", {"variant": "paper"}),
+    ("cooking", {"pot": "observed"}),
 ]
-IDS = [f"{n}-{v}" for n, v in GRID_CASES]
+"""(benchmark, its config entries): every variant of every grid world."""
+IDS = [f"{n}-{'-'.join(str(v) for v in kw.values())}" for n, kw in GRID_CASES]
 
 
 def test_every_grid_world_is_covered():
@@ -31,20 +30,20 @@ def test_every_grid_world_is_covered():
     assert set(registered_names()) - grid <= {"sign", "bandit"}  # each has its own test file
 
 
-@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
+@pytest.mark.parametrize(("name", "kwargs"), GRID_CASES, ids=IDS)
 @pytest.mark.parametrize("render_mode", [None, "rgb_array"])
-def test_check_env_no_warnings(name, variant, render_mode):
-    env = make(name, variant=variant).make_env(render_mode=render_mode)
+def test_check_env_no_warnings(name, kwargs, render_mode):
+    env = make(name, **kwargs).make_env(render_mode=render_mode)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env.unwrapped)
     assert [str(w.message) for w in caught] == []
 
 
-@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
-def test_seeded_rollout_is_deterministic(name, variant):
+@pytest.mark.parametrize(("name", "kwargs"), GRID_CASES, ids=IDS)
+def test_seeded_rollout_is_deterministic(name, kwargs):
     def rollout(seed):
-        env = make(name, variant=variant).make_env()
+        env = make(name, **kwargs).make_env()
         env.action_space.seed(seed)
         out = []
         obs, info = env.reset(seed=seed)
@@ -61,9 +60,9 @@ def test_seeded_rollout_is_deterministic(name, variant):
     assert rollout(3) != rollout(4)
 
 
-@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
-def test_batched_matches_single_step_for_step(name, variant):
-    fam = make(name, variant=variant)
+@pytest.mark.parametrize(("name", "kwargs"), GRID_CASES, ids=IDS)
+def test_batched_matches_single_step_for_step(name, kwargs):
+    fam = make(name, **kwargs)
     n, n_steps = 64, 300
     rng = np.random.default_rng(7)
     singles = [fam.make_env().unwrapped for _ in range(n)]
@@ -106,9 +105,9 @@ def test_batched_matches_single_step_for_step(name, variant):
     assert ends > n and rewarded > 0  # many episode ends and some positive rewards
 
 
-@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
-def test_bad_inputs_name_the_value(name, variant):
-    fam = make(name, variant=variant)
+@pytest.mark.parametrize(("name", "kwargs"), GRID_CASES, ids=IDS)
+def test_bad_inputs_name_the_value(name, kwargs):
+    fam = make(name, **kwargs)
     cases = [
         (lambda: make(name, variant="fancy"), "'fancy'"),
         (lambda: make(name, colour="red"), "'colour'"),
@@ -140,16 +139,16 @@ def test_unknown_env_name():
         make("kitchen")
 
 
-@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
-def test_render_rgb_frame(name, variant):
-    env = make(name, variant=variant).make_env(render_mode="rgb_array")
+@pytest.mark.parametrize(("name", "kwargs"), GRID_CASES, ids=IDS)
+def test_render_rgb_frame(name, kwargs):
+    env = make(name, **kwargs).make_env(render_mode="rgb_array")
     env.reset(seed=0)
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
     actions = env.unwrapped.config.actions
     env.step(actions.index("right"))
     assert not np.array_equal(frame, env.render())  # the agent moved
-    assert make(name, variant=variant).make_env().unwrapped.render() is None
+    assert make(name, **kwargs).make_env().unwrapped.render() is None
 
 
 def _batched_state(batch):
@@ -157,9 +156,9 @@ def _batched_state(batch):
     return {k: getattr(batch, k).copy() for k in names if hasattr(batch, k)}
 
 
-@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
-def test_partial_step_matches_single_envs_of_the_active_rows(name, variant):
-    fam = make(name, variant=variant)
+@pytest.mark.parametrize(("name", "kwargs"), GRID_CASES, ids=IDS)
+def test_partial_step_matches_single_envs_of_the_active_rows(name, kwargs):
+    fam = make(name, **kwargs)
     n, n_steps = 32, 200
     rng = np.random.default_rng(11)
     singles = [fam.make_env().unwrapped for _ in range(n)]
@@ -213,9 +212,9 @@ def test_partial_step_matches_single_envs_of_the_active_rows(name, variant):
     assert stepped > n * n_steps // 2 and idle_done > 0
 
 
-@pytest.mark.parametrize(("name", "variant"), GRID_CASES[::3], ids=IDS[::3])
-def test_partial_step_inputs(name, variant):
-    fam = make(name, variant=variant)
+@pytest.mark.parametrize(("name", "kwargs"), GRID_CASES[::3], ids=IDS[::3])
+def test_partial_step_inputs(name, kwargs):
+    fam = make(name, **kwargs)
     batch = fam.make_batched(3)
     obs0 = batch.reset([0, 1, 2], NO_GOAL)
     with pytest.raises(RuntimeError, match="env 0 has ended"):
@@ -247,9 +246,9 @@ def test_partial_step_inputs(name, variant):
     assert batch.t.tolist() == [1, 0, 1]
 
 
-@pytest.mark.parametrize(("name", "variant"), GRID_CASES, ids=IDS)
-def test_shared_checks_keep_their_messages(name, variant):
-    fam = make(name, variant=variant)
+@pytest.mark.parametrize(("name", "kwargs"), GRID_CASES, ids=IDS)
+def test_shared_checks_keep_their_messages(name, kwargs):
+    fam = make(name, **kwargs)
     env_class = type(fam.make_env().unwrapped)
     render = r"^unknown render_mode 'human'; allowed: None, 'rgb_array'$"
     with pytest.raises(ValueError, match=render):

@@ -247,6 +247,34 @@ def test_the_observation_hides_the_recipe_stage_so_dream_exploits_recurrently():
     assert build_config("dream", make("map"), "paper", {}).exploitation_policy == "feedforward"
 
 
+def test_an_observed_pot_shows_the_recipe_stage_and_changes_nothing_else():
+    # pot="observed" adds one entry, 1 once a is in the pot: stage 2 on the pot with empty
+    # hands is no longer the start's observation; rewards and dynamics are the hidden pot's.
+    hidden, seen = _paper_env(), _paper_env(pot="observed")
+    start, _ = seen.reset(options={"problem": 11, "goal": 4 * 2 + 0})  # a = 2 (middle), b = 0
+    hidden.reset(options={"problem": 11, "goal": 4 * 2 + 0})
+    route = ["right", "pick_up", "left", "drop", "right", "up", "pick_up", "down", "left", "drop"]
+    for t, name in enumerate(route):
+        action = seen.config.actions.index(name)
+        obs, reward, done, _, _ = seen.step(action)
+        obs_h, reward_h, done_h, _, _ = hidden.step(action)
+        assert (reward, done) == (reward_h, done_h)
+        np.testing.assert_array_equal(obs[:-1], obs_h)
+        assert obs[-1] == int(seen.stage >= 2) == int(t >= 3)
+        if t == 3:  # a in the pot: the hidden pot repeats the start, the observed one does not
+            np.testing.assert_array_equal(obs_h, start[:-1])
+            assert not np.array_equal(obs, start)
+    assert done and seen.observation_space.shape == (21,) and seen.observation_space.contains(obs)
+    for bad, named in (
+        (lambda: make("cooking", pot="shown"), "'shown'"),
+        (lambda: make("cooking", variant="official", pot="observed"), "official"),
+        (lambda: make("cooking_no_goals", pot="observed"), "no_goals"),
+    ):
+        with pytest.raises(ValueError, match="allowed") as err:
+            bad()
+        assert named in str(err.value) and "\n" not in str(err.value)
+
+
 def test_a_policy_of_the_observation_alone_cannot_finish_a_two_ingredient_recipe():
     # μ = 11 (fridges: bottom 3, middle 2, top 0), horizon 12: every recipe fits (≤ 12 steps).
     # With a == b the observation's aliasing does no harm (fetching a again is right); with

@@ -535,6 +535,7 @@ EXAMPLES = {
     "fig6_left.json": 3,
     "sign.json": 3,
     "cooking_heads.json": 3,
+    "cooking_pot.json": 3,
 }
 
 
@@ -566,6 +567,9 @@ def test_example_specs(name):
     if name == "cooking_heads.json":  # one change from the default cooking runs: the head
         assert [r.config.method_args for r in runs] == [{"task_head": "authors"}] * 3
         assert {r.env for r in runs} == {"cooking"} and spec.eval_splits == ("test", "train")
+    if name == "cooking_pot.json":  # one change from the default cooking runs: the pot seen
+        assert [r.config.env_kwargs for r in runs] == [{"pot": "observed"}] * 3
+        assert all(r.config.method_args == {} for r in runs)
     if name == "fig67_cpu.json":
         varibad = [r.config.method_args for r in runs if r.method == "varibad"]
         assert varibad == [{"decode_beliefs": "8", "decode_transitions": "8"}] * 3

@@ -94,6 +94,7 @@ STATUS_NONE, STATUS_BOWL, STATUS_DRAWER = 0, 2, 3
 STAGE_BONUS = 0.25
 STAGE_PENALTY = -0.25
 STAGE_REWARDS = ("replace", "add")
+POT_VIEWS = ("hidden", "observed")
 """Readings of App. B.1's +0.25 for a completed recipe step (:attr:`CookingConfig.stage_reward`)."""
 
 
@@ -130,6 +131,12 @@ class CookingConfig:
     −0.1 step cost, as the authors' code does; with it the returns are positive and the paper's
     "3.8x lower returns" reads as a ratio. "add": −0.1 + 0.25 = +0.15. Either way a penalised
     step pays −0.1 − 0.25 = −0.35 (``docs/benchmarks.md``)."""
+    pot: Literal["hidden", "observed"] = "hidden"
+    """Whether the paper variant's observation shows the pot. "hidden" (default): Sec. 6.1's
+    state, which does not. "observed": one more entry, 1 once ingredient a is in the pot
+    (recipe step ii done), the part of the pot's contents a recipe reads. The authors' code
+    observes the pot's slots (the "official" variant), so there the recipe stage is never
+    hidden; this isolates that one difference on the paper variant (cooking with goals only)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -141,6 +148,13 @@ class CookingConfig:
             )
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; allowed: {', '.join(VARIANTS)}")
+        if self.pot not in POT_VIEWS:
+            raise ValueError(f"pot={self.pot!r} is invalid; allowed: {', '.join(POT_VIEWS)}")
+        if self.pot == "observed" and (self.kind, self.variant) != ("cooking", "paper"):
+            raise ValueError(
+                f"pot='observed' is for cooking's paper variant, not {self.kind} "
+                f"({self.variant}); allowed: pot='hidden'"
+            )
         if self.kind == "no_goals" and self.variant != "paper":
             raise ValueError(
                 f"variant {self.variant!r} does not exist for cooking_no_goals (the official "
@@ -197,6 +211,8 @@ def observation_space(config: CookingConfig) -> spaces.Box:
         high = [SIZE - 1] * 2 + [1] * (N_OBJ + 1 + n)
         if config.kind == "cooking":
             high += [1] * (2 * n)
+        if config.pot == "observed":
+            high += [1]
     else:
         high = [SIZE - 1, SIZE - 1, STATUS_DRAWER] + [n] * (1 + POT_CAPACITY + 2)
     high_arr = np.array(high, dtype=np.int64)
@@ -459,7 +475,7 @@ class CookingFamily(MetaProblemFamily):
 
 def _family_factory(kind: str) -> Any:
     def factory(**kwargs: Any) -> CookingFamily:
-        check_config_keys(kwargs, "a cooking env", ("variant", "horizon", "stage_reward"))
+        check_config_keys(kwargs, "a cooking env", ("variant", "horizon", "stage_reward", "pot"))
         return CookingFamily(CookingConfig(kind=kind, **kwargs))
 
     return factory
@@ -511,7 +527,8 @@ class CookingEnv(gym.Env):
     ``Box(int64)``. ``paper``: ``[x, y, object one-hot (none, bus, map, pot, fridge),
     inventory one-hot (none, n ingredients), (cooking only) goal a one-hot (4), goal b
     one-hot (4), all 0 without a goal]``: 20 entries (cooking) or 15 (no goals). The pot's
-    contents are not observed (Sec. 6.1's state). ``official``: ``[x, y, status (0 none,
+    contents are not observed (Sec. 6.1's state); with ``pot="observed"`` a 21st entry is 1
+    once a is in the pot. ``official``: ``[x, y, status (0 none,
     2 pot, 3 fridge), inventory, pot slot 0, 1, 2, goal a, goal b]``, 4 meaning "empty" or
     "no goal".
 
@@ -689,6 +706,8 @@ class CookingEnv(gym.Env):
                     goal[self.goal // 4] = 1
                     goal[n + self.goal % 4] = 1
                 parts.append(goal)
+            if self.config.pot == "observed":
+                parts.append(np.array([int(self.stage >= 2)]))
             return np.concatenate(parts).astype(np.int64)
         status = STATUS_BOWL if self.pos == POT else STATUS_DRAWER if self.pos in FRIDGES else 0
         pot = self.pot + [self.empty] * (POT_CAPACITY - len(self.pot))
@@ -908,6 +927,8 @@ class BatchedCookingEnv(VectorisedBatchedEnv):
                 goal[hr, self.goal[has_goal] // 4] = 1
                 goal[hr, ni + self.goal[has_goal] % 4] = 1
                 parts.append(goal)
+            if self.config.pot == "observed":
+                parts.append((self.stage >= 2).astype(np.int64)[:, None])
             return np.concatenate(parts, axis=1)
         status = np.where(at_pot, STATUS_BOWL, np.where(at_fridge, STATUS_DRAWER, STATUS_NONE))
         goal = np.where(has_goal[:, None], np.stack([self.goal // 4, self.goal % 4], 1), ni)
