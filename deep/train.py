@@ -323,6 +323,14 @@ class Trainer:
         """
         return asdict(self.family.config)
 
+    def _env_defaults(self) -> dict[str, Any]:
+        """The benchmark config's fields that have a default, at their defaults."""
+        return {
+            f.name: f.default
+            for f in dataclasses.fields(self.family.config)
+            if f.default is not dataclasses.MISSING
+        }
+
     def state_dict(self) -> dict[str, Any]:
         """The whole run's state at a wave boundary."""
         return {
@@ -336,6 +344,10 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`; refuse a benchmark whose config differs from the run's."""
         saved_env = state.get("env_config")  # absent in checkpoints from before issue 14
+        if saved_env is not None:
+            # A field the checkpoint does not name was added since; its default keeps the
+            # behaviour the run had, so only a value other than the default is a change.
+            saved_env = {**self._env_defaults(), **saved_env}
         if saved_env is not None and saved_env != self.env_config():
             changed = sorted(k for k in saved_env if saved_env[k] != self.env_config().get(k))
             wanted = " ".join(f"--env-arg {k}={saved_env[k]}" for k in changed)

@@ -312,6 +312,7 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert not (bus_diagnostics / "exploitation_goal_kinds.csv").exists()  # one kind of goal
     noise = read_csv(bus_diagnostics / "code_noise.csv")
     assert list(noise["target"]) == ["mu", *names]
+    assert not (bus_diagnostics / "replay_progress.csv").exists()  # the bus measures none
     terms = read_csv(bus_diagnostics / "gradient_terms.csv")
     assert list(terms["term"]) == ["task_id", "task_traj", "bottleneck", "decoder", "total"]
     for png in ("tsne.png", "exploration.png"):
@@ -649,3 +650,33 @@ def test_gradient_terms_are_the_objective_s_parts_and_leave_the_method_as_it_was
     assert all(torch.equal(v, method.task_q.state_dict()[k]) for k, v in weights.items())
     again = training_signal.gradient_terms_table(trainer, batches=1, seed=4).set_index("term")
     pd.testing.assert_frame_equal(table, again)  # seeded: the same batches and noise
+
+
+def test_replay_progress_counts_every_stored_episode_by_age_and_kind(tmp_path):
+    out = tmp_path / "run"
+    config = RunConfig(env="cooking", preset="tiny", steps=900, num_envs=8, threads=1)
+    Trainer(config, out, progress=False).run()
+    trainer = load_run(out)
+    family, replay = trainer.family, trainer.method.replay
+    table = training_signal.replay_progress_table(trainer, bins=3)
+    parts, whole = table[table["bin"] >= 0], table[table["bin"] == -1]
+    assert set(parts["bin"]) == {0, 1, 2} and set(whole["goal_kind"]) <= {"a, a", "a, b"}
+    assert parts["episodes"].sum() == whole["episodes"].sum() == len(replay)
+    assert parts["first_trial"].min() == replay.added - len(replay)
+    assert parts["last_trial"].max() == replay.added - 1
+    shares = table[["reached_0.25", "reached_0.50", "reached_0.75", "completed"]].to_numpy()
+    assert (np.diff(shares, axis=1) <= 1e-12).all()  # a further step is reached less often
+    # the mean progress of one kind over the whole replay, recomputed record by record
+    goals = family.observed_goals({"state": replay.data["exploit_obs_state"][: len(replay), 0]})
+    done = [
+        family.exploitation_progress(
+            int(replay.data["problem"][i]),
+            int(goals[i]),
+            replay.data["exploit_actions"][i, : int(replay.data["exploit_length"][i])],
+        )
+        for i in range(len(replay))
+    ]
+    kinds = np.array([family.goal_kind(int(g)) for g in goals])
+    for kind, row in whole.set_index("goal_kind").iterrows():
+        assert row["progress_mean"] == pytest.approx(np.mean(np.array(done)[kinds == kind]))
+        assert row["episodes"] == (kinds == kind).sum()

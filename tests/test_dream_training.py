@@ -596,3 +596,22 @@ def test_resume_refuses_a_benchmark_whose_defaults_changed(tmp_path, capsys):
     assert len(err) == 1 and "differs from today's defaults (H)" in err[0]
     assert "--env-arg H=" in err[0]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resume_reads_a_config_field_added_since_as_its_default(tmp_path, capsys):
+    """A checkpoint written before a benchmark field existed (cooking's ``pot``) resumes when
+    the run keeps the field's default, the behaviour it had; a run whose value differs from the
+    default is refused in one line."""
+    for pot, code in (("hidden", 0), ("observed", 2)):
+        out = tmp_path / pot
+        args = ["--env", "cooking", "--env-arg", f"pot={pot}", "--preset", "tiny"]
+        assert main([*args, "--steps", "40", "--out", str(out), "--no-progress"]) == 0
+        state = torch.load(out / "checkpoint.pt", weights_only=False)
+        assert state["env_config"]["pot"] == pot
+        del state["env_config"]["pot"]  # as written before the field existed
+        torch.save(state, out / "checkpoint.pt")
+        capsys.readouterr()
+        assert main(["--resume", str(out), "--steps", "1400", "--no-progress"]) == code
+        err = capsys.readouterr().err.strip().splitlines()
+        if code:
+            assert len(err) == 1 and "(pot)" in err[0] and "--env-arg pot=None" not in err[0]

@@ -10,6 +10,7 @@ import pytest
 from deep.envs import make
 from deep.envs import reference_cooking as rc
 from deep.envs.cooking import FRIDGES, NO_GOAL_PROBLEMS, fridge_contents
+from deep.envs.problem import NO_GOAL
 
 
 def _paper_env(name="cooking", **kw):
@@ -290,3 +291,21 @@ def test_a_policy_of_the_observation_alone_cannot_finish_a_two_ingredient_recipe
         else:
             assert memoryless[col] < v_star[col] - 0.5
     assert np.isnan(memoryless[4 * 1 + 1])  # ingredient 1 is in no fridge of μ = 11
+
+
+@pytest.mark.parametrize("kw", [{}, {"variant": "official"}, {"pot": "observed"}])
+def test_observed_goals_read_back_the_recipe_from_stored_observations(kw):
+    family = make("cooking", **kw)
+    rng = np.random.default_rng(0)
+    problems = rng.integers(64, size=40)
+    goals = np.array([family.sample_goal(rng, int(p)) for p in problems])
+    goals[::5] = NO_GOAL  # exploration episodes show no recipe
+    batch = family.make_batched(len(problems))
+    obs = batch.reset(problems, goals)
+    np.testing.assert_array_equal(family.observed_goals({"state": obs}), goals)
+    moves = [family.config.actions.index(m) for m in ("up", "down", "left", "right")]
+    for _ in range(6):  # the recipe stays readable while the episode goes on
+        obs = batch.step(rng.choice(moves, size=len(problems)))[0]
+        np.testing.assert_array_equal(family.observed_goals({"state": obs}), goals)
+    assert make("cooking_no_goals").observed_goals({"state": obs}) is None
+    assert make("map").observed_goals({"state": obs}) is None

@@ -16,7 +16,8 @@ per module, each usable on its own (the notebook ``notebooks/diagnostics.py`` ca
 * :mod:`.code_swap` — held-out problems played on each training problem's code f(μ'): does
   π^task fail there, or does g(τ^exp) land where π^task never trained;
 * :mod:`.training_signal` — what π^task trains on: how much of μ survives the encoder's
-  noise, each loss term's share of the exploitation optimiser's gradient;
+  noise, each loss term's share of the exploitation optimiser's gradient, how far the
+  replay's exploitation episodes got;
 * :mod:`.figures` — both figures, drawn from the tables alone;
 * :mod:`.cli` — the command line, and :func:`run_diagnostics` that writes every file.
 
@@ -57,7 +58,11 @@ from analysis.diagnostics.probe import (
     probe_summary,
     probe_table,
 )
-from analysis.diagnostics.training_signal import code_noise_table, gradient_terms_table
+from analysis.diagnostics.training_signal import (
+    code_noise_table,
+    gradient_terms_table,
+    replay_progress_table,
+)
 from analysis.diagnostics.tsne import tsne_table
 
 __all__ = [
@@ -85,6 +90,7 @@ __all__ = [
     "probe_summary",
     "probe_table",
     "problem_embeddings",
+    "replay_progress_table",
     "require_encoders",
     "run_diagnostics",
     "sufficiency_summary",

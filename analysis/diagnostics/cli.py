@@ -20,9 +20,10 @@ these options and the package version:
   than one kind of goal, cooking's "a, a" and "a, b"): the same per kind;
   ``exploitation_stage_probe.csv`` (families whose task has stages, a recurrent π^task): the
   stage probed from the observation and from π^task's memory;
-* ``code_noise.csv`` and ``gradient_terms.csv`` (:mod:`.training_signal`): how much of μ the
-  training-time code f(μ) + ρε still tells, and each term's share of the exploitation
-  optimiser's gradient on replay batches (its clip factor).
+* ``code_noise.csv``, ``gradient_terms.csv`` and ``replay_progress.csv`` (:mod:`.training_signal`):
+  how much of μ the training-time code f(μ) + ρε still tells, each term's share of the
+  exploitation optimiser's gradient on replay batches (its clip factor), and how far the
+  replay's exploitation episodes got through their task (families that measure it).
 
 A folder without ``checkpoint.pt`` (``error: run DIR: no checkpoint.pt there``), a run of a
 method without f(μ) and g(τ^exp), a damaged checkpoint, a bad number and an ``--out`` that is a
@@ -65,7 +66,11 @@ from analysis.diagnostics.probe import (
     probe_summary,
     probe_table,
 )
-from analysis.diagnostics.training_signal import code_noise_table, gradient_terms_table
+from analysis.diagnostics.training_signal import (
+    code_noise_table,
+    gradient_terms_table,
+    replay_progress_table,
+)
 from analysis.diagnostics.tsne import tsne_table
 from common.cli import OneLineParser, UsageError, int_at_least, run_main
 from common.io import PACKAGE, output_folder, package_version, write_csv
@@ -125,6 +130,8 @@ class Diagnostics:
     """:func:`~.training_signal.code_noise_table` of the training problems."""
     gradient_terms: pd.DataFrame | None
     """:func:`~.training_signal.gradient_terms_table`; None: ``grad_batches`` 0."""
+    replay_progress: pd.DataFrame | None
+    """:func:`~.training_signal.replay_progress_table`; None: no progress measure."""
     factors: tuple[Any, ...]
     """The family's :class:`~deep.envs.problem.ProblemFactor` s."""
     header: dict[str, Any]
@@ -204,6 +211,7 @@ def compute(
         stage_probe=probe_rows,
         code_noise=code_noise_table(trainer, seed=seed),
         gradient_terms=gradient_terms,
+        replay_progress=replay_progress_table(trainer),
         factors=factors,
         header=header,
         title=f"{config.method} on {config.env}, seed {config.seed}, "
@@ -237,6 +245,7 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "exploitation_stage_probe": diag.stage_probe,
         "code_noise": diag.code_noise,
         "gradient_terms": diag.gradient_terms,
+        "replay_progress": diag.replay_progress,
     }
     for name, table in tables.items():
         if table is not None:
@@ -332,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds = goal_kind_summary(diag.exploitation)
     if kinds is not None:
         print(format_goal_summary(kinds))
-    for table in (diag.stage_probe, diag.code_noise, diag.gradient_terms):
+    for table in (diag.stage_probe, diag.code_noise, diag.gradient_terms, diag.replay_progress):
         if table is not None:
             print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for name, path in diag.files.items():

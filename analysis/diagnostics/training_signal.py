@@ -20,8 +20,16 @@ optimiser's gradient:
   constant factor cancels; a term that dominates the norm changes the others' steps only
   through the factor's fluctuation from batch to batch (``clip_scale`` min / max).
 
-``python -m analysis.diagnostics RUN --out DIR`` writes both (``code_noise.csv``,
-``gradient_terms.csv``).
+* :func:`replay_progress_table` — the data π^task learns from: the exploitation episodes in
+  the checkpoint's replay, oldest first in ``bins`` equal parts, by kind of goal, with how far
+  each got through its task (:meth:`~deep.envs.problem.MetaProblemFamily.exploitation_progress`,
+  cooking's furthest recipe step over 4): its mean, the share that reached each quarter and
+  the share that completed. A step the stored episodes almost never reach is one whose
+  values π^task has almost no data for. Families whose observation shows the goal and that
+  measure progress (cooking); None for the others.
+
+``python -m analysis.diagnostics RUN --out DIR`` writes all three (``code_noise.csv``,
+``gradient_terms.csv``, ``replay_progress.csv``).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["code_noise_table", "gradient_terms_table"]
+__all__ = ["code_noise_table", "gradient_terms_table", "replay_progress_table"]
 
 
 def code_noise_table(trainer: Any, *, draws: int = 200, seed: int = 12345) -> pd.DataFrame:
@@ -143,3 +151,66 @@ def gradient_terms_table(
     )
     out["batches"] = batches
     return out.reset_index()
+
+
+def replay_progress_table(trainer: Any, *, bins: int = 4) -> pd.DataFrame | None:
+    """How far the replay's exploitation episodes got, by age and kind of goal (module doc).
+
+    Rows: ``bins`` parts of the stored trials in the order they were stored (``first_trial``
+    and ``last_trial`` count trials since the run's start) × goal kind, then one row per kind
+    over the whole replay (``bin`` −1).
+    """
+    family, method = trainer.family, trainer.method
+    replay = method.replay
+    if len(replay) == 0:
+        return None
+    data = {name: arr[: len(replay)] for name, arr in replay.data.items()}
+    first_obs = {
+        name[len("exploit_obs_") :]: arr[:, 0]
+        for name, arr in data.items()
+        if name.startswith("exploit_obs_")
+    }
+    goals = family.observed_goals(first_obs)
+    if goals is None:
+        return None
+    lengths, actions = data["exploit_length"], data["exploit_actions"]
+    progress = []
+    for i in range(len(replay)):
+        done = family.exploitation_progress(
+            int(data["problem"][i]), int(goals[i]), actions[i, : int(lengths[i])]
+        )
+        if done is None:
+            return None
+        progress.append(done)
+    # slot k holds the (added − size + age)-th trial: the ring buffer's oldest is at ``next``
+    age = (np.arange(len(replay)) - replay.next) % len(replay)
+    stored = pd.DataFrame(
+        {
+            "trial": replay.added - len(replay) + age,
+            "goal_kind": [family.goal_kind(int(g)) for g in goals],
+            "progress": progress,
+        }
+    ).sort_values("trial", kind="stable")
+    stored["bin"] = np.arange(len(stored)) * bins // len(stored)
+    rows = []
+    for (part, kind), group in [
+        *stored.groupby(["bin", "goal_kind"], sort=True),
+        *(((-1, k), g) for k, g in stored.groupby("goal_kind", sort=True)),
+    ]:
+        share = {
+            f"reached_{q:.2f}": float((group["progress"] >= q - 1e-9).mean())
+            for q in (0.25, 0.5, 0.75)
+        }
+        rows.append(
+            {
+                "bin": part,
+                "first_trial": int(group["trial"].min()),
+                "last_trial": int(group["trial"].max()),
+                "goal_kind": kind,
+                "episodes": len(group),
+                "progress_mean": float(group["progress"].mean()),
+                **share,
+                "completed": float((group["progress"] >= 1 - 1e-9).mean()),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -374,6 +374,27 @@ class CookingFamily(MetaProblemFamily):
                 break
         return furthest / 4
 
+    def observed_goals(self, obs: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """The recipe g = 4a + b each observation ``obs["state"]`` ``[N, D]`` shows.
+
+        ``NO_GOAL`` where it shows none (an exploration episode); None for cooking without
+        goals, whose recipe is part of μ. Paper variant: the goal one-hots; official: the last
+        two entries (4: no goal).
+        """
+        if self.config.kind != "cooking":
+            return None
+        state = np.asarray(obs["state"])
+        n = self.config.n_ingredients
+        if self.config.variant == "paper":
+            first = 2 + N_OBJ + 1 + n
+            a_hot, b_hot = state[:, first : first + n], state[:, first + n : first + 2 * n]
+            shown = a_hot.any(1)
+            a, b = a_hot.argmax(1), b_hot.argmax(1)
+        else:
+            a, b = state[:, -2], state[:, -1]
+            shown = a < n
+        return np.where(shown, 4 * a + b, NO_GOAL).astype(np.int64)
+
     def goal_kind(self, goal: int) -> str:
         """``"a, a"`` (one ingredient twice) or ``"a, b"`` (two different ones); "" : no goal.
 

@@ -228,6 +228,15 @@ class MetaProblemFamily(abc.ABC):
         """
         return None
 
+    def observed_goals(self, obs: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """The goal each of a batch of observations shows (``NO_GOAL``: none), or None.
+
+        ``obs``: observation fields ``[N, ...]``. A stored episode keeps its observations but
+        not its goal; this reads it back where the observation shows it (cooking's recipe).
+        None (the default): the family cannot.
+        """
+        return None
+
     def goal_kind(self, goal: int) -> str:
         """A name for the kind of task ``goal`` sets, to group goals by ("" : one kind).
 
