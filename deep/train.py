@@ -348,8 +348,9 @@ class Trainer:
             # A field the checkpoint does not name was added since; its default keeps the
             # behaviour the run had, so only a value other than the default is a change.
             saved_env = {**self._env_defaults(), **saved_env}
-        if saved_env is not None and saved_env != self.env_config():
-            changed = sorted(k for k in saved_env if saved_env[k] != self.env_config().get(k))
+        current = self.env_config()
+        if saved_env is not None and saved_env != current:
+            changed = sorted(k for k in saved_env if saved_env[k] != current.get(k))
             wanted = " ".join(f"--env-arg {k}={saved_env[k]}" for k in changed)
             raise UsageError(
                 f"--resume: the run's {self.config.env} config differs from today's defaults "

@@ -94,8 +94,9 @@ STATUS_NONE, STATUS_BOWL, STATUS_DRAWER = 0, 2, 3
 STAGE_BONUS = 0.25
 STAGE_PENALTY = -0.25
 STAGE_REWARDS = ("replace", "add")
-POT_VIEWS = ("hidden", "observed")
 """Readings of App. B.1's +0.25 for a completed recipe step (:attr:`CookingConfig.stage_reward`)."""
+POT_VIEWS = ("hidden", "observed")
+"""Whether the paper variant's observation shows the pot (:attr:`CookingConfig.pot`)."""
 
 
 def _no_goal_problems(n_ing: int = 7) -> tuple[tuple[int, int, int], ...]:
