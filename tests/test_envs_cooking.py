@@ -9,7 +9,7 @@ import pytest
 
 from deep.envs import make
 from deep.envs import reference_cooking as rc
-from deep.envs.cooking import FRIDGES, NO_GOAL_PROBLEMS, fridge_contents
+from deep.envs.cooking import FRIDGES, NO_GOAL_PROBLEMS, fridge_contents, paper_observation_layout
 from deep.envs.problem import NO_GOAL
 
 
@@ -291,6 +291,43 @@ def test_a_policy_of_the_observation_alone_cannot_finish_a_two_ingredient_recipe
         else:
             assert memoryless[col] < v_star[col] - 0.5
     assert np.isnan(memoryless[4 * 1 + 1])  # ingredient 1 is in no fridge of μ = 11
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"), [("cooking", {}), ("cooking", {"pot": "observed"}), ("cooking_no_goals", {})]
+)
+def test_both_paper_observations_follow_the_one_layout(name, kw):
+    # Every part sits where paper_observation_layout says, in the single and the batched env.
+    family = make(name, **kw)
+    layout = paper_observation_layout(family.config)
+    assert next(reversed(layout.values())).stop == family.make_env().observation_space.shape[0]
+    rng = np.random.default_rng(1)
+    problems = rng.integers(family.n_problems, size=12)
+    goals = np.array([family.sample_goal(rng, int(p)) for p in problems])
+    batch = family.make_batched(len(problems))
+    single = [family.make_env().unwrapped for _ in problems]
+    obs = batch.reset(problems, goals)
+    actions = np.zeros(len(problems), dtype=np.int64)
+    for t in range(12):
+        for i, env in enumerate(single):
+            if t == 0:
+                row = env.reset(options={"problem": int(problems[i]), "goal": int(goals[i])})[0]
+            else:
+                row = env.step(int(actions[i]))[0]
+            np.testing.assert_array_equal(row, obs[i])
+            assert row[layout["cell"]].tolist() == list(env.pos)
+            for part in ("object", "inventory"):
+                assert row[layout[part]].sum() == 1
+            empty_handed = env.inventory == env.empty
+            assert row[layout["inventory"]][0] == int(empty_handed)
+            if "goal_a" in layout and goals[i] != NO_GOAL:
+                assert (
+                    row[layout["goal_a"]].argmax() * 4 + row[layout["goal_b"]].argmax() == goals[i]
+                )
+            if "pot" in layout:
+                assert row[layout["pot"]][0] == int(env.stage >= 2)
+        actions = rng.integers(len(family.config.actions), size=len(problems))
+        obs = batch.step(actions)[0]
 
 
 @pytest.mark.parametrize("kw", [{}, {"variant": "official"}, {"pot": "observed"}])

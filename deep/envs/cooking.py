@@ -205,15 +205,34 @@ def problem_layout(config: CookingConfig, problem: int) -> tuple[tuple[int, int,
     return fridge_contents(code, 7), a, b
 
 
+def paper_observation_layout(config: CookingConfig) -> dict[str, slice]:
+    """Where each part of the paper variant's observation vector sits, in order.
+
+    ``cell`` (x, y), ``object`` (one-hot: none, fridge, pot), ``inventory`` (one-hot: empty, then
+    each ingredient), for cooking with goals ``goal_a`` and ``goal_b`` (one-hots of the recipe,
+    all zero in exploration), and with ``pot="observed"`` ``pot`` (1 once a is in the pot). The
+    one definition that :func:`observation_space`, both ``_obs`` builders (tested) and
+    :meth:`CookingFamily.observed_goals` share.
+    """
+    n = config.n_ingredients
+    sizes = {"cell": 2, "object": N_OBJ, "inventory": 1 + n}
+    if config.kind == "cooking":
+        sizes |= {"goal_a": n, "goal_b": n}
+    if config.pot == "observed":
+        sizes["pot"] = 1
+    ends = list(itertools.accumulate(sizes.values()))
+    return {
+        name: slice(end - size, end) for (name, size), end in zip(sizes.items(), ends, strict=True)
+    }
+
+
 def observation_space(config: CookingConfig) -> spaces.Box:
     """The Box of one observation vector (layout in :class:`CookingEnv`)."""
     n = config.n_ingredients
     if config.variant == "paper":
-        high = [SIZE - 1] * 2 + [1] * (N_OBJ + 1 + n)
-        if config.kind == "cooking":
-            high += [1] * (2 * n)
-        if config.pot == "observed":
-            high += [1]
+        layout = paper_observation_layout(config)
+        high = [1] * layout[next(reversed(layout))].stop
+        high[layout["cell"]] = [SIZE - 1] * 2
     else:
         high = [SIZE - 1, SIZE - 1, STATUS_DRAWER] + [n] * (1 + POT_CAPACITY + 2)
     high_arr = np.array(high, dtype=np.int64)
@@ -387,8 +406,8 @@ class CookingFamily(MetaProblemFamily):
         state = np.asarray(obs["state"])
         n = self.config.n_ingredients
         if self.config.variant == "paper":
-            first = 2 + N_OBJ + 1 + n
-            a_hot, b_hot = state[:, first : first + n], state[:, first + n : first + 2 * n]
+            layout = paper_observation_layout(self.config)
+            a_hot, b_hot = state[:, layout["goal_a"]], state[:, layout["goal_b"]]
             shown = a_hot.any(1)
             a, b = a_hot.argmax(1), b_hot.argmax(1)
         else:
