@@ -64,7 +64,15 @@ from deep.presets import PRESETS
 from deep.registry import METHODS, build_method
 from deep.trial_loop import WaveInterrupted, run_wave, sample_trials
 
-__all__ = ["METHODS", "PRESETS", "RunConfig", "Trainer", "env_arg_value", "main"]
+__all__ = [
+    "METHODS",
+    "PRESETS",
+    "RunConfig",
+    "Trainer",
+    "env_arg_value",
+    "main",
+    "parse_env_args",
+]
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,48 @@ class RunConfig:
             return make(self.env, **kwargs)
         except (ValueError, TypeError) as err:
             raise UsageError(f"--env {self.env}: {err}") from None
+
+    def as_recorded(
+        self, saved_env: Mapping[str, Any] | None
+    ) -> tuple[RunConfig, dict[str, tuple[Any, Any]]]:
+        """The config a resumed run goes on with, and the benchmark fields it pins.
+
+        ``saved_env`` is what the checkpoint recorded; the pinned fields come back as
+        ``{name: (recorded, today's default)}``. A run goes on with the config it was trained
+        with: a field ``env_kwargs`` does not name, whose recorded value is no longer the
+        default, is set explicitly (and so written to ``config.json``). Fields the checkpoint
+        predates are read with :func:`recorded_env_config`. A field ``env_kwargs`` names is
+        left to :meth:`Trainer.load_state_dict`, which refuses a mismatch.
+        """
+        if saved_env is None:  # checkpoints from before issue 14 kept no benchmark config
+            return self, {}
+        today = self.family().config
+        recorded = recorded_env_config(today, saved_env)
+        pinned = {
+            k: (v, getattr(today, k))
+            for k, v in recorded.items()
+            if k not in self.env_kwargs and getattr(today, k, v) != v
+        }
+        if not pinned:
+            return self, {}
+        kwargs = {**self.env_kwargs, **{k: v for k, (v, _) in pinned.items()}}
+        return replace(self, env_kwargs=kwargs), pinned
+
+
+def recorded_env_config(config: Any, saved_env: Mapping[str, Any]) -> dict[str, Any]:
+    """The benchmark config a checkpoint recorded, every field of ``config``'s class named.
+
+    A field the checkpoint does not name was added since: it takes the value the config's
+    ``FIELDS_ADDED`` gives (cooking's ``pot``: the hidden pot, today's default being the
+    observed one), else its default, the behaviour the run had.
+    """
+    added = getattr(config, "FIELDS_ADDED", {})
+    absent = {
+        f.name: added.get(f.name, f.default)
+        for f in dataclasses.fields(config)
+        if f.name in added or f.default is not dataclasses.MISSING
+    }
+    return {**absent, **saved_env}
 
 
 RUNTIME_FIELDS = ("device", "threads", "checkpoint_every", "checkpoint_minutes", "snapshot_every")
@@ -323,14 +373,6 @@ class Trainer:
         """
         return asdict(self.family.config)
 
-    def _env_defaults(self) -> dict[str, Any]:
-        """The benchmark config's fields that have a default, at their defaults."""
-        return {
-            f.name: f.default
-            for f in dataclasses.fields(self.family.config)
-            if f.default is not dataclasses.MISSING
-        }
-
     def state_dict(self) -> dict[str, Any]:
         """The whole run's state at a wave boundary."""
         return {
@@ -345,9 +387,7 @@ class Trainer:
         """Restore :meth:`state_dict`; refuse a benchmark whose config differs from the run's."""
         saved_env = state.get("env_config")  # absent in checkpoints from before issue 14
         if saved_env is not None:
-            # A field the checkpoint does not name was added since; its default keeps the
-            # behaviour the run had, so only a value other than the default is a change.
-            saved_env = {**self._env_defaults(), **saved_env}
+            saved_env = recorded_env_config(self.family.config, saved_env)
         current = self.env_config()
         if saved_env is not None and saved_env != current:
             changed = sorted(k for k in saved_env if saved_env[k] != current.get(k))
@@ -426,6 +466,13 @@ class Trainer:
             changes["steps"] = steps
         done = int(state["loop"]["env_steps"])
         config = RunConfig.from_saved(state["config"]).resumed_with(changes, out, done)
+        config, pinned = config.as_recorded(state.get("env_config"))
+        for key, (value, default) in pinned.items():
+            print(
+                f"note: {out} runs with --env-arg {key}={value}, as its checkpoint recorded "
+                f"(today's default: {default})",
+                file=sys.stderr,
+            )
         trainer = cls(config, out, progress=progress)
         trainer.load_state_dict(state)
         return trainer
@@ -731,6 +778,11 @@ def _pairs(flag: str, items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def parse_env_args(items: Sequence[str]) -> dict[str, int | str]:
+    """``--env-arg KEY=VALUE`` items as benchmark config entries (:func:`env_arg_value`)."""
+    return {k: env_arg_value(v) for k, v in _pairs("--env-arg", items).items()}
+
+
 def _given(args: argparse.Namespace) -> dict[str, Any]:
     """The RunConfig values given on the command line (typed), and only those."""
     given: dict[str, Any] = {}
@@ -739,7 +791,7 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
         if value is None:
             continue
         if f.name == "env_kwargs":
-            value = {k: env_arg_value(v) for k, v in _pairs("--env-arg", value).items()}
+            value = parse_env_args(value)
         elif f.name == "method_args":
             value = _pairs("--method-arg", value)
         elif f.name == "eval_splits":

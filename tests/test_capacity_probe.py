@@ -34,6 +34,10 @@ def test_a_short_probe_fits_and_writes_its_tables(tmp_path, capsys):
     assert curve["update"].tolist() == [1, 120] and curve["mse"].iloc[-1] < curve["mse"].iloc[0]
     assert read_header(out / "fit_paper_s0.csv")["config"]["updates"] == 120
     assert "a, b" in capsys.readouterr().out
+    hidden = tmp_path / "hidden"  # Sec. 6.1's observation: a network of 20 entries, not 21
+    assert capacity_probe.main([*argv[:-1], str(hidden), "--env-arg", "pot=hidden"]) == 0
+    assert read_header(hidden / "fit_paper_s0.csv")["config"]["env_kwargs"] == {"pot": "hidden"}
+    assert not read_csv(hidden / "fit_paper_s0.csv").equals(curve)
 
 
 def test_the_fit_trains_the_encoder_too():
@@ -50,3 +54,6 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "--updates" in err
     assert capacity_probe.main(["--p-oracle", "1.5", "--out", str(tmp_path)]) == 2
     assert "--p-oracle" in capsys.readouterr().err
+    assert capacity_probe.main(["--env-arg", "pot=shown", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'shown'" in err and "allowed" in err

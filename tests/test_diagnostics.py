@@ -569,15 +569,23 @@ def test_probe_accuracy_reads_an_informative_input_and_not_noise():
     assert np.isnan(exploitation._probe_accuracy(noise, np.zeros(400, dtype=int), 5, 0))
 
 
-def test_stage_probe_reports_every_input_on_all_and_ambiguous_steps(cooking_checkpoint):
-    rows = exploitation.stage_probe(cooking_checkpoint, episodes=60, folds=3, seed=0)
-    assert rows is not None
-    assert list(rows["steps"].unique()) == ["all", "ambiguous"]
-    assert set(rows["input"]) == {"observation", "history", "majority"}
-    n_all = rows.loc[rows["steps"] == "all", "n"].iloc[0]
-    n_ambiguous = rows.loc[rows["steps"] == "ambiguous", "n"].iloc[0]
-    assert 0 < n_ambiguous < n_all  # the paper's observation hides some stages
-    assert rows["accuracy"].dropna().between(0, 1).all()
+def test_stage_probe_reports_every_input_on_all_and_ambiguous_steps(cooking_checkpoint, tmp_path):
+    hidden = _untrained_checkpoint(
+        tmp_path / "hidden_pot", "dream", env="cooking", env_kwargs={"pot": "hidden"}
+    )
+    for run, ambiguous_steps in ((load_run(hidden), True), (cooking_checkpoint, False)):
+        rows = exploitation.stage_probe(run, episodes=60, folds=3, seed=0)
+        assert rows is not None
+        assert list(rows["steps"].unique()) == ["all", "ambiguous"]
+        assert set(rows["input"]) == {"observation", "history", "majority"}
+        n_all = rows.loc[rows["steps"] == "all", "n"].iloc[0]
+        n_ambiguous = rows.loc[rows["steps"] == "ambiguous", "n"].iloc[0]
+        assert rows["accuracy"].dropna().between(0, 1).all()
+        if ambiguous_steps:  # Sec. 6.1's observation hides some stages
+            assert 0 < n_ambiguous < n_all
+        else:  # the observed pot (the default) tells every stage apart
+            assert n_ambiguous == 0 and n_all > 0
+            assert rows.loc[rows["steps"] == "ambiguous", "accuracy"].isna().all()
 
 
 def test_stage_probe_is_none_without_stages(bus_run):

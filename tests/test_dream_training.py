@@ -578,40 +578,50 @@ def test_informed_exploitation_acts_on_f_of_mu(tmp_path):
     torch.testing.assert_close(dream._z, dream.encode_trajectory(trials.episodes[0]))
 
 
-def test_resume_refuses_a_benchmark_whose_defaults_changed(tmp_path, capsys):
+def test_resume_goes_on_with_the_benchmark_config_its_checkpoint_recorded(tmp_path, capsys):
     """The checkpoint keeps every field of the benchmark's config; when a default has changed
-    since (here: the saved horizon is made different), --resume says so in one line, exit 2,
-    and leaves the run's files as they were."""
+    since (here: the saved cooking reward reading is made "add"), --resume goes on with the
+    recorded value, says so in one note, and writes it into config.json's env_kwargs."""
     out = tmp_path / "run"
-    assert main([*SMALL_ARGS, "--steps", "32", "--out", str(out), "--no-progress"]) == 0
-    header = read_header(out / "metrics.csv")
-    assert header["env_config"]["A"] == 3 and "H" in header["env_config"]
+    args = ["--env", "cooking", "--preset", "tiny", "--steps", "40", "--out", str(out)]
+    assert main([*args, "--no-progress"]) == 0
+    assert read_header(out / "metrics.csv")["env_config"]["stage_reward"] == "replace"
     state = torch.load(out / "checkpoint.pt", weights_only=False)
-    state["env_config"] = {**state["env_config"], "H": state["env_config"]["H"] + 1}
+    state["env_config"] = {**state["env_config"], "stage_reward": "add"}
     torch.save(state, out / "checkpoint.pt")
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
-    assert main(["--resume", str(out), "--steps", "64", "--no-progress"]) == 2
+    assert main(["--resume", str(out), "--steps", "1400", "--no-progress"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "differs from today's defaults (H)" in err[0]
-    assert "--env-arg H=" in err[0]
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert len(err) == 1 and err[0].startswith("note:")
+    assert "--env-arg stage_reward=add" in err[0] and "default: replace" in err[0]
+    assert read_header(out / "metrics.csv")["env_config"]["stage_reward"] == "add"
+    assert json.loads((out / "config.json").read_text())["env_kwargs"] == {"stage_reward": "add"}
 
 
-def test_resume_reads_a_config_field_added_since_as_its_default(tmp_path, capsys):
-    """A checkpoint written before a benchmark field existed (cooking's ``pot``) resumes when
-    the run keeps the field's default, the behaviour it had; a run whose value differs from the
-    default is refused in one line."""
-    for pot, code in (("hidden", 0), ("observed", 2)):
-        out = tmp_path / pot
+def test_resume_reads_a_config_field_added_since_as_the_value_it_stood_for(tmp_path, capsys):
+    """A checkpoint written before a benchmark field existed (cooking's ``pot``) is read with
+    the value the field stood for then (``CookingConfig.FIELDS_ADDED``: the hidden pot), not
+    today's default (observed). A run that named no ``pot`` (the old default) goes on hidden,
+    with one note; one that names ``observed`` contradicts its checkpoint: refused in one line."""
+    for pot, named, code in (("hidden", True, 0), ("hidden", False, 0), ("observed", True, 2)):
+        out = tmp_path / f"{pot}_{named}"
         args = ["--env", "cooking", "--env-arg", f"pot={pot}", "--preset", "tiny"]
         assert main([*args, "--steps", "40", "--out", str(out), "--no-progress"]) == 0
         state = torch.load(out / "checkpoint.pt", weights_only=False)
         assert state["env_config"]["pot"] == pot
         del state["env_config"]["pot"]  # as written before the field existed
+        if not named:  # as the default runs wrote it
+            state["config"]["env_kwargs"] = {}
+            config = json.loads((out / "config.json").read_text())
+            (out / "config.json").write_text(json.dumps({**config, "env_kwargs": {}}))
         torch.save(state, out / "checkpoint.pt")
         capsys.readouterr()
         assert main(["--resume", str(out), "--steps", "1400", "--no-progress"]) == code
         err = capsys.readouterr().err.strip().splitlines()
         if code:
-            assert len(err) == 1 and "(pot)" in err[0] and "--env-arg pot=None" not in err[0]
+            assert len(err) == 1 and "(pot)" in err[0] and "--env-arg pot=hidden" in err[0]
+            continue
+        assert read_header(out / "metrics.csv")["env_config"]["pot"] == "hidden"
+        assert json.loads((out / "config.json").read_text())["env_kwargs"] == {"pot": "hidden"}
+        assert len(err) == (not named)
+        assert all("--env-arg pot=hidden" in line and "default: observed" in line for line in err)

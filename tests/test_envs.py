@@ -18,7 +18,7 @@ GRID_CASES = [
         for variant in ("paper", "official")
     ),
     ("cooking_no_goals", {"variant": "paper"}),
-    ("cooking", {"pot": "observed"}),
+    ("cooking", {"pot": "hidden"}),
 ]
 """(benchmark, its config entries): every variant of every grid world."""
 IDS = [f"{n}-{'-'.join(str(v) for v in kw.values())}" for n, kw in GRID_CASES]

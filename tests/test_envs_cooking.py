@@ -84,7 +84,9 @@ def test_exploration_episode_has_no_reward():
     env.reset(options={"problem": 11, "goal": None})
     steps = _run(env, ["right", "pick_up", "left", "drop", "right", "up", "pick_up", "drop"])
     assert all(r == 0.0 and not t for r, t in steps)
-    assert env.reset(options={"problem": 11, "goal": None})[0][-8:].sum() == 0  # no goal shown
+    layout = paper_observation_layout(env.config)
+    start = env.reset(options={"problem": 11, "goal": None})[0]
+    assert start[layout["goal_a"]].sum() + start[layout["goal_b"]].sum() == 0  # no goal shown
 
 
 def test_no_goals_variant_rules():
@@ -237,7 +239,7 @@ def test_the_observation_hides_the_recipe_stage_so_dream_exploits_recurrently():
     # a again and never finishes. Hence DREAM's recurrent exploitation policy on the kitchens.
     from deep.registry import build_config
 
-    env = _paper_env()
+    env = _paper_env(pot="hidden")  # Sec. 6.1's observation
     start, _ = env.reset(options={"problem": 11, "goal": 4 * 2 + 0})  # a = 2 (middle), b = 0
     _run(env, ["right", "pick_up", "left", "drop"])
     assert env.stage == 2 and np.array_equal(env._obs(), start)
@@ -251,7 +253,7 @@ def test_the_observation_hides_the_recipe_stage_so_dream_exploits_recurrently():
 def test_an_observed_pot_shows_the_recipe_stage_and_changes_nothing_else():
     # pot="observed" adds one entry, 1 once a is in the pot: stage 2 on the pot with empty
     # hands is no longer the start's observation; rewards and dynamics are the hidden pot's.
-    hidden, seen = _paper_env(), _paper_env(pot="observed")
+    hidden, seen = _paper_env(pot="hidden"), _paper_env()  # observed: cooking's default
     start, _ = seen.reset(options={"problem": 11, "goal": 4 * 2 + 0})  # a = 2 (middle), b = 0
     hidden.reset(options={"problem": 11, "goal": 4 * 2 + 0})
     route = ["right", "pick_up", "left", "drop", "right", "up", "pick_up", "down", "left", "drop"]
@@ -266,6 +268,10 @@ def test_an_observed_pot_shows_the_recipe_stage_and_changes_nothing_else():
             np.testing.assert_array_equal(obs_h, start[:-1])
             assert not np.array_equal(obs, start)
     assert done and seen.observation_space.shape == (21,) and seen.observation_space.contains(obs)
+    # The default is per kind and variant: only cooking's paper variant has the entry.
+    assert seen.config.pot == "observed" and hidden.observation_space.shape == (20,)
+    assert make("cooking", variant="official").config.pot == "hidden"
+    assert make("cooking_no_goals").config.pot == "hidden"
     for bad, named in (
         (lambda: make("cooking", pot="shown"), "'shown'"),
         (lambda: make("cooking", variant="official", pot="observed"), "official"),
@@ -294,7 +300,7 @@ def test_a_policy_of_the_observation_alone_cannot_finish_a_two_ingredient_recipe
 
 
 @pytest.mark.parametrize(
-    ("name", "kw"), [("cooking", {}), ("cooking", {"pot": "observed"}), ("cooking_no_goals", {})]
+    ("name", "kw"), [("cooking", {}), ("cooking", {"pot": "hidden"}), ("cooking_no_goals", {})]
 )
 def test_both_paper_observations_follow_the_one_layout(name, kw):
     # Every part sits where paper_observation_layout says, in the single and the batched env.
@@ -330,7 +336,7 @@ def test_both_paper_observations_follow_the_one_layout(name, kw):
         obs = batch.step(actions)[0]
 
 
-@pytest.mark.parametrize("kw", [{}, {"variant": "official"}, {"pot": "observed"}])
+@pytest.mark.parametrize("kw", [{}, {"variant": "official"}, {"pot": "hidden"}])
 def test_observed_goals_read_back_the_recipe_from_stored_observations(kw):
     family = make("cooking", **kw)
     rng = np.random.default_rng(0)

@@ -8,6 +8,7 @@ every other execution path is compared with it byte for byte.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import pytest
 from analysis import sweep
 from analysis.sweep.runs import check_runs
 from common.cli import UsageError
-from common.io import read_header
+from common.io import read_header, write_csv
 from deep.envs.problem import make
 from deep.registry import METHODS, MethodEntry, build_config
 from deep.train import RunConfig, StopRequested, Trainer
@@ -376,6 +377,30 @@ def test_checkpoint_interval_is_not_a_conflict(pool_sweep, spec_file, tmp_path, 
     assert json.loads(capsys.readouterr().out)["done_before"] == 4
 
 
+def test_a_run_from_before_a_default_changed_matches_only_its_recorded_value(tmp_path):
+    """A cooking run recorded before ``pot`` existed (config.json names no pot, its metrics
+    header's benchmark config neither) ran with the hidden pot: a sweep entry that names
+    ``pot=hidden`` resumes it, one that takes today's default (observed) is refused, naming
+    what the run holds."""
+    base = RunConfig(env="cooking", method="dream", steps=1000, preset="tiny", seed=0)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(base)))
+    recorded = {k: v for k, v in dataclasses.asdict(base.family().config).items() if k != "pot"}
+    header = {"run": dataclasses.asdict(base), "env_config": recorded}
+    write_csv(run_dir / "metrics.csv", pd.DataFrame({"env_steps": [100]}), header)
+    (run_dir / "checkpoint.pt").write_bytes(b"")  # run_state reads only that it is there
+    hidden = dataclasses.replace(base, env_kwargs={"pot": "hidden"})
+    assert sweep.run_state(run_dir, hidden) == "resume"
+    with pytest.raises(sweep.RunConflict, match=r'env_kwargs: \{"pot":"hidden"\} there, \{\}'):
+        sweep.run_state(run_dir, base)
+    header["env_config"] = {**recorded, "pot": "observed"}  # a run of today's default
+    write_csv(run_dir / "metrics.csv", pd.DataFrame({"env_steps": [100]}), header)
+    assert sweep.run_state(run_dir, base) == "resume"
+    with pytest.raises(sweep.RunConflict):
+        sweep.run_state(run_dir, hidden)
+
+
 def test_interrupted_run_is_resumed_to_the_same_numbers(pool_sweep, tmp_path, monkeypatch):
     """A trainer stopped after 7 waves leaves its checkpoint; the sweep (in this process,
     --workers 0) resumes it and trains the rest: the same files as the pool's sweep."""
@@ -562,12 +587,15 @@ def test_example_specs(name):
     if name == "dream_grids.json":  # the defaults' split and the authors' 53 IDs
         assert {r.env for r in runs} == {"distracting_bus", "distracting_bus_stride11", "cooking"}
         assert spec.eval_splits == ("test", "train")
+        # its cooking runs were recorded with the pot hidden, the default before issue 14
+        assert all(r.config.env_kwargs == {"pot": "hidden"} for r in runs if r.env == "cooking")
     if name == "fig6_left.json":  # Fig. 6 left's DREAM (no bottleneck): the noise kept
         assert spec.methods == ("dream_no_bottleneck",) and spec.eval_splits == ("test", "train")
     if name == "cooking_heads.json":  # one change from the default cooking runs: the head
         assert [r.config.method_args for r in runs] == [{"task_head": "authors"}] * 3
+        assert [r.config.env_kwargs for r in runs] == [{"pot": "hidden"}] * 3
         assert {r.env for r in runs} == {"cooking"} and spec.eval_splits == ("test", "train")
-    if name == "cooking_pot.json":  # one change from the default cooking runs: the pot seen
+    if name == "cooking_pot.json":  # the pot seen: one change from the hidden pot's runs
         assert [r.config.env_kwargs for r in runs] == [{"pot": "observed"}] * 3
         assert all(r.config.method_args == {} for r in runs)
     if name == "fig67_cpu.json":

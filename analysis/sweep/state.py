@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from common.cli import UsageError
-from common.io import DamagedFile, compact_json
+from common.io import DamagedFile, compact_json, read_header
 from common.runs import read_config, read_metrics, read_summary
 from deep.train import RUNTIME_FIELDS, RunConfig
 
@@ -28,9 +28,10 @@ def run_state(run_dir: str | os.PathLike[str], config: RunConfig) -> State:
     ``"finished"``: ``summary.json`` of the same config that reached its ``steps``;
     ``"resume"``: a checkpoint of the same config (interrupted, or finished with fewer
     ``steps``: it is extended, and an extension interrupted is resumed); ``"new"``:
-    nothing usable there. Raises :class:`RunConflict` if ``config.json`` differs in any
-    other field but those of :data:`deep.train.RUNTIME_FIELDS` (how a run is executed, not
-    its numbers), or the run there is longer than the sweep asks, and
+    nothing usable there. Raises :class:`RunConflict` if ``config.json`` (with the
+    benchmark fields the run recorded where today's defaults differ) differs in any other
+    field but those of :data:`deep.train.RUNTIME_FIELDS` (how a run is executed, not its
+    numbers), or the run there is longer than the sweep asks, and
     :class:`common.io.DamagedFile` if its ``config.json`` or ``summary.json`` cannot be read
     (the trainer writes both atomically: damage came later; it is left for a person).
     """
@@ -38,7 +39,7 @@ def run_state(run_dir: str | os.PathLike[str], config: RunConfig) -> State:
     path = run_dir / "config.json"
     if not path.is_file():
         return "new"
-    old = read_config(path)
+    old = _as_recorded(read_config(path), run_dir / "metrics.csv")
     new = json.loads(json.dumps(asdict(config)))
     for key in sorted((set(old) | set(new)) - set(RUNTIME_FIELDS)):
         if key != "steps" and old.get(key) != new.get(key):
@@ -55,6 +56,23 @@ def run_state(run_dir: str | os.PathLike[str], config: RunConfig) -> State:
     if old["steps"] == config.steps and done >= config.steps:
         return "finished"  # (a summary of fewer steps: left by a stage this run extends)
     return "resume" if (run_dir / "checkpoint.pt").is_file() else "new"
+
+
+def _as_recorded(saved: dict, metrics: Path) -> dict:
+    """``config.json``'s config as the run trains on.
+
+    It gains the benchmark fields its metrics header recorded where today's defaults differ
+    (:meth:`deep.train.RunConfig.as_recorded`): a run from before a default changed matches a
+    sweep that names its value, and conflicts with one that takes today's default.
+    """
+    header = read_header(metrics) if metrics.is_file() else None
+    if not header or "env_config" not in header:
+        return saved
+    try:
+        recorded, pinned = RunConfig.from_saved(saved).as_recorded(header["env_config"])
+    except (TypeError, UsageError):  # not a config this version can build: compared as saved
+        return saved
+    return {**saved, "env_kwargs": recorded.env_kwargs} if pinned else saved
 
 
 def _summary_steps(run_dir: Path) -> int:
