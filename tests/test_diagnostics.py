@@ -658,6 +658,15 @@ def test_gradient_terms_are_the_objective_s_parts_and_leave_the_method_as_it_was
     assert all(torch.equal(v, method.task_q.state_dict()[k]) for k, v in weights.items())
     again = training_signal.gradient_terms_table(trainer, batches=1, seed=4).set_index("term")
     pd.testing.assert_frame_equal(table, again)  # seeded: the same batches and noise
+    # the total's norm is that of one backward pass through the summed objective
+    method.gen.manual_seed(4)
+    batch = method.replay.sample(method.config.batch_size, np.random.default_rng(4))
+    objective = sum(method.task_loss_terms(method.sample_inputs(batch, grad=True)).values())
+    params = [p for g in method.optimizers["task"].param_groups for p in g["params"]]
+    grads = torch.autograd.grad(objective, params, allow_unused=True)
+    norm = float(sum(float((g**2).sum()) for g in grads if g is not None)) ** 0.5
+    assert table.loc["total", "grad_norm"] == pytest.approx(norm, rel=1e-4)
+    method.gen.set_state(state)
 
 
 def test_replay_progress_counts_every_stored_episode_by_age_and_kind(tmp_path):

@@ -34,6 +34,7 @@ optimiser's gradient:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -121,17 +122,24 @@ def gradient_terms_table(
         for b in range(batches):
             batch = method.replay.sample(method.config.batch_size, rng)
             terms = method.task_loss_terms(method.sample_inputs(batch, grad=True))
-            terms["total"] = sum(terms.values())
+            per_term = {}
             for name, loss in terms.items():
                 if not loss.requires_grad:  # a term without parameters (λ = 0)
-                    grads: tuple[torch.Tensor | None, ...] = (None,) * len(params)
+                    per_term[name] = (None,) * len(params)
                 else:
-                    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+                    per_term[name] = torch.autograd.grad(
+                        loss, params, retain_graph=True, allow_unused=True
+                    )
+            # the objective's gradient is the sum of the terms' (no extra backward pass)
+            per_term["total"] = tuple(_sum_grads(g) for g in zip(*per_term.values(), strict=True))
+            losses = {name: float(loss.detach()) for name, loss in terms.items()}
+            losses["total"] = sum(losses.values())
+            for name, grads in per_term.items():
                 rows.append(
                     {
                         "batch": b,
                         "term": name,
-                        "loss": float(loss.detach()),
+                        "loss": losses[name],
                         "grad_norm": _norm(grads, everywhere),
                         "grad_norm_task_q": _norm(grads, on_q),
                     }
@@ -151,6 +159,12 @@ def gradient_terms_table(
     )
     out["batches"] = batches
     return out.reset_index()
+
+
+def _sum_grads(grads: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
+    """The sum of one parameter's gradients over the terms; None where no term reaches it."""
+    present = [g for g in grads if g is not None]
+    return torch.stack(present).sum(0) if present else None
 
 
 def replay_progress_table(trainer: Any, *, bins: int = 4) -> pd.DataFrame | None:
