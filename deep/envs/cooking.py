@@ -218,8 +218,8 @@ def problem_layout(config: CookingConfig, problem: int) -> tuple[tuple[int, int,
 def paper_observation_layout(config: CookingConfig) -> dict[str, slice]:
     """Where each part of the paper variant's observation vector sits, in order.
 
-    ``cell`` (x, y), ``object`` (one-hot: none, fridge, pot), ``inventory`` (one-hot: empty, then
-    each ingredient), for cooking with goals ``goal_a`` and ``goal_b`` (one-hots of the recipe,
+    ``cell`` (x, y), ``object`` (one-hot: none, bus, map, pot, fridge), ``inventory`` (one-hot:
+    empty, then each ingredient), for cooking with goals ``goal_a`` and ``goal_b`` (one-hots of the recipe,
     all zero in exploration), and with ``pot="observed"`` ``pot`` (1 once a is in the pot). The
     one definition that :func:`observation_space`, both ``_obs`` builders (tested) and
     :meth:`CookingFamily.observed_goals` share.
@@ -578,9 +578,10 @@ class CookingEnv(gym.Env):
     ## Observation Space
     ``Box(int64)``. ``paper``: ``[x, y, object one-hot (none, bus, map, pot, fridge),
     inventory one-hot (none, n ingredients), (cooking only) goal a one-hot (4), goal b
-    one-hot (4), all 0 without a goal]``: 20 entries (cooking) or 15 (no goals). The pot's
-    contents are not observed (Sec. 6.1's state); with ``pot="observed"`` a 21st entry is 1
-    once a is in the pot. ``official``: ``[x, y, status (0 none,
+    one-hot (4), all 0 without a goal), pot]``: 21 entries (cooking), where ``pot`` is 1
+    once a is in the pot (``pot="observed"``, cooking's default). With ``pot="hidden"``
+    (Sec. 6.1's state, and cooking without goals) the pot is not observed: 20 entries
+    (cooking) or 15 (no goals). ``official``: ``[x, y, status (0 none,
     2 pot, 3 fridge), inventory, pot slot 0, 1, 2, goal a, goal b]``, 4 meaning "empty" or
     "no goal".
 
