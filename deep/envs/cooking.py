@@ -218,11 +218,11 @@ def problem_layout(config: CookingConfig, problem: int) -> tuple[tuple[int, int,
 def paper_observation_layout(config: CookingConfig) -> dict[str, slice]:
     """Where each part of the paper variant's observation vector sits, in order.
 
-    ``cell`` (x, y), ``object`` (one-hot: none, bus, map, pot, fridge), ``inventory`` (one-hot:
-    empty, then each ingredient), for cooking with goals ``goal_a`` and ``goal_b`` (one-hots of the recipe,
-    all zero in exploration), and with ``pot="observed"`` ``pot`` (1 once a is in the pot). The
-    one definition that :func:`observation_space`, both ``_obs`` builders (tested) and
-    :meth:`CookingFamily.observed_goals` share.
+    ``cell`` (x, y), ``object`` (one-hot: none, bus, map, pot, fridge), ``inventory``
+    (one-hot: empty, then each ingredient), for cooking with goals ``goal_a`` and ``goal_b``
+    (one-hots of the recipe, all zero in exploration), and with ``pot="observed"`` ``pot``
+    (1 once a is in the pot). The one definition that :func:`observation_space`, both
+    ``_obs`` builders (tested) and :meth:`CookingFamily.observed_goals` share.
     """
     n = config.n_ingredients
     sizes = {"cell": 2, "object": N_OBJ, "inventory": 1 + n}
