@@ -65,7 +65,10 @@ def _as_recorded(saved: dict, metrics: Path) -> dict:
     (:meth:`deep.train.RunConfig.as_recorded`): a run from before a default changed matches a
     sweep that names its value, and conflicts with one that takes today's default.
     """
-    header = read_header(metrics) if metrics.is_file() else None
+    try:
+        header = read_header(metrics) if metrics.is_file() else None
+    except (OSError, UnicodeDecodeError):  # damage is reported where the file is read
+        return saved
     if not header or "env_config" not in header:
         return saved
     try:
