@@ -31,7 +31,7 @@ from deep.envs.city import (
     bus_routes,
 )
 from deep.envs.cooking import FRIDGES
-from deep.envs.problem import NO_GOAL
+from deep.envs.problem import NO_GOAL, ProblemFactor
 from deep.train import RunConfig, Trainer
 from deep.trial_loop import run_wave
 
@@ -252,6 +252,32 @@ def test_plane_places_equal_encodings_together():
     assert layout == "tsne" and np.isfinite(xy).all() and np.allclose(xy[:30], xy[30:])
 
 
+def test_landing_table_finds_the_nearest_training_code_and_the_smallest_gap():
+    # Training codes at 0, 1 and 3 on a line (gaps 1, 4, 9: the smallest is 1); the held-out
+    # problem 3's g lands at 2.9 twice (nearest: problem 2, squared distance 0.01) and at 0.2
+    # once; training problem 0's g at 0.1 (its own code), problem 1's at 2.2 (nearest: 2).
+    factors = [ProblemFactor("a", 2, True, ""), ProblemFactor("b", 2, False, "")]
+
+    def row(kind, problem, split, z, a, b):
+        return {"kind": kind, "problem": problem, "split": split, "trial": -1, "a": a,
+                "b": b, "z0": z, "z1": 0.0}  # fmt: skip
+
+    rows = [row("f", 0, "train", 0.0, 0, 0), row("f", 1, "train", 1.0, 1, 0)]
+    rows += [row("f", 2, "train", 3.0, 1, 1), row("f", 3, "test", 50.0, 0, 1)]
+    rows += [row("g", 3, "test", z, 0, 1) for z in (2.9, 2.9, 0.2)]
+    rows += [row("g", 0, "train", 0.1, 0, 0), row("g", 1, "train", 2.2, 1, 0)]
+    table = code_swap.landing_table(pd.DataFrame(rows), factors).set_index("problem")
+    train, held = table.loc[-1], table.loc[3]
+    assert train["trials"] == 2 and train["nearest_share"] == 0.5
+    assert train["dist_own"] == pytest.approx((0.01 + 1.44) / 2)
+    assert train["dist_nearest"] == pytest.approx((0.01 + 0.64) / 2)
+    assert held["nearest"] == 2 and held["nearest_share"] == pytest.approx(2 / 3)
+    assert held["dist_nearest"] == pytest.approx((0.01 + 0.01 + 0.04) / 3)
+    assert np.isnan(held["dist_own"]) and table["min_gap"].eq(1.0).all()
+    assert held["shared_relevant"] == 0 and held["relevant"] == 1  # a: 0 against 1
+    assert code_swap.landing_table(pd.DataFrame(rows[:4]), factors) is None  # no g rows
+
+
 # ----------------------------------------------------------------- the CLI on a real checkpoint
 
 
@@ -291,6 +317,10 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert set(groups["z"]) == {"g(tau)", "code sharing all relevant factors", "code sharing fewer"}
     ranked = read_csv(bus_diagnostics / "code_swap_summary.csv")
     assert (ranked.groupby("problem")["rank"].min() == 0).all() and len(ranked) == 2 * 97
+    landing = read_csv(bus_diagnostics / "code_landing.csv")
+    held = landing[landing["problem"] >= 0]
+    assert landing["problem"].iloc[0] == -1 and landing["trials"].sum() == 2 * TRIALS
+    assert set(held["nearest"]) <= set(family.problem_ids("train"))
     assert "untrained" in header["note"] and set(header["probe_protocols"]) >= {"heldout"}
     probe = read_csv(bus_diagnostics / "probe.csv")
     assert list(probe.columns) == list(PROBE_COLUMNS)

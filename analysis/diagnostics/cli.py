@@ -13,7 +13,9 @@ these options and the package version:
   (Fig. 11, :mod:`.exploration`), ``exploration_problems.csv`` (the same trials per problem:
   reveal fraction, reveal step, idle steps, the first trial's actions);
 * ``code_swap.csv`` and ``code_swap_summary.csv`` (:mod:`.code_swap`; families with held-out
-  problems): held-out problems played on every training problem's code;
+  problems): held-out problems played on every training problem's code; ``code_landing.csv``
+  (:func:`.code_swap.landing_table`): the training code nearest each problem's g(τ^exp), and
+  how near against the smallest gap between two training codes;
 * ``exploitation_goals.csv`` and ``exploitation_goal_summary.csv`` (:mod:`.exploitation`): every
   (problem, goal) pair of the training problems played told μ, beside its exact optimum and
   π^task's own value of the first state; ``exploitation_goal_kinds.csv`` (families with more
@@ -45,6 +47,7 @@ from analysis.checkpoints import check_writable, load_run
 from analysis.diagnostics.code_swap import (
     format_code_swap,
     held_out_sample,
+    landing_table,
     sufficiency_summary,
     swap_summary,
     swap_table,
@@ -239,6 +242,7 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "exploration_problems": diag.problems,
         "code_swap": diag.code_swap,
         "code_swap_summary": None if diag.code_swap is None else swap_summary(diag.code_swap),
+        "code_landing": landing_table(diag.embeddings, diag.factors),
         "exploitation_goals": diag.exploitation,
         "exploitation_goal_summary": goal_summary(diag.exploitation),
         "exploitation_goal_kinds": goal_kind_summary(diag.exploitation),

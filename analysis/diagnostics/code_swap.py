@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ __all__ = [
     "Z_GROUPS",
     "format_code_swap",
     "held_out_sample",
+    "landing_table",
     "sufficiency_summary",
     "swap_summary",
     "swap_table",
@@ -185,6 +187,74 @@ def sufficiency_summary(table: pd.DataFrame) -> pd.DataFrame:
     sums["z"] = sums["z"].astype(str)
     sums["return"] = sums["total"] / sums["trials"]
     return sums[["problem", "z", "trials", "return"]]
+
+
+def landing_table(embeddings: pd.DataFrame, factors: Sequence[Any]) -> pd.DataFrame | None:
+    """Where g(τ^exp) lands among the training codes f(μ'): the nearest one and how near.
+
+    ``embeddings`` is :func:`~.embeddings.embedding_table`'s table (f of every ID, g of every
+    played trial); ``factors`` the family's :class:`~deep.envs.problem.ProblemFactor` list.
+    For each g row, the training ID μ' whose f(μ') is nearest (squared Euclidean distance).
+    One row per held-out problem and one (``problem`` −1) for the training problems
+    together. Columns: ``trials``; ``nearest`` (the training ID most often nearest; −1 on the
+    training row) and ``nearest_share`` (its share of the trials; training: the share whose
+    nearest code is their own); ``dist_nearest`` (mean squared distance to the nearest
+    code); ``dist_own`` (training: to their own code, the decoder's error; NaN held out,
+    whose f is an untrained row); ``min_gap`` (the smallest squared distance between two
+    training codes: a g that lands nearer a code than this reads as that code);
+    ``shared_relevant`` (task-relevant factors the held-out μ shares with ``nearest``, of
+    ``relevant``). None without g rows.
+    """
+    g = embeddings[embeddings["kind"] == "g"]
+    f = embeddings[(embeddings["kind"] == "f") & (embeddings["split"] == "train")]
+    if g.empty or f.empty:
+        return None
+    zs = [c for c in embeddings.columns if c.startswith("z") and c[1:].isdigit()]
+    codes, ids = f[zs].to_numpy(np.float64), f["problem"].to_numpy()
+    gaps = ((codes[:, None] - codes[None]) ** 2).sum(-1)
+    min_gap = float(gaps[~np.eye(len(codes), dtype=bool)].min()) if len(codes) > 1 else np.nan
+    dist = ((g[zs].to_numpy(np.float64)[:, None] - codes[None]) ** 2).sum(-1)
+    nearest, problems = ids[dist.argmin(1)], g["problem"].to_numpy()
+    train = set(ids.tolist())
+    relevant = [factor.name for factor in factors if factor.relevant]
+    by_id = f.set_index("problem")
+    rows = []
+    trained = np.isin(problems, list(train))
+    if trained.any():
+        column = {int(mu): i for i, mu in enumerate(ids)}
+        own = dist[np.flatnonzero(trained), [column[int(mu)] for mu in problems[trained]]]
+        rows.append(
+            {
+                "problem": -1,
+                "trials": int(trained.sum()),
+                "nearest": -1,
+                "nearest_share": float((nearest[trained] == problems[trained]).mean()),
+                "dist_nearest": float(dist[trained].min(1).mean()),
+                "dist_own": float(own.mean()),
+                "min_gap": min_gap,
+                "shared_relevant": np.nan,
+                "relevant": len(relevant),
+            }
+        )
+    for mu in sorted(set(problems[~trained].tolist())):
+        mine = problems == mu
+        values, counts = np.unique(nearest[mine], return_counts=True)
+        mode = int(values[counts.argmax()])
+        held = embeddings[embeddings["problem"] == mu].iloc[0]
+        rows.append(
+            {
+                "problem": int(mu),
+                "trials": int(mine.sum()),
+                "nearest": mode,
+                "nearest_share": float(counts.max() / mine.sum()),
+                "dist_nearest": float(dist[mine].min(1).mean()),
+                "dist_own": np.nan,
+                "min_gap": min_gap,
+                "shared_relevant": sum(int(held[n] == by_id.loc[mode, n]) for n in relevant),
+                "relevant": len(relevant),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def format_code_swap(summary: pd.DataFrame) -> str:
