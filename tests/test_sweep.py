@@ -248,6 +248,27 @@ BAD_SPECS = {
 }
 
 
+def test_envs_flag_selects_the_files_entries_by_label(tmp_path, capsys):
+    """``--envs`` keeps a file's entry whole (its env kwargs too); other names are benchmarks."""
+    envs = [
+        {"env": "bandit", "env_kwargs": {"A": 3}},
+        {"env": "bandit", "env_kwargs": {"A": 5}, "label": "bandit5"},
+    ]
+    spec_file = _write_spec(tmp_path / "two.json", {**SPEC, "methods": ["dream"], "envs": envs})
+
+    def selected(names: str) -> list[tuple[str, dict]]:
+        args = sweep.cli._parser().parse_args([str(spec_file), "--envs", names])
+        spec = sweep.parse_spec(*sweep.cli._spec_data(args)[:2])
+        return [(e.label, e.env_kwargs) for e in spec.envs]
+
+    assert selected("bandit5") == [("bandit5", {"A": 5})]
+    assert selected("bandit") == [("bandit", {"A": 3})]  # the file's entry, not the defaults
+    assert selected("bandit5,map") == [("bandit5", {"A": 5}), ("map", {})]
+    argv = [str(spec_file), "--envs", "bandit5", "--seeds", "0", "--dry-run", "--out", "o"]
+    assert sweep.main(argv) == 0
+    assert capsys.readouterr().out.splitlines() == ["new\to/bandit5/dream/s0"]
+
+
 @pytest.mark.parametrize("case", list(BAD_SPECS), ids=list(BAD_SPECS))
 def test_bad_spec_is_one_line_error(tmp_path, capsys, case):
     change, expected = BAD_SPECS[case]

@@ -47,7 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("sweep (replace the file's values)")
     g.add_argument("--name", default=None, help="sweep name (default: the file's stem)")
     g.add_argument("--methods", default=None, help=f"comma list of {', '.join(METHODS)}")
-    g.add_argument("--envs", default=None, help="comma list of benchmark names")
+    g.add_argument(
+        "--envs",
+        default=None,
+        help="comma list: labels of the file's env entries (kept with their env kwargs) "
+        "or benchmark names",
+    )
     g.add_argument("--seeds", default=None, help="0..2 or 0,1,2")
     g.add_argument(
         "--setting",
@@ -137,7 +142,8 @@ def _spec_data(args: argparse.Namespace) -> tuple[dict[str, Any], str, str, dict
     for key, flag in (("methods", "--methods"), ("envs", "--envs"), ("splits", "--splits")):
         text = getattr(args, key)
         if text is not None:
-            put(key, [item.strip() for item in text.split(",") if item.strip()], flag)
+            items = [item.strip() for item in text.split(",") if item.strip()]
+            put(key, _select_envs(data.get("envs"), items) if key == "envs" else items, flag)
     if args.seeds is not None:
         put("seeds", args.seeds, "--seeds")
     if args.name is not None:
@@ -154,6 +160,22 @@ def _spec_data(args: argparse.Namespace) -> tuple[dict[str, Any], str, str, dict
             put(key, value, "--" + key.replace("_", "-"))
     _cli_env_changes(data, args.env_arg, args.variant)
     return data, source, default_name, flags
+
+
+def _select_envs(spec_envs: Any, names: Sequence[str]) -> list[Any]:
+    """The env entries ``--envs`` names.
+
+    Each name is the label of one of the file's env entries (kept whole, with its variant and
+    env kwargs) or, failing that, a benchmark name with its defaults.
+    """
+    entries = spec_envs if isinstance(spec_envs, list) else []
+    by_label: dict[str, Any] = {}
+    for item in entries:
+        if isinstance(item, str):
+            by_label.setdefault(item, item)
+        elif isinstance(item, dict) and isinstance(item.get("label", item.get("env")), str):
+            by_label.setdefault(item.get("label", item.get("env")), item)
+    return [by_label.get(name, name) for name in names]
 
 
 def _cli_env_changes(data: dict[str, Any], env_args: Sequence[str], variant: str | None) -> None:
