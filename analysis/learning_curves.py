@@ -475,22 +475,44 @@ def reference_row(
     """
     if refs is None:
         return None
-    # Rows for these env_kwargs when the table has them (distracting_bus[train_split=...]),
-    # otherwise the benchmark's own. A family whose reference rows are not per variant (the
+    # The row of these env_kwargs when the table has one (distracting_bus[train_split=...]).
+    # Otherwise a known family's row is named by the config values that change its references
+    # (cooking[held_out=10,pot=observed] reads cooking[held_out=10]; the pot changes none), and
+    # an unknown label reads the benchmark's. A family whose rows are not per variant (the
     # bandit's are per (A, H): "A=4,H=1") names its own row.
     family = _family_of(env, variant)
     if family is not None and variant not in family.reference_variants:
         variant, env = family.reference_variant, family.name
     rows = refs[(refs["benchmark"] == env) & (refs["variant"] == variant)]
     if not len(rows):
-        benchmark = env.split("[")[0]
-        rows = refs[(refs["benchmark"] == benchmark) & (refs["variant"] == variant)]
+        label = env.split("[")[0] if family is None else _reference_label(family)
+        if label is None:
+            return None
+        rows = refs[(refs["benchmark"] == label) & (refs["variant"] == variant)]
     wanted = ["test", "all"] if split == "test" else ["train", "all"]
     for name in wanted:
         match = rows[rows["split"] == name]
         if len(match):
             return match.iloc[0]
     return None
+
+
+def _reference_label(family: Any) -> str | None:
+    """The reference rows' label of a family's config (None: the table has no such row).
+
+    Only the fields the family's ``reference_options`` name change reference values; those
+    that differ from the variant's defaults must together be one of its options.
+    """
+    from deep.envs.problem import make, options_label
+
+    config = family.config
+    variant = getattr(config, "variant", None)
+    base = make(family.name, **({} if variant is None else {"variant": variant})).config
+    keys = sorted({key for option in family.reference_options for key in option})
+    changed = {k: getattr(config, k) for k in keys if getattr(config, k) != getattr(base, k)}
+    if changed and changed not in [dict(option) for option in family.reference_options]:
+        return None
+    return options_label(family.name, changed)
 
 
 def split_title(env: str, split: str) -> str:

@@ -228,7 +228,9 @@ def recorded_env_config(config: Any, saved_env: Mapping[str, Any]) -> dict[str, 
 
     A field the checkpoint does not name was added since: it takes the value the config's
     ``FIELDS_ADDED`` gives (cooking's ``pot``: the hidden pot, today's default being the
-    observed one), else its default, the behaviour the run had.
+    observed one), else its default, the behaviour the run had. The result is resolved as the
+    config class resolves it (cooking's ``held_out=None``: the variant's problem), unless the
+    class no longer builds from it, when it is returned as recorded.
     """
     added = getattr(config, "FIELDS_ADDED", {})
     absent = {
@@ -236,7 +238,11 @@ def recorded_env_config(config: Any, saved_env: Mapping[str, Any]) -> dict[str, 
         for f in dataclasses.fields(config)
         if f.name in added or f.default is not dataclasses.MISSING
     }
-    return {**absent, **saved_env}
+    recorded = {**absent, **saved_env}
+    try:
+        return asdict(type(config)(**recorded))
+    except (TypeError, ValueError):  # a field since removed, or a value no longer allowed
+        return recorded
 
 
 RUNTIME_FIELDS = ("device", "threads", "checkpoint_every", "checkpoint_minutes", "snapshot_every")

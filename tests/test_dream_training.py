@@ -610,6 +610,7 @@ def test_resume_reads_a_config_field_added_since_as_the_value_it_stood_for(tmp_p
         state = torch.load(out / "checkpoint.pt", weights_only=False)
         assert state["env_config"]["pot"] == pot
         del state["env_config"]["pot"]  # as written before the field existed
+        del state["env_config"]["held_out"]  # None then resolves to the variant's 11: no note
         if not named:  # as the default runs wrote it
             state["config"]["env_kwargs"] = {}
             config = json.loads((out / "config.json").read_text())
@@ -622,6 +623,7 @@ def test_resume_reads_a_config_field_added_since_as_the_value_it_stood_for(tmp_p
             assert len(err) == 1 and "(pot)" in err[0] and "--env-arg pot=hidden" in err[0]
             continue
         assert read_header(out / "metrics.csv")["env_config"]["pot"] == "hidden"
+        assert read_header(out / "metrics.csv")["env_config"]["held_out"] == 11
         assert json.loads((out / "config.json").read_text())["env_kwargs"] == {"pot": "hidden"}
         assert len(err) == (not named)
         assert all("--env-arg pot=hidden" in line and "default: observed" in line for line in err)

@@ -352,3 +352,42 @@ def test_observed_goals_read_back_the_recipe_from_stored_observations(kw):
         np.testing.assert_array_equal(family.observed_goals({"state": obs}), goals)
     assert make("cooking_no_goals").observed_goals({"state": obs}) is None
     assert make("map").observed_goals({"state": obs}) is None
+
+
+def test_the_held_out_problem_is_a_config_field_with_each_variants_default():
+    """``held_out``: App. B.1's μ = 11 for the paper variant, the code's 10 for the official one;
+    any problem can be held out instead; cooking without goals holds none out."""
+    assert make("cooking").config.held_out == 11
+    assert make("cooking", variant="official").config.held_out == 10
+    assert make("cooking_no_goals").config.held_out is None
+    fam = make("cooking", held_out=10)
+    assert fam.problem_ids("test").tolist() == [10]
+    assert fam.problem_ids("train").tolist() == [m for m in range(64) if m != 10]
+    assert fridge_contents(10, 4) == (2, 2, 0)  # two fridges alike; μ = 11 has three kinds
+    assert make("cooking", variant="official", held_out=11).problem_ids("test").tolist() == [11]
+    for bad in (64, -1, "x"):
+        with pytest.raises(ValueError, match=r"allowed: a problem ID 0\.\.63"):
+            make("cooking", held_out=bad)
+    with pytest.raises(ValueError, match="holds no problem out"):
+        make("cooking_no_goals", held_out=3)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        rc.no_exploration_value,
+        pytest.param(rc.pearl_ub_value, marks=pytest.mark.slow),  # ~30 s each
+        pytest.param(rc.pearl_ub_redraw_value, marks=pytest.mark.slow),
+    ],
+)
+def test_reference_values_of_any_held_out_problem_split_the_whole_familys(value):
+    """Every reference is a mean over the true μ of a split, with the prior over all 64
+    problems, so 63·train + 1·test = 64·all whichever problem is held out, and naming the
+    default problem changes nothing."""
+    h = 5
+    everything = value("cooking", "all", horizon=h)
+    for held_out in (10, 11, 42):
+        test = value("cooking", "test", horizon=h, held_out=held_out)
+        train = value("cooking", "train", horizon=h, held_out=held_out)
+        assert 63 * train + test == pytest.approx(64 * everything, abs=1e-9)
+    assert value("cooking", "test", horizon=h, held_out=11) == value("cooking", "test", horizon=h)

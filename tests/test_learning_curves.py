@@ -220,6 +220,31 @@ def test_reference_lines_of_env_kwargs_runs_come_from_their_own_rows(tmp_path):
     assert fallback["optimal"] == 0.8
 
 
+def test_a_runs_reference_row_is_named_by_the_fields_that_change_references():
+    """Cooking's held-out problem changes its references and its pot does not: a run made
+    with both reads its held-out problem's row, and a combination without a row reads none
+    (never another problem's values)."""
+    from analysis.learning_curves import reference_row
+
+    refs = pd.DataFrame(
+        {
+            "benchmark": ["cooking", "cooking[held_out=10]", "cooking[stage_reward=add]"],
+            "variant": ["paper"] * 3,
+            "split": ["test"] * 3,
+            "optimal": [1 / 3, 0.4, -0.067],
+        }
+    )
+    for env, optimal in (
+        ("cooking[held_out=10,pot=observed]", 0.4),
+        ("cooking[held_out=10]", 0.4),
+        ("cooking[pot=observed]", 1 / 3),
+        ("cooking[held_out=11,pot=hidden]", 1 / 3),  # the default problem, named
+        ("cooking[pot=hidden,stage_reward=add]", -0.067),
+    ):
+        assert reference_row(refs, env, "paper", "test")["optimal"] == optimal, env
+    assert reference_row(refs, "cooking[held_out=10,stage_reward=add]", "paper", "test") is None
+
+
 def test_step_tick_labels():
     from analysis.learning_curves import _steps_label
 

@@ -246,7 +246,7 @@ class CityFamily(MetaProblemFamily):
         distracting = config.kind == "distracting"
         self.reference_variants = VARIANTS
         self.reference_splits = ("train", "test") if distracting else ("all",)
-        self.reference_options: tuple[Mapping[str, str], ...] = ({},)
+        self.reference_options: tuple[Mapping[str, Any], ...] = ({},)
         if distracting:
             self.reference_options += tuple({"train_split": s} for s in TRAIN_SPLITS)
 
@@ -398,7 +398,7 @@ class CityFamily(MetaProblemFamily):
         return np.where(dist == 0, GOAL_REWARD, STEP_REWARD + later)
 
     def reference_table(
-        self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
+        self, variant: str = "paper", split: str = "test", options: Mapping[str, Any] | None = None
     ) -> pd.DataFrame:
         """:func:`deep.envs.reference_city.reference_table`; options: ``{"train_split": ...}``."""
         from deep.envs import reference_city

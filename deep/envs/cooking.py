@@ -6,7 +6,8 @@ agent uses "pick up" at the fridge. A recipe (a, b) asks for ingredient a in the
 
 * ``cooking``: 4 ingredients, μ = 16·(top fridge (2,2)) + 4·(middle (2,1)) + (bottom (2,0)),
   μ ∈ 0..63 (App. B.1). The recipe is the per-episode goal g = 4a + b, drawn only among the
-  ingredients present in μ. Held out: μ = 11 (paper) or μ = 10 (official code).
+  ingredients present in μ. Held out: μ = 11 (paper) or μ = 10 (official code), or
+  ``held_out``.
 * ``cooking_no_goals``: App. B.1's variant. 7 ingredients, no goal: the recipe is folded into
   μ (μ indexes :data:`NO_GOAL_PROBLEMS`, the 2401 (fridges, recipe) pairs whose recipe uses
   present ingredients), the agent can only pick up with an empty inventory, and picking up the
@@ -98,6 +99,8 @@ STAGE_REWARDS = ("replace", "add")
 """Readings of App. B.1's +0.25 for a completed recipe step (:attr:`CookingConfig.stage_reward`)."""
 POT_VIEWS = ("hidden", "observed")
 """Whether the paper variant's observation shows the pot (:attr:`CookingConfig.pot`)."""
+HELD_OUT = MappingProxyType({"paper": 11, "official": 10})
+"""The problem each cooking variant holds out of training by default (App. B.1; the code)."""
 
 
 def _no_goal_problems(n_ing: int = 7) -> tuple[tuple[int, int, int], ...]:
@@ -142,6 +145,11 @@ class CookingConfig:
     slots). None: the default of the kind and variant. Why the default changed, by measurement:
     ``docs/benchmarks.md``."""
 
+    held_out: int | None = None
+    """The problem μ held out of training (cooking only; the goal-free variant holds none out).
+    None: the variant's, μ = 11 for "paper" (App. B.1) and μ = 10 for "official" (the authors'
+    code; fridges (2, 2, 0), two of them alike, where μ = 11 has three different ingredients)."""
+
     FIELDS_ADDED: ClassVar[Mapping[str, Any]] = MappingProxyType({"pot": "hidden"})
     """Fields added after runs were recorded, with the value that stood for before they
     existed: a checkpoint that does not name one ran with that value."""
@@ -150,6 +158,8 @@ class CookingConfig:
         if self.pot is None:
             default = "observed" if (self.kind, self.variant) == ("cooking", "paper") else "hidden"
             object.__setattr__(self, "pot", default)
+        if self.held_out is None and self.kind == "cooking":
+            object.__setattr__(self, "held_out", HELD_OUT.get(self.variant))
         if self.kind not in KINDS:
             raise ValueError(f"unknown cooking kind {self.kind!r}; allowed: {', '.join(KINDS)}")
         if self.stage_reward not in STAGE_REWARDS:
@@ -170,6 +180,18 @@ class CookingConfig:
             raise ValueError(
                 f"variant {self.variant!r} does not exist for cooking_no_goals (the official "
                 "code has no such env); allowed: 'paper'"
+            )
+        if self.kind == "no_goals" and self.held_out is not None:
+            raise ValueError(
+                f"held_out={self.held_out!r}: cooking without goals holds no problem out; "
+                "allowed: none"
+            )
+        if self.kind == "cooking" and not (
+            isinstance(self.held_out, int) and 0 <= self.held_out < self.n_problems
+        ):
+            raise ValueError(
+                f"held_out={self.held_out!r} is invalid; "
+                f"allowed: a problem ID 0..{self.n_problems - 1}"
             )
         if not (isinstance(self.horizon, int) and self.horizon >= 1):
             raise ValueError(f"horizon={self.horizon!r} is invalid; allowed: integers >= 1")
@@ -275,13 +297,15 @@ class CookingFamily(MetaProblemFamily):
         self.n_goals = config.n_goals
         self.uniform_goals = False
         self.reference_splits = ("train", "test") if config.kind == "cooking" else ("all",)
-        self.reference_options: tuple[Mapping[str, str], ...] = ({}, {"stage_reward": "add"})
+        self.reference_options: tuple[Mapping[str, Any], ...] = ({}, {"stage_reward": "add"})
+        if config.kind == "cooking":  # the authors' code's held-out kitchen, in the paper variant
+            self.reference_options += ({"held_out": HELD_OUT["official"]},)
 
     def _split_ids(self, split: str) -> np.ndarray:
         everything = np.arange(self.n_problems)
         if split == "all" or self.config.kind == "no_goals":
             return everything  # the paper names no held-out problem for the goal-free variant
-        held_out = [11] if self.config.variant == "paper" else [10]
+        held_out = [self.config.held_out]
         return np.array(held_out) if split == "test" else np.setdiff1d(everything, held_out)
 
     def goal_probabilities(self, problem: int) -> np.ndarray:
@@ -494,16 +518,19 @@ class CookingFamily(MetaProblemFamily):
         return int(np.searchsorted(model.keys, key))
 
     def reference_table(
-        self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
+        self, variant: str = "paper", split: str = "test", options: Mapping[str, Any] | None = None
     ) -> pd.DataFrame:
         """:func:`deep.envs.reference_cooking.reference_table` (paper variant).
 
-        ``options``: ``{"stage_reward": "add"}`` for the other reading of the recipe-step reward.
+        ``options``: ``{"stage_reward": "add"}`` for the other reading of the recipe-step reward,
+        ``{"held_out": 10}`` for the authors' code's held-out problem.
         """
         from deep.envs import reference_cooking
 
-        stage_reward = (options or {}).get("stage_reward", "replace")
-        return reference_cooking.reference_table(self.name, split, stage_reward)
+        options = options or {}
+        stage_reward = options.get("stage_reward", "replace")
+        held_out = options.get("held_out")
+        return reference_cooking.reference_table(self.name, split, stage_reward, held_out)
 
     def code_suffices(self, problem: int, code: int, goal: int) -> bool | None:
         """:func:`deep.envs.reference_cooking.code_suffices_table` (paper variant; else None)."""
@@ -527,7 +554,9 @@ class CookingFamily(MetaProblemFamily):
 
 def _family_factory(kind: str) -> Any:
     def factory(**kwargs: Any) -> CookingFamily:
-        check_config_keys(kwargs, "a cooking env", ("variant", "horizon", "stage_reward", "pot"))
+        check_config_keys(
+            kwargs, "a cooking env", ("variant", "horizon", "stage_reward", "pot", "held_out")
+        )
         return CookingFamily(CookingConfig(kind=kind, **kwargs))
 
     return factory

@@ -180,7 +180,7 @@ class MetaProblemFamily(abc.ABC):
     """The ``variant`` values with reference returns (:mod:`deep.envs.reference_values`)."""
     reference_splits: tuple[str, ...] = ("all",)
     """The splits with a reference row: ``("train", "test")`` where they differ."""
-    reference_options: tuple[Mapping[str, str], ...] = ({},)
+    reference_options: tuple[Mapping[str, Any], ...] = ({},)
     """Env options with reference rows of their own, besides the default ``{}``: e.g. the
     distracting bus's ``{"train_split": "independent"}`` (labelled by :func:`options_label`)."""
 
@@ -308,7 +308,7 @@ class MetaProblemFamily(abc.ABC):
         return None
 
     def reference_table(
-        self, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
+        self, variant: str = "paper", split: str = "test", options: Mapping[str, Any] | None = None
     ) -> pd.DataFrame:
         """One-row table of the reference returns (arguments validated by the caller).
 

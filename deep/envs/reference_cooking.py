@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -239,6 +240,15 @@ def cooking_model(name: str, horizon: int = 20, stage_reward: str = "replace") -
     return CookingModel(name, horizon, stage_reward)
 
 
+def split_problems(name: str, split: str, held_out: int | None = None) -> np.ndarray:
+    """The problem IDs of ``split`` when ``held_out`` is the held-out problem.
+
+    None: the default, :attr:`deep.envs.cooking.CookingConfig.held_out`. The models do not
+    depend on it: the agent's prior is over the whole family either way.
+    """
+    return make(name, **({} if held_out is None else {"held_out": held_out})).problem_ids(split)
+
+
 @functools.cache
 def covering_model(name: str, horizon: int = 20, stage_reward: str = "replace") -> CookingModel:
     """:func:`cooking_model` whose tables cover every (μ, agent state) pair (sampled TS).
@@ -312,7 +322,11 @@ def _belief(model: CookingModel, goal_col: int) -> tuple[np.ndarray, np.ndarray]
 
 @functools.cache
 def no_exploration_value(
-    name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
+    name: str,
+    split: str = "test",
+    horizon: int = 20,
+    stage_reward: str = "replace",
+    held_out: int | None = None,
 ) -> float:
     """Exact return of the Bayes-optimal exploitation policy without exploration information.
 
@@ -323,7 +337,7 @@ def no_exploration_value(
     m = cooking_model(name, horizon, stage_reward)
     solver = _NoExploration(m)
     returns = []
-    for mu in m.family.problem_ids(split):
+    for mu in split_problems(name, split, held_out):
         total = 0.0
         for col, pg in enumerate(m.goal_probs[mu]):
             if pg > 0:
@@ -445,7 +459,11 @@ class _ThompsonSampling:
 
 @functools.cache
 def pearl_ub_redraw_value(
-    name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
+    name: str,
+    split: str = "test",
+    horizon: int = 20,
+    stage_reward: str = "replace",
+    held_out: int | None = None,
 ) -> float:
     """Exact expected exploitation return of committed Thompson sampling with redraws.
 
@@ -455,7 +473,7 @@ def pearl_ub_redraw_value(
     m = cooking_model(name, horizon, stage_reward)
     everything = np.arange(m.family.n_problems)
     ts = _ThompsonSampling(m)
-    split_ids = m.family.problem_ids(split)
+    split_ids = split_problems(name, split, held_out)
     mixed = len(split_ids) == len(everything)  # true μ ~ prior: share the work
     returns = []
     for mu in [None] if mixed else split_ids:
@@ -663,7 +681,11 @@ def bayes_after_thompson_value(m: CookingModel, split_ids: np.ndarray) -> float:
 
 @functools.cache
 def pearl_ub_value(
-    name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
+    name: str,
+    split: str = "test",
+    horizon: int = 20,
+    stage_reward: str = "replace",
+    held_out: int | None = None,
 ) -> float:
     """Exact PEARL-UB as drawn: TS exploration, then Bayes-optimal exploitation.
 
@@ -671,12 +693,16 @@ def pearl_ub_value(
     :func:`no_exploration_value`); averaged over the true μ of ``split``.
     """
     m = covering_model(name, horizon, stage_reward)
-    return bayes_after_thompson_value(m, m.family.problem_ids(split))
+    return bayes_after_thompson_value(m, split_problems(name, split, held_out))
 
 
 @functools.cache
 def pearl_ub_sampled_value(
-    name: str, split: str = "test", horizon: int = 20, stage_reward: str = "replace"
+    name: str,
+    split: str = "test",
+    horizon: int = 20,
+    stage_reward: str = "replace",
+    held_out: int | None = None,
 ) -> float:
     """Exact expected exploitation return of per-episode Thompson sampling in both episodes.
 
@@ -685,7 +711,7 @@ def pearl_ub_sampled_value(
     true μ of ``split``.
     """
     m = covering_model(name, horizon, stage_reward)
-    return per_episode_thompson_value(m, m.family.problem_ids(split))
+    return per_episode_thompson_value(m, split_problems(name, split, held_out))
 
 
 def memoryless_values(
@@ -823,14 +849,20 @@ def identified(name: str, exploration_trajectory: tuple[int, ...]) -> np.ndarray
 
 
 @functools.cache
-def reference_table(name: str, split: str = "test", stage_reward: str = "replace") -> pd.DataFrame:
+def reference_table(
+    name: str, split: str = "test", stage_reward: str = "replace", held_out: int | None = None
+) -> pd.DataFrame:
     """One-row table of the exact reference exploitation returns (paper variant).
 
-    ``stage_reward``: the reading of the recipe-step reward; rows of the non-default reading
-    are labelled ``cooking[stage_reward=add]``.
+    ``stage_reward``: the reading of the recipe-step reward; ``held_out``: the held-out problem
+    (None: the default). Rows of a non-default value are labelled with it, as
+    ``cooking[stage_reward=add]`` and ``cooking[held_out=10]``.
     """
     m = cooking_model(name, stage_reward=stage_reward)
-    problems = m.family.problem_ids(split)
+    problems = split_problems(name, split, held_out)
+    options: dict[str, Any] = {"stage_reward": stage_reward} if stage_reward != "replace" else {}
+    if held_out is not None:
+        options["held_out"] = held_out
     v_star = m.optimal_values()[problems]  # (problems, goal columns)
     optimal = float((v_star * m.goal_probs[problems]).sum(axis=1).mean())
     scripts: dict[tuple[int, ...], list[int]] = {}
@@ -838,17 +870,21 @@ def reference_table(name: str, split: str = "test", stage_reward: str = "replace
         scripts.setdefault(tuple(scripted_exploration(name, int(p))), []).append(int(p))
     all_revealed = all(identified(name, sc)[ps].all() for sc, ps in scripts.items())
     row = {
-        "benchmark": options_label(
-            name, {"stage_reward": stage_reward} if stage_reward != "replace" else None
-        ),
+        "benchmark": options_label(name, options),
         "variant": "paper",
         "split": split,
         "n_problems": len(problems),
         "optimal": optimal,
         "optimal_after_exploration": optimal if all_revealed else np.nan,
-        "pearl_ub": pearl_ub_value(name, split, stage_reward=stage_reward),
-        "pearl_ub_sampled": pearl_ub_sampled_value(name, split, stage_reward=stage_reward),
-        "pearl_ub_redraw": pearl_ub_redraw_value(name, split, stage_reward=stage_reward),
-        "no_exploration": no_exploration_value(name, split, stage_reward=stage_reward),
+        "pearl_ub": pearl_ub_value(name, split, stage_reward=stage_reward, held_out=held_out),
+        "pearl_ub_sampled": pearl_ub_sampled_value(
+            name, split, stage_reward=stage_reward, held_out=held_out
+        ),
+        "pearl_ub_redraw": pearl_ub_redraw_value(
+            name, split, stage_reward=stage_reward, held_out=held_out
+        ),
+        "no_exploration": no_exploration_value(
+            name, split, stage_reward=stage_reward, held_out=held_out
+        ),
     }
     return pd.DataFrame([row])

@@ -38,6 +38,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -86,7 +87,7 @@ def _variants(name: str) -> tuple[str, ...]:
     return _family(name).reference_variants
 
 
-def _options(name: str) -> tuple[Mapping[str, str], ...]:
+def _options(name: str) -> tuple[Mapping[str, Any], ...]:
     return _family(name).reference_options
 
 
@@ -96,7 +97,7 @@ def _check_name(name: str) -> None:
 
 
 def reference_table(
-    name: str, variant: str = "paper", split: str = "test", options: Mapping[str, str] | None = None
+    name: str, variant: str = "paper", split: str = "test", options: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
     """One-row table of the reference returns of ``name`` (see the module doc)."""
     _check_name(name)
