@@ -255,8 +255,8 @@ class Dream(MetaRLMethod):
     """z of the current exploitation episode ``[B, z_dim]``."""
     _ids: np.ndarray = np.zeros(0, dtype=np.int64)
     """The IDs the current wave's problems are shown to the encoder as (``id_labels > 1``)."""
-    _shown: np.ndarray | None = None
-    """Under :meth:`showing`: the problem whose code f(μ') exploitation gets, per problem μ."""
+    _shown_codes: torch.Tensor | None = None
+    """Under :meth:`showing_codes`: the code z exploitation gets, per problem μ."""
 
     def build_networks(self, observation_space: Any, n_actions: int) -> None:
         """Q_exp(φ), Q_task(θ), the encoder f_ψ and the decoder g_ω (App. B.3)."""
@@ -370,12 +370,29 @@ class Dream(MetaRLMethod):
             raise ValueError(
                 f"shown of shape {shown.shape} is invalid; allowed: shape ({n},), IDs 0..{n - 1}"
             )
+        codes = self.encode_problem(shown * self.config.id_labels, noise=False)
+        with self.showing_codes(codes.cpu().numpy()):
+            yield
+
+    @contextlib.contextmanager
+    def showing_codes(self, codes: np.ndarray) -> Iterator[None]:
+        """Greedy exploitation on given codes: z = ``codes[μ]`` (``[n_problems, z_dim]``).
+
+        :meth:`showing` with any point of the code space, e.g. a code composed from the
+        factors of a held-out μ (:mod:`analysis.diagnostics.composite`).
+        """
+        n, z_dim = self.family.n_problems, self.config.z_dim
+        codes = np.asarray(codes, dtype=np.float32)
+        if codes.shape != (n, z_dim) or not np.isfinite(codes).all():
+            raise ValueError(
+                f"codes of shape {codes.shape} are invalid; allowed: finite, shape ({n}, {z_dim})"
+            )
         with self.informed():
-            self._shown = shown
+            self._shown_codes = torch.from_numpy(codes).to(self.device)
             try:
                 yield
             finally:
-                self._shown = None
+                self._shown_codes = None
 
     @torch.no_grad()
     def encode_problem(self, ids: np.ndarray, noise: bool) -> torch.Tensor:
@@ -395,8 +412,11 @@ class Dream(MetaRLMethod):
                 self._ids = trials.problems * k + self.rng.integers(k, size=len(trials))
             return
         if self._informed and not training:  # π^task told μ: z = f(μ) (the first ID label)
-            told = trials.problems if self._shown is None else self._shown[trials.problems]
-            self._z = self.encode_problem(told * k, noise=False)
+            if self._shown_codes is not None:  # or the codes it is shown instead
+                rows = torch.from_numpy(np.asarray(trials.problems)).to(self.device)
+                self._z = self._shown_codes[rows]
+            else:
+                self._z = self.encode_problem(trials.problems * k, noise=False)
             return
         z = self.encode_trajectory(trials.episodes[0])
         if training:  # even trials: z ~ N(f(μ), ρ²I); odd trials: z = g(τ^exp)

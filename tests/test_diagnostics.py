@@ -14,7 +14,7 @@ from PIL import Image
 
 from analysis import diagnostics, trial_gifs
 from analysis.checkpoints import load_run
-from analysis.diagnostics import code_swap, exploitation, training_signal
+from analysis.diagnostics import code_swap, composite, exploitation, training_signal
 from analysis.diagnostics.embeddings import ID_COLUMNS, factor_table
 from analysis.diagnostics.probe import PROBE_COLUMNS, ProbeScore, fit_and_score, grouped_cv
 from analysis.diagnostics.tsne import plane
@@ -278,6 +278,56 @@ def test_landing_table_finds_the_nearest_training_code_and_the_smallest_gap():
     assert code_swap.landing_table(pd.DataFrame(rows[:4]), factors) is None  # no g rows
 
 
+def test_additive_codes_recover_an_additive_encoder_and_its_unseen_combination():
+    """Codes that are exactly b + E_a[a] + E_b[b] are fitted with R² = 1, and the held-out
+    combination's code (its f row is untrained noise) is the one its factors compose."""
+    factors = [ProblemFactor("a", 2, True, ""), ProblemFactor("b", 3, True, "")]
+    e_a, e_b, bias = np.array([[0.0, 1.0], [2.0, -1.0]]), np.array([[1, 0], [0, 3], [-2, 1.0]]), 0.5
+    rows = []
+    for mu, (a, b) in enumerate((a, b) for a in range(2) for b in range(3)):
+        code = bias + e_a[a] + e_b[b] if mu != 4 else np.array([40.0, -7.0])  # 4 = (1, 1)
+        rows.append({"kind": "f", "problem": mu, "split": "test" if mu == 4 else "train",
+                     "trial": -1, "a": a, "b": b, "z0": code[0], "z1": code[1]})  # fmt: skip
+    rows.append({**rows[0], "kind": "g", "trial": 0})  # g rows are not fitted
+    fitted, r2 = composite.additive_codes(pd.DataFrame(rows), factors)
+    assert r2 == pytest.approx(1.0)
+    np.testing.assert_allclose(fitted[4], bias + e_a[1] + e_b[1], atol=1e-9)
+    np.testing.assert_allclose(fitted[[0, 5]], [bias + e_a[0] + e_b[0], bias + e_a[1] + e_b[2]])
+    rows[0]["z0"] += 3.0  # one training code off the sum: the fit is no longer exact
+    assert composite.additive_codes(pd.DataFrame(rows), factors)[1] < 1.0
+
+
+def test_showing_codes_plays_any_code_and_the_composite_table_shares_the_swaps_trials(tmp_path):
+    trainer = load_run(_untrained_checkpoint(tmp_path / "run", "dream", env="cooking"))
+    method, family = trainer.method, trainer.family
+    goals = code_swap.trial_goals(family, 11, 8, seed=2)
+    codes = diagnostics.problem_embeddings(method, np.arange(64))
+    codes[11] = codes[27]
+    with method.showing_codes(codes):  # a code given as a vector is the code swap's f(27)
+        given = code_swap.exploitation_returns(trainer, 11, None, goals, seed=2)
+    np.testing.assert_array_equal(
+        given, code_swap.exploitation_returns(trainer, 11, 27, goals, seed=2)
+    )
+    for bad in (codes[:10], np.full_like(codes, np.nan)):
+        with pytest.raises(ValueError, match=r"allowed: finite, shape \(64, 64\)"):
+            with method.showing_codes(bad):
+                pass
+    plays = diagnostics.play_splits(trainer, 6, 2)
+    emb = diagnostics.embedding_table(family, method, plays)
+    table = composite.composite_table(trainer, emb, family.factors(), [11], trials=8, seed=2)
+    row = table.iloc[0]
+    swap = code_swap.swap_table(trainer, [11], [27], trials=8, seed=2)
+    g_path = swap[swap["code"] == code_swap.G_PATH]
+    assert row["return_g"] == pytest.approx((g_path["return"] * g_path["trials"]).sum() / 8)
+    fitted, r2 = composite.additive_codes(emb, family.factors())
+    assert row["r2"] == pytest.approx(r2) and row["trials"] == 8
+    with method.showing_codes(fitted):
+        expected = code_swap.exploitation_returns(trainer, 11, None, goals, seed=2)
+    assert row["return_additive"] == pytest.approx(expected.mean())
+    assert row["nearest"] in family.problem_ids("train").tolist()
+    assert composite.composite_table(trainer, emb, family.factors(), [], trials=8, seed=2) is None
+
+
 # ----------------------------------------------------------------- the CLI on a real checkpoint
 
 
@@ -321,6 +371,9 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     held = landing[landing["problem"] >= 0]
     assert landing["problem"].iloc[0] == -1 and landing["trials"].sum() == 2 * TRIALS
     assert set(held["nearest"]) <= set(family.problem_ids("train"))
+    composed = read_csv(bus_diagnostics / "code_composite.csv")
+    assert len(composed) == 2 and set(composed["problem"]) == set(swap["problem"])
+    assert (composed["trials"] == 3).all() and composed["r2"].between(-1e-9, 1 + 1e-9).all()
     assert "untrained" in header["note"] and set(header["probe_protocols"]) >= {"heldout"}
     probe = read_csv(bus_diagnostics / "probe.csv")
     assert list(probe.columns) == list(PROBE_COLUMNS)
@@ -464,7 +517,7 @@ def test_showing_plays_the_code_it_is_given_and_rejects_bad_maps(tmp_path, monke
 
     monkeypatch.setattr(method, "encode_problem", spy)
     code_swap.swap_table(trainer, [11], [27], trials=4, seed=1)
-    assert encoded and all((ids == 27).all() for ids in encoded)  # z = f(27) on problem 11
+    assert encoded and all(ids[11] == 27 for ids in encoded)  # z = f(27) on problem 11
     monkeypatch.undo()
     with pytest.raises(ValueError, match=r"shape \(64,\)"):
         with method.showing(np.arange(10)):

@@ -15,7 +15,9 @@ these options and the package version:
 * ``code_swap.csv`` and ``code_swap_summary.csv`` (:mod:`.code_swap`; families with held-out
   problems): held-out problems played on every training problem's code; ``code_landing.csv``
   (:func:`.code_swap.landing_table`): the training code nearest each problem's g(τ^exp), and
-  how near against the smallest gap between two training codes;
+  how near against the smallest gap between two training codes; ``code_composite.csv``
+  (:mod:`.composite`): each held-out problem played on the code its factors compose when f
+  is fitted as a sum over the factors;
 * ``exploitation_goals.csv`` and ``exploitation_goal_summary.csv`` (:mod:`.exploitation`): every
   (problem, goal) pair of the training problems played told μ, beside its exact optimum and
   π^task's own value of the first state; ``exploitation_goal_kinds.csv`` (families with more
@@ -52,6 +54,7 @@ from analysis.diagnostics.code_swap import (
     swap_summary,
     swap_table,
 )
+from analysis.diagnostics.composite import composite_table
 from analysis.diagnostics.embeddings import embedding_table
 from analysis.diagnostics.exploitation import (
     format_goal_summary,
@@ -125,6 +128,9 @@ class Diagnostics:
     """:func:`~.exploration.problem_table`: each problem's exploration, reveal and idle steps."""
     code_swap: pd.DataFrame | None
     """:func:`~.code_swap.swap_table`; None: no held-out problems, or ``swap_trials`` 0."""
+    composite: pd.DataFrame | None
+    """:func:`~.composite.composite_table` on the code swap's trials; None as ``code_swap``, or
+    a family without factors."""
     exploitation: pd.DataFrame
     """:func:`~.exploitation.goal_table` of the training problems."""
     stage_probe: pd.DataFrame | None
@@ -170,6 +176,11 @@ def compute(
         if len(held_out)
         else None
     )
+    composite = (
+        composite_table(trainer, embeddings, factors, held_out, trials=swap_trials, seed=seed)
+        if len(held_out)
+        else None
+    )
     exploitation = goal_table(trainer, "train", seed=seed)
     probe_rows = (
         stage_probe(trainer, episodes=probe_episodes, folds=folds, seed=seed)
@@ -210,6 +221,7 @@ def compute(
         cells=cell_table(family, plays),
         problems=problem_table(plays, trainer.oracle),
         code_swap=code_swap,
+        composite=composite,
         exploitation=exploitation,
         stage_probe=probe_rows,
         code_noise=code_noise_table(trainer, seed=seed),
@@ -243,6 +255,7 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "code_swap": diag.code_swap,
         "code_swap_summary": None if diag.code_swap is None else swap_summary(diag.code_swap),
         "code_landing": landing_table(diag.embeddings, diag.factors),
+        "code_composite": diag.composite,
         "exploitation_goals": diag.exploitation,
         "exploitation_goal_summary": goal_summary(diag.exploitation),
         "exploitation_goal_kinds": goal_kind_summary(diag.exploitation),

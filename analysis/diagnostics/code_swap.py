@@ -30,12 +30,14 @@ from deep.trial_loop import run_wave
 __all__ = [
     "G_PATH",
     "Z_GROUPS",
+    "exploitation_returns",
     "format_code_swap",
     "held_out_sample",
     "landing_table",
     "sufficiency_summary",
     "swap_summary",
     "swap_table",
+    "trial_goals",
 ]
 
 G_PATH = -1
@@ -65,15 +67,23 @@ def held_out_sample(trainer: Trainer, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 3]).permutation(test)[:n])
 
 
-def _exploitation_returns(
-    trainer: Trainer, problem: int, code: int, goals: np.ndarray, seed: int
+def trial_goals(family: Any, problem: int, trials: int, seed: int) -> np.ndarray:
+    """The goals ``[trials, 1]`` of the code swap's trials of ``problem`` (seeded per problem)."""
+    rng = np.random.default_rng([seed, int(problem)])
+    return np.array([[family.sample_goal(rng, int(problem))] for _ in range(trials)])
+
+
+def exploitation_returns(
+    trainer: Trainer, problem: int, code: int | None, goals: np.ndarray, seed: int
 ) -> np.ndarray:
     """Greedy exploitation returns of ``len(goals)`` trials of ``problem`` on z = f(code).
 
-    z = g(τ^exp) for :data:`G_PATH`. The env is built anew with ``seed``: the same trials.
+    z = g(τ^exp) for :data:`G_PATH`; ``None``: z as the method stands (a caller's
+    :meth:`~deep.dream.Dream.showing_codes`). The env is built anew with ``seed``: the same
+    trials.
     """
     family, method, n = trainer.family, trainer.method, len(goals)
-    if code == G_PATH:
+    if code is None or code == G_PATH:
         told = nullcontext()
     else:
         shown = np.arange(family.n_problems)
@@ -114,12 +124,11 @@ def swap_table(
     other = [f.name for f in family.factors() if not f.relevant]
     frames = []
     for problem in problems:
-        rng = np.random.default_rng([seed, int(problem)])
-        goals = np.array([[family.sample_goal(rng, int(problem))] for _ in range(trials)])
+        goals = trial_goals(family, int(problem), trials, seed)
         own = family.problem_factors(int(problem))
 
         for code in (G_PATH, *codes):
-            returns = _exploitation_returns(trainer, int(problem), int(code), goals, seed)
+            returns = exploitation_returns(trainer, int(problem), int(code), goals, seed)
             theirs = None if code == G_PATH else family.problem_factors(int(code))
             frame = pd.DataFrame({"goal": goals[:, 0], "return": returns})
             rows = frame.groupby("goal")["return"].agg(["size", "mean"]).reset_index()
