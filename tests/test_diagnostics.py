@@ -314,9 +314,9 @@ def test_showing_codes_plays_any_code_and_the_composite_table_shares_the_swaps_t
                 pass
     plays = diagnostics.play_splits(trainer, 6, 2)
     emb = diagnostics.embedding_table(family, method, plays)
-    table = composite.composite_table(trainer, emb, family.factors(), [11], trials=8, seed=2)
-    row = table.iloc[0]
     swap = code_swap.swap_table(trainer, [11], [27], trials=8, seed=2)
+    table = composite.composite_table(trainer, emb, family.factors(), swap, seed=2)
+    row = table.iloc[0]
     g_path = swap[swap["code"] == code_swap.G_PATH]
     assert row["return_g"] == pytest.approx((g_path["return"] * g_path["trials"]).sum() / 8)
     fitted, r2 = composite.additive_codes(emb, family.factors())
@@ -325,7 +325,7 @@ def test_showing_codes_plays_any_code_and_the_composite_table_shares_the_swaps_t
         expected = code_swap.exploitation_returns(trainer, 11, None, goals, seed=2)
     assert row["return_additive"] == pytest.approx(expected.mean())
     assert row["nearest"] in family.problem_ids("train").tolist()
-    assert composite.composite_table(trainer, emb, family.factors(), [], trials=8, seed=2) is None
+    assert composite.composite_table(trainer, emb, family.factors(), None, seed=2) is None
 
 
 # ----------------------------------------------------------------- the CLI on a real checkpoint

@@ -176,11 +176,7 @@ def compute(
         if len(held_out)
         else None
     )
-    composite = (
-        composite_table(trainer, embeddings, factors, held_out, trials=swap_trials, seed=seed)
-        if len(held_out)
-        else None
-    )
+    composite = composite_table(trainer, embeddings, factors, code_swap, seed=seed)
     exploitation = goal_table(trainer, "train", seed=seed)
     probe_rows = (
         stage_probe(trainer, episodes=probe_episodes, folds=folds, seed=seed)

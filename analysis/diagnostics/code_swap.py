@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.diagnostics.embeddings import z_columns
 from deep.train import Trainer
 from deep.trial_loop import run_wave
 
@@ -218,7 +219,7 @@ def landing_table(embeddings: pd.DataFrame, factors: Sequence[Any]) -> pd.DataFr
     f = embeddings[(embeddings["kind"] == "f") & (embeddings["split"] == "train")]
     if g.empty or f.empty:
         return None
-    zs = [c for c in embeddings.columns if c.startswith("z") and c[1:].isdigit()]
+    zs = z_columns(embeddings)
     codes, ids = f[zs].to_numpy(np.float64), f["problem"].to_numpy()
     gaps = ((codes[:, None] - codes[None]) ** 2).sum(-1)
     min_gap = float(gaps[~np.eye(len(codes), dtype=bool)].min()) if len(codes) > 1 else np.nan

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.diagnostics.code_swap import G_PATH, exploitation_returns, trial_goals
+from analysis.diagnostics.embeddings import z_columns
 from deep.train import Trainer
 
 __all__ = ["additive_codes", "composite_table"]
@@ -39,6 +40,12 @@ def _design(factor_values: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
     return np.hstack([*blocks, np.ones((len(factor_values), 1))])
 
 
+def _codes(embeddings: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The f rows in ID order, their codes ``[n_problems, z_dim]`` and the training mask."""
+    f = embeddings[embeddings["kind"] == "f"].sort_values("problem")
+    return f, f[z_columns(f)].to_numpy(np.float64), (f["split"] == "train").to_numpy()
+
+
 def additive_codes(embeddings: pd.DataFrame, factors: Sequence[Any]) -> tuple[np.ndarray, float]:
     """f̂(μ) = b + Σ_k E_k[μ_k] for every problem ID, fitted on the training IDs' codes.
 
@@ -47,12 +54,9 @@ def additive_codes(embeddings: pd.DataFrame, factors: Sequence[Any]) -> tuple[np
     depend on each other). Returns the codes ``[n_problems, z_dim]``, in ID order, and the
     fit's R² on the training codes (1 − residual / total sum of squares about their mean).
     """
-    f = embeddings[embeddings["kind"] == "f"].sort_values("problem")
-    zs = [c for c in embeddings.columns if c.startswith("z") and c[1:].isdigit()]
+    f, codes, train = _codes(embeddings)
     names, sizes = [x.name for x in factors], [x.n_values for x in factors]
     design = _design(f[names].to_numpy(np.int64), sizes)
-    codes = f[zs].to_numpy(np.float64)
-    train = (f["split"] == "train").to_numpy()
     weights, *_ = np.linalg.lstsq(design[train], codes[train], rcond=None)
     fitted = design @ weights
     residual = ((codes[train] - fitted[train]) ** 2).sum()
@@ -64,47 +68,42 @@ def composite_table(
     trainer: Trainer,
     embeddings: pd.DataFrame,
     factors: Sequence[Any],
-    problems: Sequence[int],
+    code_swap: pd.DataFrame | None,
     *,
-    trials: int,
     seed: int,
 ) -> pd.DataFrame | None:
-    """Per held-out problem μ: the return on z = g(τ^exp) and on z = f̂(μ), and the distances.
+    """Per held-out problem μ of the code swap: its return on z = f̂(μ), beside z = g(τ^exp).
 
-    The same ``trials`` trials as :func:`.code_swap.swap_table` with ``seed``. Columns:
-    ``problem``, ``trials``, ``return_g``, ``return_additive``, ``r2`` (:func:`additive_codes`),
-    ``dist_g_additive`` (mean squared distance of μ's played g(τ^exp) rows in ``embeddings``
-    to f̂(μ); NaN without such rows), ``dist_additive_nearest`` and ``nearest`` (the training
-    code nearest f̂(μ), squared distance), ``fit_error_train`` (mean squared distance of the
-    training codes to their own f̂: the fit's error where it was fitted). None without factors
-    or held-out problems.
+    ``code_swap`` is :func:`.code_swap.swap_table`'s table made with ``seed``: f̂(μ) is played
+    on its trials (the same goals and env seed), and ``return_g`` is its baseline (code
+    :data:`~.code_swap.G_PATH`). Columns: ``problem``, ``trials``, ``return_g``,
+    ``return_additive``, ``r2`` (:func:`additive_codes`), ``dist_g_additive`` (mean squared
+    distance of μ's played g(τ^exp) rows in ``embeddings`` to f̂(μ); NaN without such rows),
+    ``dist_additive_nearest`` and ``nearest`` (the training code nearest f̂(μ), squared
+    distance), ``fit_error_train`` (mean squared distance of the training codes to their own
+    f̂: the fit's error where it was fitted). None without factors or a code swap.
     """
-    if not factors or not len(problems):
+    if not factors or code_swap is None or code_swap.empty:
         return None
-    if trials < 1:
-        raise ValueError(f"trials={trials}; allowed: integers >= 1")
-    family, method = trainer.family, trainer.method
     fitted, r2 = additive_codes(embeddings, factors)
-    f = embeddings[embeddings["kind"] == "f"].sort_values("problem")
-    zs = [c for c in embeddings.columns if c.startswith("z") and c[1:].isdigit()]
-    train = (f["split"] == "train").to_numpy()
-    codes, ids = f[zs].to_numpy(np.float64), f["problem"].to_numpy()
+    f, codes, train = _codes(embeddings)
+    ids = f["problem"].to_numpy()
     fit_error = float(((codes[train] - fitted[train]) ** 2).sum(-1).mean())
     g = embeddings[embeddings["kind"] == "g"]
+    baseline = code_swap[code_swap["code"] == G_PATH]
     rows = []
-    for problem in problems:
-        mu = int(problem)
-        goals = trial_goals(family, mu, trials, seed)
-        base = exploitation_returns(trainer, mu, G_PATH, goals, seed)
-        with method.showing_codes(fitted.astype(np.float32)):
+    for mu, played in baseline.groupby("problem"):
+        mu, trials = int(mu), int(played["trials"].sum())
+        goals = trial_goals(trainer.family, mu, trials, seed)
+        with trainer.method.showing_codes(fitted.astype(np.float32)):
             additive = exploitation_returns(trainer, mu, None, goals, seed)
         gaps = ((codes[train] - fitted[mu]) ** 2).sum(-1)
-        mine = g[g["problem"] == mu][zs].to_numpy(np.float64)
+        mine = g[g["problem"] == mu][z_columns(g)].to_numpy(np.float64)
         rows.append(
             {
                 "problem": mu,
                 "trials": trials,
-                "return_g": float(base.mean()),
+                "return_g": float((played["return"] * played["trials"]).sum() / trials),
                 "return_additive": float(additive.mean()),
                 "r2": r2,
                 "dist_g_additive": float(((mine - fitted[mu]) ** 2).sum(-1).mean())
