@@ -14,7 +14,13 @@ from PIL import Image
 
 from analysis import diagnostics, trial_gifs
 from analysis.checkpoints import load_run
-from analysis.diagnostics import code_swap, composite, exploitation, training_signal
+from analysis.diagnostics import (
+    code_swap,
+    composite,
+    decoder_refit,
+    exploitation,
+    training_signal,
+)
 from analysis.diagnostics.embeddings import ID_COLUMNS, factor_table
 from analysis.diagnostics.probe import PROBE_COLUMNS, ProbeScore, fit_and_score, grouped_cv
 from analysis.diagnostics.tsne import plane
@@ -60,7 +66,8 @@ def bus_run(tmp_path_factory):
 def bus_diagnostics(bus_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("diag")
     argv = [str(bus_run), "--out", str(out), "--trials", str(TRIALS)]
-    assert diagnostics.main([*argv, "--swap-trials", "3", "--swap-problems", "2"]) == 0
+    refit = ["--refit-fits", "1", "--refit-steps", "2"]
+    assert diagnostics.main([*argv, "--swap-trials", "3", "--swap-problems", "2", *refit]) == 0
     return out
 
 
@@ -328,6 +335,60 @@ def test_showing_codes_plays_any_code_and_the_composite_table_shares_the_swaps_t
     assert composite.composite_table(trainer, emb, family.factors(), None, seed=2) is None
 
 
+def _state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_decoder_refit_fits_fresh_decoders_and_leaves_the_trained_one_alone(bus_run):
+    trainer = load_run(bus_run)
+    method = trainer.method
+    trained, encoder = _state(method.decoder), _state(method.encoder)
+    one, again = (decoder_refit.fresh_decoder(method, 0) for _ in range(2))
+    other = decoder_refit.fresh_decoder(method, 1)
+    for name, value in one.state_dict().items():  # seeded, and not the trained weights
+        torch.testing.assert_close(value, again.state_dict()[name])
+    assert any(not torch.equal(v, trained[k]) for k, v in one.state_dict().items())
+    assert any(not torch.equal(v, other.state_dict()[k]) for k, v in one.state_dict().items())
+    with pytest.raises(RuntimeError), decoder_refit.using_decoder(method, one):
+        assert method.decoder is one
+        raise RuntimeError
+    assert method.decoder is not one  # restored on the way out of an error too
+
+    kwargs = dict(fits=2, steps=6, eval_every=3, trials=4, swap_problems=1, seed=3)
+    table = decoder_refit.refit_table(trainer, None, **kwargs)
+    assert list(table.columns) == list(decoder_refit.REFIT_COLUMNS)
+    assert len(table) == 2 + 2 * 2 * 2  # the trained decoder, then 2 fits × 2 evaluations
+    assert table.groupby(["fit", "init"])["steps"].max().to_dict() == {
+        ("fresh", 0): 6, ("fresh", 1): 6, ("trained", -1): 0,
+    }  # fmt: skip
+    for name, value in method.decoder.state_dict().items():
+        torch.testing.assert_close(value, trained[name])
+    for name, value in method.encoder.state_dict().items():
+        torch.testing.assert_close(value, encoder[name])
+    pd.testing.assert_frame_equal(table, decoder_refit.refit_table(trainer, None, **kwargs))
+
+    # the trained decoder's held-out row is the code swap's baseline on the same trials
+    held = code_swap.held_out_sample(trainer, 1, 3)
+    swap = code_swap.swap_table(trainer, held, [], trials=4, seed=3)
+    row = table[(table["fit"] == "trained") & (table["split"] == "test")].iloc[0]
+    assert row["return"] == pytest.approx((swap["return"] * swap["trials"]).sum() / 4)
+    # a refit's error on the training problems is its own decoder's, not the trained one's
+    train = table[table["split"] == "train"].set_index(["fit", "init", "steps"])
+    assert (
+        train.loc[("fresh", 0, 6), "decoder_error"]
+        != train.loc[("trained", -1, 0), "decoder_error"]
+    )
+    assert table["loss"].notna().sum() == 8 and np.isnan(table["dist_additive"]).all()
+
+    summary = decoder_refit.refit_summary(table)
+    fresh = summary[(summary["fit"] == "fresh") & (summary["split"] == "test")].iloc[0]
+    last = table[(table["fit"] == "fresh") & (table["split"] == "test") & (table["steps"] == 6)]
+    assert fresh["fits"] == 2 and fresh["return"] == pytest.approx(last["return"].mean())
+    assert fresh["return_min"] == last["return"].min()
+    with pytest.raises(ValueError, match="allowed: fits >= 0"):
+        decoder_refit.refit_table(trainer, None, fits=1, steps=0)
+
+
 # ----------------------------------------------------------------- the CLI on a real checkpoint
 
 
@@ -352,7 +413,7 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert header["config"]["env"] == "distracting_bus" and header["config"]["method"] == "dream"
     assert header["diagnostics"] == {
         "trials": TRIALS, "seed": 12345, "folds": 5, "swap_trials": 3, "swap_problems": 2,
-        "probe_episodes": 400, "grad_batches": 20,
+        "probe_episodes": 400, "grad_batches": 20, "refit_fits": 1, "refit_steps": 2,
     }  # fmt: skip
     swap = read_csv(bus_diagnostics / "code_swap.csv")
     assert set(swap["problem"]) <= set(family.problem_ids("test"))
@@ -374,6 +435,10 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     composed = read_csv(bus_diagnostics / "code_composite.csv")
     assert len(composed) == 2 and set(composed["problem"]) == set(swap["problem"])
     assert (composed["trials"] == 3).all() and composed["r2"].between(-1e-9, 1 + 1e-9).all()
+    refit = read_csv(bus_diagnostics / "decoder_refit.csv").set_index(["fit", "steps", "split"])
+    assert refit.loc[("fresh", 2, "test"), "trials"] == 2 * 3  # the code swap's problems
+    assert refit.loc[("trained", 0, "test"), "dist_additive"] > 0  # bus codes have factors
+    assert np.isnan(refit.loc[("fresh", 2, "train"), "dist_additive"])
     assert "untrained" in header["note"] and set(header["probe_protocols"]) >= {"heldout"}
     probe = read_csv(bus_diagnostics / "probe.csv")
     assert list(probe.columns) == list(PROBE_COLUMNS)
@@ -438,6 +503,8 @@ def test_cli_refusals_are_one_line_before_any_work(tmp_path, capsys, bus_run):
         ([str(none), "--out", str(out)], f"error: run {none}: no checkpoint.pt there"),
         ([str(erl2), "--out", str(out)], "method erl2 has no problem encoder f(mu)"),
         ([str(bus_run), "--out", str(out), "--trials", "1"], "--trials 1: allowed: an integer"),
+        ([str(bus_run), "--out", str(out), "--refit-fits", "-1"], "--refit-fits -1: allowed"),
+        ([str(bus_run), "--out", str(out), "--refit-steps", "0"], "--refit-steps 0: allowed"),
         ([str(bus_run), "--out", str(tmp_path / "file")], "must be a directory"),
         ([str(bus_run)], "--out"),
     ]  # fmt: skip

@@ -17,7 +17,8 @@ these options and the package version:
   (:func:`.code_swap.landing_table`): the training code nearest each problem's g(τ^exp), and
   how near against the smallest gap between two training codes; ``code_composite.csv``
   (:mod:`.composite`): each held-out problem played on the code its factors compose when f
-  is fitted as a sum over the factors;
+  is fitted as a sum over the factors; ``decoder_refit.csv`` (:mod:`.decoder_refit`, only with
+  ``--refit-fits N``): the trained decoder beside N decoders fitted afresh to the replay;
 * ``exploitation_goals.csv`` and ``exploitation_goal_summary.csv`` (:mod:`.exploitation`): every
   (problem, goal) pair of the training problems played told μ, beside its exact optimum and
   π^task's own value of the first state; ``exploitation_goal_kinds.csv`` (families with more
@@ -54,7 +55,8 @@ from analysis.diagnostics.code_swap import (
     swap_summary,
     swap_table,
 )
-from analysis.diagnostics.composite import composite_table
+from analysis.diagnostics.composite import additive_codes, composite_table
+from analysis.diagnostics.decoder_refit import refit_summary, refit_table
 from analysis.diagnostics.embeddings import embedding_table
 from analysis.diagnostics.exploitation import (
     format_goal_summary,
@@ -108,6 +110,10 @@ class DiagnosticsConfig:
     """Exploitation episodes of the stage probe (0: no probe)."""
     grad_batches: int = 20
     """Replay batches of the gradient terms (0: none)."""
+    refit_fits: int = 0
+    """Decoders fitted afresh to the replay (:mod:`.decoder_refit`; 0: no refit)."""
+    refit_steps: int = 2000
+    """Adam steps of each refit."""
     threads: int = 1
     """torch, BLAS and OpenMP threads."""
 
@@ -131,6 +137,8 @@ class Diagnostics:
     composite: pd.DataFrame | None
     """:func:`~.composite.composite_table` on the code swap's trials; None as ``code_swap``, or
     a family without factors."""
+    decoder_refit: pd.DataFrame | None
+    """:func:`~.decoder_refit.refit_table`; None: no refit asked, or no held-out problems."""
     exploitation: pd.DataFrame
     """:func:`~.exploitation.goal_table` of the training problems."""
     stage_probe: pd.DataFrame | None
@@ -160,6 +168,8 @@ def compute(
     swap_problems: int = 4,
     probe_episodes: int = 400,
     grad_batches: int = 20,
+    refit_fits: int = 0,
+    refit_steps: int = 2000,
     threads: int = 1,
 ) -> Diagnostics:
     """Play the greedy trials of both splits once and compute every diagnostic from them."""
@@ -177,6 +187,20 @@ def compute(
         else None
     )
     composite = composite_table(trainer, embeddings, factors, code_swap, seed=seed)
+    decoder_refit = (
+        refit_table(
+            trainer,
+            additive_codes(embeddings, factors)[0] if factors else None,
+            fits=refit_fits,
+            steps=refit_steps,
+            eval_every=max(1, refit_steps // 4),
+            trials=swap_trials or 50,
+            swap_problems=swap_problems,
+            seed=seed,
+        )
+        if refit_fits
+        else None
+    )
     exploitation = goal_table(trainer, "train", seed=seed)
     probe_rows = (
         stage_probe(trainer, episodes=probe_episodes, folds=folds, seed=seed)
@@ -203,6 +227,8 @@ def compute(
             "swap_problems": swap_problems,
             "probe_episodes": probe_episodes,
             "grad_batches": grad_batches,
+            "refit_fits": refit_fits,
+            "refit_steps": refit_steps,
         },
         "probe_protocols": PROTOCOLS,
         "note": "f(mu) of a held-out problem ID is an untrained embedding row: probes and t-SNE "
@@ -218,6 +244,7 @@ def compute(
         problems=problem_table(plays, trainer.oracle),
         code_swap=code_swap,
         composite=composite,
+        decoder_refit=decoder_refit,
         exploitation=exploitation,
         stage_probe=probe_rows,
         code_noise=code_noise_table(trainer, seed=seed),
@@ -252,6 +279,7 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         "code_swap_summary": None if diag.code_swap is None else swap_summary(diag.code_swap),
         "code_landing": landing_table(diag.embeddings, diag.factors),
         "code_composite": diag.composite,
+        "decoder_refit": diag.decoder_refit,
         "exploitation_goals": diag.exploitation,
         "exploitation_goal_summary": goal_summary(diag.exploitation),
         "exploitation_goal_kinds": goal_kind_summary(diag.exploitation),
@@ -286,6 +314,8 @@ def run_diagnostics(config: DiagnosticsConfig) -> Diagnostics:
         swap_problems=config.swap_problems,
         probe_episodes=config.probe_episodes,
         grad_batches=config.grad_batches,
+        refit_fits=config.refit_fits,
+        refit_steps=config.refit_steps,
         threads=config.threads,
     )
     return write(diag, config.out)
@@ -318,6 +348,13 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
     p.add_argument(
         "--grad-batches", default="20", help="replay batches of the gradient terms (0: none)"
     )
+    p.add_argument(
+        "--refit-fits",
+        default="0",
+        help="decoders fitted afresh to the replay with L_decoder alone, beside the trained one "
+        "(0: none; each takes about a minute on cooking)",
+    )
+    p.add_argument("--refit-steps", default="2000", help="Adam steps of each decoder refit")
     p.add_argument("--threads", default="1", help="torch / BLAS / OpenMP threads")
     args = p.parse_args(argv)
     minimum = {
@@ -328,6 +365,8 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
         "swap_problems": 1,
         "probe_episodes": 0,
         "grad_batches": 0,
+        "refit_fits": 0,
+        "refit_steps": 1,
         "threads": 1,
     }
     numbers = {
@@ -354,7 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds = goal_kind_summary(diag.exploitation)
     if kinds is not None:
         print(format_goal_summary(kinds))
-    for table in (diag.stage_probe, diag.code_noise, diag.gradient_terms, diag.replay_progress):
+    refit = None if diag.decoder_refit is None else refit_summary(diag.decoder_refit)
+    tables = (diag.stage_probe, diag.code_noise, diag.gradient_terms, diag.replay_progress, refit)
+    for table in tables:
         if table is not None:
             print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for name, path in diag.files.items():
