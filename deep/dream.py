@@ -41,11 +41,11 @@ from torch import Tensor, nn
 from deep.dqn import LinearSchedule, double_q_targets, epsilon_greedy, masked_td_loss
 from deep.method import MetaRLMethod, MethodConfig, OptimizerGroup, UpdateLosses
 from deep.networks import (
+    TRAJECTORY_DECODERS,
     DuelingHead,
     ExperienceEmbedder,
     GridStateEmbedder,
     Obs,
-    TrajectoryDecoder,
     make_state_embedder,
     previous_inputs,
     to_torch,
@@ -57,6 +57,7 @@ __all__ = ["Dream", "DreamConfig", "SampledTrials"]
 
 Bottleneck = Literal["hinge", "min", "none"]
 TaskHead = Literal["paper", "authors"]
+Decoder = Literal["lstm", "pooled"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,10 @@ class DreamConfig(MethodConfig):
     """The layers of Q_task between [e(s_t); e(τ_:t); z] and the dueling heads. ``"paper"``
     (App. B.3): Linear(64) + ReLU. ``"authors"`` (the authors' code): Linear(256) + ReLU, then
     Linear(256, 64), as their code lists it (no activation after the 64)."""
+    decoder: Decoder = "lstm"
+    """g_ω's memory over τ^exp: ``"lstm"`` (App. B.3), or ``"pooled"``, an element-wise
+    maximum over the embedded transitions (:class:`deep.networks.PooledTrajectoryDecoder`; not
+    the paper's: the code then depends on what exploration saw, not on its order)."""
     z_dim: int = 64
     id_labels: int = 1
     """Problem IDs per problem (App. B.2's robustness test uses 3 on map): each training trial's
@@ -120,6 +125,10 @@ class DreamConfig(MethodConfig):
             )
         if self.task_head not in ("paper", "authors"):
             raise ValueError(f"task_head {self.task_head!r} is unknown; allowed: paper, authors")
+        if self.decoder not in TRAJECTORY_DECODERS:
+            raise ValueError(
+                f"decoder {self.decoder!r} is unknown; allowed: {', '.join(TRAJECTORY_DECODERS)}"
+            )
 
     @classmethod
     def official(cls, **changes: Any) -> DreamConfig:
@@ -270,7 +279,7 @@ class Dream(MetaRLMethod):
             cfg.task_head,
         )
         self.encoder = GridStateEmbedder([self.family.n_problems * cfg.id_labels - 1], cfg.z_dim)
-        self.decoder = TrajectoryDecoder(
+        self.decoder = TRAJECTORY_DECODERS[cfg.decoder](
             make_state_embedder(observation_space), n_actions, cfg.z_dim
         )
 

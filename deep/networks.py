@@ -27,10 +27,12 @@ from gymnasium import spaces
 from torch import nn
 
 __all__ = [
+    "TRAJECTORY_DECODERS",
     "DuelingHead",
     "ExperienceEmbedder",
     "GridStateEmbedder",
     "ImageStateEmbedder",
+    "PooledTrajectoryDecoder",
     "TrajectoryDecoder",
     "make_state_embedder",
     "observation_fields",
@@ -273,6 +275,12 @@ class TrajectoryDecoder(nn.Module):
         Entry t is g(τ_{:t}), which depends on transitions 0..t−1 only (actions past the end
         of a shorter episode must be valid indices; their prefixes are masked by the caller).
         """
+        out, _ = self.lstm(self.transitions(obs, actions, rewards))
+        out = torch.cat([torch.zeros_like(out[:, :1]), out], dim=1)
+        return self.head(out)
+
+    def transitions(self, obs: Obs, actions: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        """The transition embeddings ``[B, T, 64]`` the memory runs over."""
         emb = self.state(obs)
         parts = [
             emb[:, :-1],
@@ -280,7 +288,33 @@ class TrajectoryDecoder(nn.Module):
             self.reward(rewards.unsqueeze(-1).float()),
             emb[:, 1:],
         ]
-        x = self.proj(torch.relu(torch.cat(parts, dim=-1)))
-        out, _ = self.lstm(x)
-        out = torch.cat([torch.zeros_like(out[:, :1]), out], dim=1)
-        return self.head(out)
+        return self.proj(torch.relu(torch.cat(parts, dim=-1)))
+
+
+class PooledTrajectoryDecoder(TrajectoryDecoder):
+    """g_ω(τ_{:t}) = head(max_{i<t} φ(transition_i)): the set of what τ_{:t} saw, not its order.
+
+    The transitions are embedded as in :class:`TrajectoryDecoder`; φ = ReLU(Linear(64 → 128))
+    replaces the LSTM, and the prefix's element-wise maximum (0 for the empty prefix) feeds the
+    same head. A problem's factors that exploration observes in separate transitions reach
+    the code through separate maxima, so an unseen combination of seen values is a new
+    combination of familiar features (an alternative to App. B.3's LSTM, not the paper's).
+    """
+
+    def __init__(self, state_embedder: nn.Module, n_actions: int, z_dim: int = 64) -> None:
+        super().__init__(state_embedder, n_actions, z_dim)
+        del self.lstm
+        self.pool = nn.Linear(64, 128)
+
+    def forward(self, obs: Obs, actions: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        """As :meth:`TrajectoryDecoder.forward`: ``[B, T+1, z_dim]``, entry t from 0..t−1."""
+        h = torch.relu(self.pool(self.transitions(obs, actions, rewards)))
+        pooled = torch.cummax(h, dim=1).values
+        return self.head(torch.cat([torch.zeros_like(pooled[:, :1]), pooled], dim=1))
+
+
+TRAJECTORY_DECODERS: dict[str, type[TrajectoryDecoder]] = {
+    "lstm": TrajectoryDecoder,
+    "pooled": PooledTrajectoryDecoder,
+}
+"""The decoders g_ω by name: App. B.3's LSTM, and the set-pooling alternative."""

@@ -388,6 +388,16 @@ def test_decoder_refit_fits_fresh_decoders_and_leaves_the_trained_one_alone(bus_
     with pytest.raises(ValueError, match="allowed: fits >= 0"):
         decoder_refit.refit_table(trainer, None, fits=1, steps=0)
 
+    pooled = decoder_refit.refit_table(trainer, None, **{**kwargs, "architectures": ["pooled"]})
+    assert pooled.groupby("fit")["decoder"].unique().map(list).to_dict() == {
+        "fresh": ["pooled"], "trained": ["lstm"],
+    }  # fmt: skip
+    assert type(decoder_refit.fresh_decoder(method, 0, "pooled")).__name__ == (
+        "PooledTrajectoryDecoder"
+    )
+    with pytest.raises(ValueError, match="decoder 'gru'; allowed: lstm, pooled"):
+        decoder_refit.refit_table(trainer, None, fits=1, architectures=["gru"])
+
 
 # ----------------------------------------------------------------- the CLI on a real checkpoint
 
@@ -505,6 +515,7 @@ def test_cli_refusals_are_one_line_before_any_work(tmp_path, capsys, bus_run):
         ([str(bus_run), "--out", str(out), "--trials", "1"], "--trials 1: allowed: an integer"),
         ([str(bus_run), "--out", str(out), "--refit-fits", "-1"], "--refit-fits -1: allowed"),
         ([str(bus_run), "--out", str(out), "--refit-steps", "0"], "--refit-steps 0: allowed"),
+        ([str(bus_run), "--out", str(out), "--refit-decoders", "gru"], "lstm, pooled"),
         ([str(bus_run), "--out", str(tmp_path / "file")], "must be a directory"),
         ([str(bus_run)], "--out"),
     ]  # fmt: skip

@@ -19,7 +19,13 @@ from hypothesis.extra import numpy as hnp
 from deep.dqn import LinearSchedule, double_q_targets, masked_td_loss
 from deep.dream import Dream, DreamConfig
 from deep.envs import make
-from deep.networks import DuelingHead, GridStateEmbedder, TrajectoryDecoder
+from deep.networks import (
+    TRAJECTORY_DECODERS,
+    DuelingHead,
+    GridStateEmbedder,
+    PooledTrajectoryDecoder,
+    TrajectoryDecoder,
+)
 from deep.replay import EpisodeReplay
 
 FLOATS = st.floats(-3.0, 3.0, allow_nan=False, width=32)
@@ -443,10 +449,11 @@ def test_grid_embedder_gradients_agree():
 
 
 # ----------------------------------------------------------------- 8. trajectory decoder
-def test_trajectory_decoder_is_causal():
+@pytest.mark.parametrize("kind", sorted(TRAJECTORY_DECODERS))
+def test_trajectory_decoder_is_causal(kind):
     torch.manual_seed(0)
     highs = [4, 4]
-    dec = TrajectoryDecoder(GridStateEmbedder(highs), n_actions=3, z_dim=8)
+    dec = TRAJECTORY_DECODERS[kind](GridStateEmbedder(highs), n_actions=3, z_dim=8)
     rng = np.random.default_rng(0)
     b, t = 3, 5
     obs = torch.from_numpy(rng.integers(0, 5, size=(b, t + 1, 2)))
@@ -464,6 +471,31 @@ def test_trajectory_decoder_is_causal():
         out = dec({"state": o2}, a2, r2)
         torch.testing.assert_close(out[:, : k + 1], base[:, : k + 1])
         assert not torch.allclose(out[:, k + 1], base[:, k + 1])
+
+
+def test_pooled_decoder_is_the_prefix_maximum_of_its_transitions():
+    """g(τ_{:t}) = head(max_{i<t} φ_i): the set of embedded transitions, in any order."""
+    torch.manual_seed(1)
+    dec = PooledTrajectoryDecoder(GridStateEmbedder([4, 4]), n_actions=3, z_dim=8)
+    rng = np.random.default_rng(1)
+    b, t = 4, 6
+    obs = {"state": torch.from_numpy(rng.integers(0, 5, size=(b, t + 1, 2)))}
+    actions = torch.from_numpy(rng.integers(0, 3, size=(b, t)))
+    rewards = torch.from_numpy(rng.normal(size=(b, t)).astype(np.float32))
+    out = dec(obs, actions, rewards)
+    h = torch.relu(dec.pool(dec.transitions(obs, actions, rewards)))
+    for k in range(1, t + 1):
+        shuffled = h[:, rng.permutation(k)]  # the order of the prefix does not matter
+        torch.testing.assert_close(out[:, k], dec.head(shuffled.max(dim=1).values))
+    torch.testing.assert_close(out[:, 0], dec.head(torch.zeros(b, 128)))
+    assert "lstm" not in dict(dec.named_children())
+
+
+def test_dream_builds_the_decoder_it_is_configured_with():
+    assert type(_dream().decoder) is TrajectoryDecoder
+    assert type(_dream(decoder="pooled").decoder) is PooledTrajectoryDecoder
+    with pytest.raises(ValueError, match="decoder 'gru' is unknown; allowed: lstm, pooled"):
+        DreamConfig(decoder="gru")
 
 
 # ----------------------------------------------------------------- 9. ε schedule

@@ -56,7 +56,7 @@ from analysis.diagnostics.code_swap import (
     swap_table,
 )
 from analysis.diagnostics.composite import additive_codes, composite_table
-from analysis.diagnostics.decoder_refit import refit_summary, refit_table
+from analysis.diagnostics.decoder_refit import DECODERS, refit_summary, refit_table
 from analysis.diagnostics.embeddings import embedding_table
 from analysis.diagnostics.exploitation import (
     format_goal_summary,
@@ -80,7 +80,7 @@ from analysis.diagnostics.training_signal import (
     replay_progress_table,
 )
 from analysis.diagnostics.tsne import tsne_table
-from common.cli import OneLineParser, UsageError, int_at_least, run_main
+from common.cli import OneLineParser, UsageError, int_at_least, parse_choices, run_main
 from common.io import PACKAGE, output_folder, package_version, write_csv
 from deep.train import Trainer
 
@@ -114,6 +114,8 @@ class DiagnosticsConfig:
     """Decoders fitted afresh to the replay (:mod:`.decoder_refit`; 0: no refit)."""
     refit_steps: int = 2000
     """Adam steps of each refit."""
+    refit_decoders: tuple[str, ...] = ("lstm",)
+    """The refits' architectures (:data:`.decoder_refit.DECODERS`), ``refit_fits`` each."""
     threads: int = 1
     """torch, BLAS and OpenMP threads."""
 
@@ -170,6 +172,7 @@ def compute(
     grad_batches: int = 20,
     refit_fits: int = 0,
     refit_steps: int = 2000,
+    refit_decoders: Sequence[str] = ("lstm",),
     threads: int = 1,
 ) -> Diagnostics:
     """Play the greedy trials of both splits once and compute every diagnostic from them."""
@@ -192,6 +195,7 @@ def compute(
             trainer,
             additive_codes(embeddings, factors)[0] if factors else None,
             fits=refit_fits,
+            architectures=refit_decoders,
             steps=refit_steps,
             eval_every=max(1, refit_steps // 4),
             trials=swap_trials or 50,
@@ -229,6 +233,7 @@ def compute(
             "grad_batches": grad_batches,
             "refit_fits": refit_fits,
             "refit_steps": refit_steps,
+            "refit_decoders": list(refit_decoders),
         },
         "probe_protocols": PROTOCOLS,
         "note": "f(mu) of a held-out problem ID is an untrained embedding row: probes and t-SNE "
@@ -316,6 +321,7 @@ def run_diagnostics(config: DiagnosticsConfig) -> Diagnostics:
         grad_batches=config.grad_batches,
         refit_fits=config.refit_fits,
         refit_steps=config.refit_steps,
+        refit_decoders=config.refit_decoders,
         threads=config.threads,
     )
     return write(diag, config.out)
@@ -355,6 +361,12 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
         "(0: none; each takes about a minute on cooking)",
     )
     p.add_argument("--refit-steps", default="2000", help="Adam steps of each decoder refit")
+    p.add_argument(
+        "--refit-decoders",
+        default="lstm",
+        help=f"comma-separated architectures of the refits ({', '.join(DECODERS)}); "
+        "--refit-fits of each",
+    )
     p.add_argument("--threads", default="1", help="torch / BLAS / OpenMP threads")
     args = p.parse_args(argv)
     minimum = {
@@ -373,7 +385,10 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
         k: int_at_least(f"--{k.replace('_', '-')}", getattr(args, k), low)
         for k, low in minimum.items()
     }
-    return DiagnosticsConfig(run=Path(args.run), out=Path(args.out), **numbers)
+    decoders = parse_choices("--refit-decoders", args.refit_decoders, tuple(DECODERS))
+    return DiagnosticsConfig(
+        run=Path(args.run), out=Path(args.out), refit_decoders=decoders, **numbers
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

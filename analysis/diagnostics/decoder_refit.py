@@ -19,12 +19,18 @@ and training problems; the trained decoder is played on the same trials (``fit``
 * Fresh fits that fail as well: the training kitchens do not pin the held-out code, or π^task
   cannot use it (compare :mod:`.composite`'s return on f̂(μ)).
 
+A refit may also use another architecture (:data:`DECODERS`): ``pooled``
+(:class:`deep.networks.PooledTrajectoryDecoder`) replaces the LSTM by a maximum over the
+transitions, so the code depends on the set of things exploration saw and not on their
+order; whether that generalises to the held-out combination is the question it answers.
+
 ``python -m analysis.diagnostics RUN --out DIR --refit-fits N`` writes ``decoder_refit.csv``.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -35,12 +41,24 @@ import torch
 from torch import nn
 
 from analysis.diagnostics.code_swap import held_out_sample, trial_goals
+from deep.networks import TRAJECTORY_DECODERS
 from deep.trial_loop import run_wave
 
-__all__ = ["REFIT_COLUMNS", "fresh_decoder", "refit_summary", "refit_table", "using_decoder"]
+__all__ = [
+    "DECODERS",
+    "REFIT_COLUMNS",
+    "fresh_decoder",
+    "refit_summary",
+    "refit_table",
+    "using_decoder",
+]
+
+DECODERS = TRAJECTORY_DECODERS
+"""The architectures a refit can take: App. B.3's LSTM decoder, and the set-pooling one."""
 
 REFIT_COLUMNS = (
     "fit",
+    "decoder",
     "init",
     "steps",
     "split",
@@ -68,15 +86,24 @@ def using_decoder(method: Any, decoder: nn.Module) -> Iterator[None]:
         method.decoder = trained
 
 
-def fresh_decoder(method: Any, init: int) -> nn.Module:
-    """A copy of ``method``'s decoder with every layer re-initialised from seed ``init``."""
-    decoder = copy.deepcopy(method.decoder)
+def fresh_decoder(method: Any, init: int, architecture: str = "lstm") -> nn.Module:
+    """A decoder of ``architecture`` (:data:`DECODERS`) for ``method``, seeded with ``init``.
+
+    It embeds states as ``method``'s decoder does (a copy of its state embedder, every layer
+    re-initialised); nothing is shared with the trained decoder.
+    """
+    if architecture not in DECODERS:
+        raise ValueError(f"decoder {architecture!r}; allowed: {', '.join(DECODERS)}")
+    trained = method.decoder
     with torch.random.fork_rng(devices=[]):  # seeded init; the global RNG is left alone
         torch.manual_seed(init)
-        for module in decoder.modules():
-            if module is not decoder and hasattr(module, "reset_parameters"):
+        state = copy.deepcopy(trained.state)
+        for module in state.modules():
+            if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-    return decoder.requires_grad_(True)
+        z_dim = trained.head[-1].out_features
+        decoder = DECODERS[architecture](state, trained.action.num_embeddings, z_dim)
+    return decoder.to(next(trained.parameters()).device).requires_grad_(True)
 
 
 def _trials(trainer: Any, problems: np.ndarray, trials: int, seed: int) -> list[np.ndarray]:
@@ -141,6 +168,7 @@ def refit_table(
     additive: np.ndarray | None,
     *,
     fits: int,
+    architectures: Sequence[str] = ("lstm",),
     steps: int = 2000,
     eval_every: int = 500,
     lr: float = 1e-3,
@@ -148,12 +176,15 @@ def refit_table(
     swap_problems: int = 4,
     seed: int = 12345,
 ) -> pd.DataFrame | None:
-    """The trained decoder and ``fits`` fresh refits (inits 0..fits−1), evaluated as they fit.
+    """The trained decoder and ``fits`` fresh refits per architecture, evaluated as they fit.
+
+    Refits of each architecture in ``architectures`` (:data:`DECODERS`) use inits 0..fits−1.
 
     ``additive`` holds f̂(μ) for every problem ID (:func:`.composite.additive_codes`; None
     without factors). Held-out problems: :func:`.code_swap.held_out_sample`'s, ``trials``
     trials each on the code swap's goals; training problems: ``trials`` seeded trials. Columns
-    :data:`REFIT_COLUMNS`: ``fit`` ("trained" or "fresh"), ``init`` (−1 for the trained
+    :data:`REFIT_COLUMNS`: ``fit`` ("trained" or "fresh"), ``decoder`` (the architecture;
+    the trained decoder's is its run's), ``init`` (−1 for the trained
     decoder), ``steps`` (refit steps; 0 for the trained decoder), ``split`` ("test", "train"),
     ``return`` (greedy, z = g(τ^exp)), ``decoder_error`` (training problems: mean ‖g − f(μ)‖²),
     ``dist_additive`` (held out: mean ‖g − f̂(μ)‖²), ``dist_nearest_code`` (mean squared
@@ -163,6 +194,9 @@ def refit_table(
     """
     method = trainer.method
     held_out = held_out_sample(trainer, swap_problems, seed)
+    for architecture in architectures:
+        if architecture not in DECODERS:
+            raise ValueError(f"decoder {architecture!r}; allowed: {', '.join(DECODERS)}")
     if fits < 0 or steps < 1 or eval_every < 1 or trials < 1:
         raise ValueError(
             f"fits={fits}, steps={steps}, eval_every={eval_every}, trials={trials}; allowed: "
@@ -177,13 +211,14 @@ def refit_table(
         labels = ids * int(getattr(method.config, "id_labels", 1))
         codes = method.encode_problem(labels, noise=False).double().cpu().numpy()
     played_on = _trials(trainer, held_out, trials, seed)
+    own = next(k for k, v in DECODERS.items() if type(method.decoder) is v)
     rows = [
-        {"fit": "trained", "init": TRAINED, "steps": 0, "loss": np.nan, **row}
+        {"fit": "trained", "decoder": own, "init": TRAINED, "steps": 0, "loss": np.nan, **row}
         for row in _evaluate(trainer, played_on, codes, additive, train_ids, seed)
     ]
     cfg = method.config
-    for init in range(fits):
-        decoder = fresh_decoder(method, init)
+    for architecture, init in itertools.product(architectures, range(fits)):
+        decoder = fresh_decoder(method, init, architecture)
         optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
         rng = np.random.default_rng([seed, init, 5])
         losses: list[float] = []
@@ -203,20 +238,28 @@ def refit_table(
                 mean_loss = float(np.mean(losses))
                 losses = []
                 rows += [
-                    {"fit": "fresh", "init": init, "steps": step, "loss": mean_loss, **row}
+                    {
+                        "fit": "fresh",
+                        "decoder": architecture,
+                        "init": init,
+                        "steps": step,
+                        "loss": mean_loss,
+                        **row,
+                    }
                     for row in evaluated
                 ]
     return pd.DataFrame(rows)[list(REFIT_COLUMNS)]
 
 
 def refit_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per fit and split at each fit's last step: the trained decoder beside the refits' mean.
+    """Per fit, decoder and split at each fit's last step: the trained one beside the refits.
 
-    Columns ``fit``, ``split``, ``fits`` (inits averaged), ``steps``, ``return``,
+    Columns ``fit``, ``decoder``, ``split``, ``fits`` (inits averaged), ``steps``, ``return``,
     ``return_min``, ``return_max``, ``decoder_error``, ``dist_additive``.
     """
-    last = table[table["steps"] == table.groupby(["fit", "init"])["steps"].transform("max")]
-    agg = last.groupby(["fit", "split"], sort=False).agg(
+    keys = ["fit", "decoder", "init"]
+    last = table[table["steps"] == table.groupby(keys)["steps"].transform("max")]
+    agg = last.groupby(["fit", "decoder", "split"], sort=False).agg(
         fits=("init", "nunique"),
         steps=("steps", "max"),
         **{"return": ("return", "mean")},
