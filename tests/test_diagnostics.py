@@ -424,6 +424,7 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert header["diagnostics"] == {
         "trials": TRIALS, "seed": 12345, "folds": 5, "swap_trials": 3, "swap_problems": 2,
         "probe_episodes": 400, "grad_batches": 20, "refit_fits": 1, "refit_steps": 2,
+        "refit_decoders": ["lstm"],
     }  # fmt: skip
     swap = read_csv(bus_diagnostics / "code_swap.csv")
     assert set(swap["problem"]) <= set(family.problem_ids("test"))
@@ -449,6 +450,7 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert refit.loc[("fresh", 2, "test"), "trials"] == 2 * 3  # the code swap's problems
     assert refit.loc[("trained", 0, "test"), "dist_additive"] > 0  # bus codes have factors
     assert np.isnan(refit.loc[("fresh", 2, "train"), "dist_additive"])
+    assert Image.open(bus_diagnostics / "decoder_refit.png").size[0] > 500
     assert "untrained" in header["note"] and set(header["probe_protocols"]) >= {"heldout"}
     probe = read_csv(bus_diagnostics / "probe.csv")
     assert list(probe.columns) == list(PROBE_COLUMNS)

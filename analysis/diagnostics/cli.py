@@ -17,8 +17,9 @@ these options and the package version:
   (:func:`.code_swap.landing_table`): the training code nearest each problem's g(τ^exp), and
   how near against the smallest gap between two training codes; ``code_composite.csv``
   (:mod:`.composite`): each held-out problem played on the code its factors compose when f
-  is fitted as a sum over the factors; ``decoder_refit.csv`` (:mod:`.decoder_refit`, only with
-  ``--refit-fits N``): the trained decoder beside N decoders fitted afresh to the replay;
+  is fitted as a sum over the factors; ``decoder_refit.csv`` and ``decoder_refit.png``
+  (:mod:`.decoder_refit`, only with ``--refit-fits N``): the trained decoder beside N
+  decoders fitted afresh to the replay;
 * ``exploitation_goals.csv`` and ``exploitation_goal_summary.csv`` (:mod:`.exploitation`): every
   (problem, goal) pair of the training problems played told μ, beside its exact optimum and
   π^task's own value of the first state; ``exploitation_goal_kinds.csv`` (families with more
@@ -66,7 +67,7 @@ from analysis.diagnostics.exploitation import (
     stage_probe,
 )
 from analysis.diagnostics.exploration import cell_table, exploration_table, problem_table
-from analysis.diagnostics.figures import draw_exploration, draw_tsne, write_png
+from analysis.diagnostics.figures import draw_exploration, draw_refit, draw_tsne, write_png
 from analysis.diagnostics.play import play_splits, require_encoders
 from analysis.diagnostics.probe import (
     PROTOCOLS,
@@ -302,6 +303,9 @@ def write(diag: Diagnostics, out: Path) -> Diagnostics:
         files["tsne_png"] = write_png(fig, out / "tsne.png", diag.header)
     fig = draw_exploration(diag.exploration, diag.cells, diag.title)
     files["exploration_png"] = write_png(fig, out / "exploration.png", diag.header)
+    if diag.decoder_refit is not None:
+        fig = draw_refit(diag.decoder_refit, diag.title)
+        files["decoder_refit_png"] = write_png(fig, out / "decoder_refit.png", diag.header)
     return replace(diag, files=files)
 
 

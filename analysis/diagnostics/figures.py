@@ -8,7 +8,11 @@
   :func:`.exploration.exploration_table` on both splits, and, for the grid worlds, the held-out
   episodes' cell occupancy of :func:`.exploration.cell_table` (y upwards, as the envs draw it).
 
-Both return a matplotlib ``Figure`` (no pyplot state); :func:`write_png` writes one atomically
+* :func:`draw_refit`: :func:`.decoder_refit.refit_table`'s return on held-out and training
+  problems against the refit's steps, one line per fresh decoder, coloured by architecture,
+  with the trained decoder's return as a dashed line.
+
+Each returns a matplotlib ``Figure`` (no pyplot state); :func:`write_png` writes one atomically
 with the run's config in the PNG's Description.
 """
 
@@ -26,7 +30,7 @@ from matplotlib.figure import Figure
 from common.io import PACKAGE, atomic_write_bytes, compact_json, package_version
 from deep.envs.problem import ProblemFactor
 
-__all__ = ["colour_factors", "draw_exploration", "draw_tsne", "write_png"]
+__all__ = ["colour_factors", "draw_exploration", "draw_refit", "draw_tsne", "write_png"]
 
 
 def colour_factors(factors: Sequence[ProblemFactor]) -> list[ProblemFactor]:
@@ -134,6 +138,30 @@ def draw_exploration(table: pd.DataFrame, cells: pd.DataFrame, title: str = "") 
         axes[1].set_title("steps per held-out exploration episode in each cell", fontsize=9)
         fig.colorbar(hm, ax=axes[1], shrink=0.8)
     fig.suptitle(f"Fig. 11: what greedy exploration visits{': ' + title if title else ''}")
+    return fig
+
+
+def draw_refit(table: pd.DataFrame, title: str = "") -> Figure:
+    """The refits' greedy return as they fit, held out (left) and training problems (right)."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    colours = {"lstm": "tab:blue", "pooled": "tab:orange"}
+    trained = table[table["fit"] == "trained"]
+    fresh = table[table["fit"] == "fresh"]
+    for ax, split, name in zip(axes, ("test", "train"), ("held-out", "training"), strict=True):
+        for (decoder, _), rows in fresh[fresh["split"] == split].groupby(["decoder", "init"]):
+            ax.plot(rows["steps"], rows["return"], marker="o", lw=1, alpha=0.8,
+                    color=colours.get(decoder, "tab:gray"))  # fmt: skip
+        for decoder, rows in trained[trained["split"] == split].groupby("decoder"):
+            ax.axhline(rows["return"].iloc[0], ls="--", color="black",
+                       label=f"trained decoder ({decoder})")  # fmt: skip
+        for decoder in fresh["decoder"].unique():
+            ax.plot([], [], color=colours.get(decoder, "tab:gray"), label=f"refit, {decoder}")
+        ax.set(xlabel="refit steps (Adam, L_decoder alone)", title=f"{name} problems")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("greedy return, z = g(τ^exp)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Decoders fitted afresh to the replay\n{title}", fontsize=10)
     return fig
 
 
