@@ -45,6 +45,10 @@
 # * `TRIALS`, `SEED`: greedy trials per split and their seed (`--trials`, `--seed`).
 # * `SWAP_TRIALS`, `SWAP_PROBLEMS`: the code swap's trials per held-out problem and code, and
 #   how many held-out problems it plays (`--swap-trials`, `--swap-problems`).
+# * `REFIT_FITS`, `REFIT_STEPS`, `REFIT_DECODERS`: decoders fitted afresh to each run's replay,
+#   per architecture, and their Adam steps (`--refit-fits`, `--refit-steps`,
+#   `--refit-decoders`; SMALL: 1 fit of 20 steps each, to show the table; otherwise none
+#   unless asked: 4 fits of 2,000 steps took about 10 minutes on cooking).
 
 # %% tags=["parameters"]
 SETTING = "SMALL"
@@ -54,6 +58,9 @@ TRIALS = None
 SEED = 12345
 SWAP_TRIALS = None
 SWAP_PROBLEMS = None
+REFIT_FITS = None
+REFIT_STEPS = None
+REFIT_DECODERS = "lstm,pooled"
 SMALL_STEPS = 500
 
 # %%
@@ -75,6 +82,11 @@ small = RUN_DIRS is None and SETTING == "SMALL"
 trials = TRIALS or (32 if small else 200)
 swap = {"swap_trials": SWAP_TRIALS or (4 if small else 50)}
 swap["swap_problems"] = SWAP_PROBLEMS or (1 if small else 4)
+refit = {
+    "refit_fits": (1 if small else 0) if REFIT_FITS is None else REFIT_FITS,
+    "refit_steps": REFIT_STEPS or (20 if small else 2000),
+    "refit_decoders": tuple(REFIT_DECODERS.split(",")),
+}
 
 # %% [markdown]
 # ## The runs (SMALL: trained here; skipped when `RUN_DIRS` is given)
@@ -126,7 +138,7 @@ print("\n".join(f"{label}: {path}" for label, path in runs.items()))
 folders = {}
 for label, run in runs.items():
     config = diagnostics.DiagnosticsConfig(
-        run=run, out=out / label, trials=trials, seed=SEED, **swap
+        run=run, out=out / label, trials=trials, seed=SEED, **swap, **refit
     )
     folders[label] = diagnostics.run_diagnostics(config).files["probe"].parent
 
@@ -182,6 +194,21 @@ for label, folder in folders.items():
     display(read_csv(folder / "exploitation_goal_summary.csv"))
     if (folder / "exploitation_stage_probe.csv").is_file():
         display(read_csv(folder / "exploitation_stage_probe.csv"))
+
+# %% [markdown]
+# ## Decoders fitted afresh (held-out problems)
+#
+# With `REFIT_FITS` > 0: the trained decoder beside decoders fitted afresh to the replay with
+# L_decoder alone, of each architecture in `REFIT_DECODERS`, played on the held-out and the
+# training problems as they fit (`decoder_refit.csv`, `decoder_refit.png`). Refits that
+# scatter on the held-out problems while solving the training ones say the training problems
+# do not pin the held-out code.
+
+# %%
+for label, folder in folders.items():
+    if (folder / "decoder_refit.png").is_file():
+        print(label)
+        display(Image(filename=str(folder / "decoder_refit.png")))
 
 # %% [markdown]
 # ## Reading the result
