@@ -424,7 +424,7 @@ def test_cli_writes_every_file_with_its_header(bus_diagnostics, bus_run):
     assert header["diagnostics"] == {
         "trials": TRIALS, "seed": 12345, "folds": 5, "swap_trials": 3, "swap_problems": 2,
         "probe_episodes": 400, "grad_batches": 20, "refit_fits": 1, "refit_steps": 2,
-        "refit_decoders": ["lstm"],
+        "refit_decoders": ["lstm"], "refit_lr": 0.001,
     }  # fmt: skip
     swap = read_csv(bus_diagnostics / "code_swap.csv")
     assert set(swap["problem"]) <= set(family.problem_ids("test"))
@@ -518,6 +518,7 @@ def test_cli_refusals_are_one_line_before_any_work(tmp_path, capsys, bus_run):
         ([str(bus_run), "--out", str(out), "--refit-fits", "-1"], "--refit-fits -1: allowed"),
         ([str(bus_run), "--out", str(out), "--refit-steps", "0"], "--refit-steps 0: allowed"),
         ([str(bus_run), "--out", str(out), "--refit-decoders", "gru"], "lstm, pooled"),
+        ([str(bus_run), "--out", str(out), "--refit-lr", "0"], "--refit-lr 0"),
         ([str(bus_run), "--out", str(tmp_path / "file")], "must be a directory"),
         ([str(bus_run)], "--out"),
     ]  # fmt: skip

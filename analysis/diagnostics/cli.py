@@ -81,7 +81,14 @@ from analysis.diagnostics.training_signal import (
     replay_progress_table,
 )
 from analysis.diagnostics.tsne import tsne_table
-from common.cli import OneLineParser, UsageError, int_at_least, parse_choices, run_main
+from common.cli import (
+    OneLineParser,
+    UsageError,
+    int_at_least,
+    parse_choices,
+    parse_positive_float,
+    run_main,
+)
 from common.io import PACKAGE, output_folder, package_version, write_csv
 from deep.train import Trainer
 
@@ -117,6 +124,8 @@ class DiagnosticsConfig:
     """Adam steps of each refit."""
     refit_decoders: tuple[str, ...] = ("lstm",)
     """The refits' architectures (:data:`.decoder_refit.DECODERS`), ``refit_fits`` each."""
+    refit_lr: float = 1e-3
+    """The refits' Adam learning rate."""
     threads: int = 1
     """torch, BLAS and OpenMP threads."""
 
@@ -174,6 +183,7 @@ def compute(
     refit_fits: int = 0,
     refit_steps: int = 2000,
     refit_decoders: Sequence[str] = ("lstm",),
+    refit_lr: float = 1e-3,
     threads: int = 1,
 ) -> Diagnostics:
     """Play the greedy trials of both splits once and compute every diagnostic from them."""
@@ -198,6 +208,7 @@ def compute(
             fits=refit_fits,
             architectures=refit_decoders,
             steps=refit_steps,
+            lr=refit_lr,
             eval_every=max(1, refit_steps // 4),
             trials=swap_trials or 50,
             swap_problems=swap_problems,
@@ -235,6 +246,7 @@ def compute(
             "refit_fits": refit_fits,
             "refit_steps": refit_steps,
             "refit_decoders": list(refit_decoders),
+            "refit_lr": refit_lr,
         },
         "probe_protocols": PROTOCOLS,
         "note": "f(mu) of a held-out problem ID is an untrained embedding row: probes and t-SNE "
@@ -326,6 +338,7 @@ def run_diagnostics(config: DiagnosticsConfig) -> Diagnostics:
         refit_fits=config.refit_fits,
         refit_steps=config.refit_steps,
         refit_decoders=config.refit_decoders,
+        refit_lr=config.refit_lr,
         threads=config.threads,
     )
     return write(diag, config.out)
@@ -371,6 +384,7 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
         help=f"comma-separated architectures of the refits ({', '.join(DECODERS)}); "
         "--refit-fits of each",
     )
+    p.add_argument("--refit-lr", default="0.001", help="Adam learning rate of the decoder refits")
     p.add_argument("--threads", default="1", help="torch / BLAS / OpenMP threads")
     args = p.parse_args(argv)
     minimum = {
@@ -391,7 +405,11 @@ def _config(argv: Sequence[str] | None) -> DiagnosticsConfig:
     }
     decoders = parse_choices("--refit-decoders", args.refit_decoders, tuple(DECODERS))
     return DiagnosticsConfig(
-        run=Path(args.run), out=Path(args.out), refit_decoders=decoders, **numbers
+        run=Path(args.run),
+        out=Path(args.out),
+        refit_decoders=decoders,
+        refit_lr=parse_positive_float("--refit-lr", args.refit_lr),
+        **numbers,
     )
 
 
