@@ -106,8 +106,13 @@ def fresh_decoder(method: Any, init: int, architecture: str = "lstm") -> nn.Modu
     return decoder.to(next(trained.parameters()).device).requires_grad_(True)
 
 
-def _trials(trainer: Any, problems: np.ndarray, trials: int, seed: int) -> list[np.ndarray]:
-    """Per problem split: (problems ``[n]``, goals ``[n, 1]``) of the evaluation's trials."""
+def _trials(
+    trainer: Any, problems: np.ndarray, trials: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Held out, then training: (problems ``[n]``, goals ``[n, 1]``) of the played trials.
+
+    None in place of the held-out pair when ``problems`` is empty.
+    """
     family = trainer.family
     held_out = [
         (np.full(trials, mu), trial_goals(family, int(mu), trials, seed)) for mu in problems
