@@ -101,8 +101,7 @@ def fresh_decoder(method: Any, init: int, architecture: str = "lstm") -> nn.Modu
         for module in state.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-        z_dim = trained.head[-1].out_features
-        decoder = DECODERS[architecture](state, trained.action.num_embeddings, z_dim)
+        decoder = DECODERS[architecture](state, method.n_actions, method.config.z_dim)
     return decoder.to(next(trained.parameters()).device).requires_grad_(True)
 
 
@@ -216,7 +215,7 @@ def refit_table(
         labels = ids * int(getattr(method.config, "id_labels", 1))
         codes = method.encode_problem(labels, noise=False).double().cpu().numpy()
     played_on = _trials(trainer, held_out, trials, seed)
-    own = next(k for k, v in DECODERS.items() if type(method.decoder) is v)
+    own = method.config.decoder
     rows = [
         {"fit": "trained", "decoder": own, "init": TRAINED, "steps": 0, "loss": np.nan, **row}
         for row in _evaluate(trainer, played_on, codes, additive, train_ids, seed)
