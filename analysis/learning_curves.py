@@ -31,7 +31,9 @@ finished ones gets a ``warning: ...`` line on stderr; ``unfinished_seeds`` in
 written are one line ``error: <path>: ...`` and exit status 2; no input file is ever written.
 
 Writes to ``--out``: ``curves.png`` (every panel), ``<env>.png`` (one per benchmark),
-``curves.csv`` (the aggregated curves), ``final_returns.csv`` (per curve and split: the last
+``curves.csv`` (the aggregated curves: seeds pooled per evaluation, each run's last
+evaluation, where its budget ran out off the evaluation grid, pooled as one point at the budget),
+``final_returns.csv`` (per curve and split: the last
 evaluation's return, mean and 95% CI over seeds, seeds, unfinished seeds, env steps, reveal
 fraction, and ``tail_return_mean``: each seed's mean over its evaluations in the last
 ``TAIL_FRACTION`` of its env steps, averaged over seeds — one greedy evaluation of 100 trials is
@@ -293,20 +295,23 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def aggregate(df: pd.DataFrame, splits: Sequence[str] = tuple(EVAL_SPLITS)) -> pd.DataFrame:
-    """Per curve, split and evaluation (trial count): mean/CI of return over seeds.
+    """Per curve, split and evaluation (:func:`evaluation_points`): mean/CI over seeds.
 
+    ``trial`` is the largest trial count pooled (they differ only at the budget).
     ``splits``: the greedy evaluations by default; ``("train",)`` aggregates the mean ε-greedy
     returns of the training trials of each evaluation window instead.
     """
     rows = []
-    evals = df[df["split"].isin(list(splits))]
-    for key, g in evals.groupby([*CURVE_KEYS, "split", "trial"], sort=True, dropna=False):
+    evals = df[df["split"].isin(list(splits))].reset_index(drop=True)
+    evals = evals.assign(_point=evaluation_points(evals))
+    for key, g in evals.groupby([*CURVE_KEYS, "split", "_point"], sort=True, dropna=False):
         if g["seed"].duplicated().any():  # gather() never gives this: one value per seed
             raise ValueError(f"{key}: a seed appears twice; a curve pools distinct runs")
         mean, half = mean_ci(g["return"].to_numpy())
         rows.append(
             {
-                **dict(zip([*CURVE_KEYS, "split", "trial"], key, strict=True)),
+                **dict(zip([*CURVE_KEYS, "split"], key[:-1], strict=True)),
+                "trial": int(g["trial"].max()),
                 "env_steps": float(g["env_steps"].mean()),
                 "seeds": len(g),
                 "return_mean": mean,
@@ -317,6 +322,28 @@ def aggregate(df: pd.DataFrame, splits: Sequence[str] = tuple(EVAL_SPLITS)) -> p
             }
         )
     return _typed(pd.DataFrame(rows))
+
+
+def evaluation_points(evals: pd.DataFrame) -> pd.Series:
+    """Which evaluation each row is, for pooling seeds: its trial count, or ``inf``.
+
+    ``inf`` ("at the budget") is a run's last evaluation when it lies off the run's grid (taken
+    where the budget ran out, e.g. trial 28,400 of a run that evaluates every 2,000).
+
+    Runs reach their env-step budget at different trial counts, so pooling by trial alone left
+    one single-seed point per seed at the end of a curve. A run's grid is the greatest common
+    divisor of its other nonzero trial counts (no config needed); with fewer than two of them
+    nothing is moved.
+    """
+    points = evals["trial"].astype(float).copy()
+    for _, rows in evals.groupby(["run", "split"] if "run" in evals else ["seed", "split"]):
+        trials = rows["trial"].astype(int)
+        last = int(trials.max())
+        earlier = np.unique(trials[trials < last])
+        earlier = earlier[earlier > 0]
+        if len(earlier) >= 2 and last % int(np.gcd.reduce(earlier)):
+            points[rows.index[trials == last]] = math.inf
+    return points
 
 
 def _column_mean(rows: pd.DataFrame, column: str) -> float:

@@ -543,3 +543,24 @@ def test_copies_below_the_runs_read_are_not_counted_again(tmp_path):
         assert main([str(runs), "--out", str(out)]) == 0
         assert read_csv(out / "final_returns.csv")["seeds"].tolist() == [1]
     assert len(collect([out / "run_copies"])) == len(collect([runs]))  # named: read
+
+
+def test_the_evaluations_at_the_budget_are_one_point_of_the_curve(tmp_path):
+    """Seeds reach the budget at different trial counts (28,400, 28,496, ...): their last,
+    off-grid evaluations pool into one point, not one single-seed point each."""
+    for seed, last in ((0, 6400), (1, 6496), (2, 6000)):
+        out = _write_run(tmp_path, "dream", seed, [-1.0, 0.0, 0.4, 0.6])  # trials 0..6000
+        metrics = read_csv(out / "metrics.csv")
+        if last != 6000:  # seed 2 ends on its grid: its 6000 is a grid point
+            final = metrics[metrics["trial"] == 6000].assign(trial=last, env_steps=1_000_000)
+            final["return"] = 0.5 + seed
+            write_csv(out / "metrics.csv", pd.concat([metrics, final]), {"run": {}})
+    curves = aggregate(collect([tmp_path]))
+    test = curves[curves["split"] == "test"].sort_values("env_steps")
+    assert list(test["trial"]) == [0, 2000, 4000, 6000, 6496]
+    assert list(test["seeds"]) == [3, 3, 3, 3, 2]
+    at_budget = test.iloc[-1]
+    assert at_budget["return_mean"] == pytest.approx((0.5 + 1.5) / 2)
+    assert at_budget["env_steps"] == pytest.approx(1_000_000)
+    points = learning_curves.evaluation_points(collect([tmp_path]))
+    assert np.isinf(points).sum() == 2 * 2  # two seeds' last rows, test and train window
