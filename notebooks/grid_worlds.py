@@ -23,12 +23,18 @@
 #
 # Parameters (the next cell; papermill: `-p SETTING FULL`):
 #
-# * `SETTING`: `SMALL` (the same specs at a tiny budget: DREAM and E-RL² on map and cooking,
-#   one seed, preset `tiny`, 720 env steps each; they really train, for 20–40 updates,
-#   so the curves show the pipeline, not results) or `FULL` (`sweeps/fig6.json` and
-#   `sweeps/fig7.json` as they are: 5 methods, 3 seeds, 1M env steps, into
-#   `runs/sweeps/<name>` like the command line, resuming whatever is there; about 2 h per run
-#   on one CPU core, see the README's performance section).
+# * `SETTING`: `SMALL` (the same specs at a tiny budget: one seed, preset `tiny`, 720 env
+#   steps each, and for Figs. 6–7 DREAM and E-RL² only, Fig. 6 on map only; they really
+#   train, for 20–40 updates, so the curves show the pipeline, not results) or `FULL` (the
+#   specs as they are, e.g. `sweeps/fig6.json` and `sweeps/fig7.json`: 5 methods, 3 seeds, 1M
+#   env steps, into `runs/sweeps/<name>` like the command line, resuming whatever is there;
+#   about 2 h per run on one CPU core, see the README's performance section).
+# * `SPECS`: the sweeps to run, by name in `sweeps/`, comma-separated: `fig6,fig7` (the
+#   paper's figures, the default) or issue 14's DREAM runs,
+#   `dream_grids,fig6_left,cooking_pot,cooking_held_out,cooking_pooled` (DREAM on the
+#   distracting bus's two splits, its no-bottleneck row, cooking with the pot observed, the
+#   authors' held-out kitchen and the pooled decoder; map's three seeds are
+#   `python -m deep.train --env map --preset paper --steps 1000000 --seed S`).
 # * `OUT`: where the curves and tables go (default `runs/notebooks/grid_worlds-<setting>`; SMALL
 #   also trains under it). Relative paths are read from the repository root.
 # * `RUN_DIRS`: folders of finished or unfinished runs (e.g. `["runs/sweeps/fig67_cpu",
@@ -37,6 +43,7 @@
 
 # %% tags=["parameters"]
 SETTING = "SMALL"
+SPECS = "fig6,fig7"
 OUT = None
 RUN_DIRS = None
 WORKERS = None
@@ -51,11 +58,16 @@ import analysis
 from analysis import learning_curves, stability, summary_table, sweep
 
 os.chdir(Path(analysis.__file__).resolve().parents[1])  # the repository root
-SPECS = {"fig6": "sweeps/fig6.json", "fig7": "sweeps/fig7.json"}
-SMALL_ENVS = {"fig6": ["--envs", "map"], "fig7": []}  # SMALL: flags replace the files' values
-SMALL = ["--methods", "dream,erl2", "--seeds", "0", "--preset", "tiny", "--steps", "720",
-         "--num-envs", "4", "--eval-every", "8", "--eval-trials", "8", "--workers", "0",
-         "--no-progress"]  # fmt: skip
+specs = {name.strip(): f"sweeps/{name.strip()}.json" for name in SPECS.split(",") if name.strip()}
+unknown = sorted(name for name, spec in specs.items() if not Path(spec).is_file())
+known = sorted(p.stem for p in Path("sweeps").glob("*.json"))
+assert specs and not unknown, f"SPECS {SPECS!r}: no sweep named {unknown}; allowed: {known}"
+SMALL_CUTS = {
+    "fig6": ["--envs", "map", "--methods", "dream,erl2"],
+    "fig7": ["--methods", "dream,erl2"],
+}  # SMALL: flags replace the files' values
+SMALL = ["--seeds", "0", "--preset", "tiny", "--steps", "720", "--num-envs", "4",
+         "--eval-every", "8", "--eval-trials", "8", "--workers", "0", "--no-progress"]  # fmt: skip
 out = Path(OUT or f"runs/notebooks/grid_worlds-{SETTING.lower()}")
 
 # %% [markdown]
@@ -68,14 +80,14 @@ out = Path(OUT or f"runs/notebooks/grid_worlds-{SETTING.lower()}")
 if RUN_DIRS is not None:
     run_dirs = [RUN_DIRS] if isinstance(RUN_DIRS, str) else list(RUN_DIRS)
 elif SETTING == "SMALL":
-    run_dirs = [str(out / "runs" / name) for name in SPECS]
-    for (name, spec), run_dir in zip(SPECS.items(), run_dirs, strict=True):
-        argv = [spec, *SMALL_ENVS[name], *SMALL, "--out", run_dir]
+    run_dirs = [str(out / "runs" / name) for name in specs]
+    for (name, spec), run_dir in zip(specs.items(), run_dirs, strict=True):
+        argv = [spec, *SMALL_CUTS.get(name, []), *SMALL, "--out", run_dir]
         assert sweep.main(argv) == 0, f"sweep {name} failed"
 else:
     assert SETTING == "FULL", f"SETTING is SMALL or FULL, not {SETTING!r}"
-    run_dirs = [f"runs/sweeps/{name}" for name in SPECS]
-    for spec in SPECS.values():
+    run_dirs = [f"runs/sweeps/{name}" for name in specs]
+    for spec in specs.values():
         assert sweep.main([spec, *(["--workers", str(WORKERS)] if WORKERS else [])]) == 0, spec
 print("runs:", *run_dirs)
 

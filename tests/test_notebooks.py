@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,3 +167,18 @@ def test_printed_tables_are_the_files_tables(executed):
     printed = executed.stream("stdout")
     for table in TABLES[executed.name](executed.out):
         assert table in printed, f"{executed.name} did not print this table:\n{table}"
+
+
+def test_grid_worlds_sweep_names_are_sweeps():
+    """The grid-world notebook's ``SPECS``, its default and the sets its text names, are files
+    in ``sweeps/`` (a renamed sweep would otherwise fail only at a FULL run)."""
+    path = ROOT / "notebooks" / "grid_worlds.py"
+    cell = next(c for c in jupytext.read(path).cells if c.cell_type == "code")
+    defaults: dict = {}
+    exec(cell.source, defaults)
+    text = path.read_text()
+    named = re.findall(r"`([a-z0-9_]+(?:,[a-z0-9_]+)+)`", text)
+    assert len(named) >= 2, "the notebook names its default and issue 14's sweep sets"
+    for names in [defaults["SPECS"], *named]:
+        for name in names.split(","):
+            assert (ROOT / "sweeps" / f"{name}.json").is_file(), (names, name)
