@@ -336,7 +336,7 @@ def evaluation_points(evals: pd.DataFrame) -> pd.Series:
     nothing is moved.
     """
     points = evals["trial"].astype(float).copy()
-    for _, rows in evals.groupby(["run", "split"] if "run" in evals else ["seed", "split"]):
+    for _, rows in evals.groupby([*CURVE_KEYS, "split", "seed"], dropna=False):  # one run each
         trials = rows["trial"].astype(int)
         last = int(trials.max())
         earlier = np.unique(trials[trials < last])
